@@ -1,0 +1,1 @@
+"""The lascoproc command line (thin: parse, load config, call the library)."""

@@ -1,0 +1,1 @@
+"""I/O: the only code that touches fsspec, astropy.io.fits and zarr."""

@@ -1,0 +1,1 @@
+"""Synthetic archives and calibration files in the real formats, for tests, demo and benchmarks."""
