@@ -1,5 +1,80 @@
-"""Entry point of the ``lascoproc`` command."""
+"""The ``lascoproc`` command: parse, load options, call the library, report.
+
+Every subcommand is a thin layer over a library function; errors the user can fix (a bad
+argument, an unreachable store, a missing extra) end the command with one line on stderr and a
+non-zero exit code, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import textwrap
+
+from lascoproc_cli import demo, lasco, synth
+
+__all__ = ["main", "build_parser"]
+
+DESCRIPTION = """\
+lascoproc reprocesses whole solar-imaging archives with Dask and xarray:
+SOHO/LASCO C2 and C3 level-0.5 FITS to calibrated Zarr cubes, and SDO/AIA
+(SDOML v2) to per-channel degradation time series.
+
+Archives and stores are paths or fsspec URLs (file://, s3://, gs://, https://);
+object stores are read anonymously unless --storage-option gives credentials.
+"""
+
+EPILOG = """\
+examples:
+  lascoproc demo --out demo-output          # the whole job on synthetic archives
+  lascoproc synth lasco /tmp/archive        # write a synthetic level-0.5 archive
+  lascoproc lasco index /tmp/archive --detector c3
+  lascoproc lasco ingest /tmp/archive --detector c2 --out c2_l05.zarr
+
+Run 'lascoproc COMMAND --help' for the options of each command.
+"""
 
 
-def main(argv=None) -> int:  # replaced below
-    return 0
+class CommandError(Exception):
+    """An error to report in one line (exit code 2 for usage, 1 otherwise)."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lascoproc", description=DESCRIPTION, epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    from lascoproc import __version__
+
+    parser.add_argument("--version", action="version", version=f"lascoproc {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0,
+                        help="more log output (-vv for debug)")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    demo.add_parser(commands)
+    synth.add_parser(commands)
+    lasco.add_parser(commands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=[logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)],
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return int(args.run(args) or 0)
+    except KeyboardInterrupt:
+        print("lascoproc: interrupted", file=sys.stderr)
+        return 130
+    except (FileNotFoundError, FileExistsError, ImportError, ValueError, OSError) as err:
+        message = textwrap.shorten(str(err), width=400, placeholder=" ...")
+        print(f"lascoproc: error: {message}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,113 @@
+"""``lascoproc lasco ...``: SOHO/LASCO archives."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from lascoproc_cli.options import add_storage_option, add_time_range, storage_options
+
+INDEX_HELP = """\
+List the level-0.5 frames of an archive laid out as NRL's
+level_05/YYMMDD/c2|c3/NNNNNNNN.fts, without reading pixel data: from each day's
+img_hdr.txt where present, from the FITS headers otherwise. One line per frame
+(file, time, detector, filter, polarizer, exposure), sorted by time; files that
+cannot be used are listed after, each with its reason.
+"""
+
+INGEST_HELP = """\
+Write the level-0.5 frames of one detector to a Zarr cube (time, y, x), one frame
+per chunk, header values as per-frame coordinates. The store is written as a
+template first, then region by region; --resume continues a killed run.
+"""
+
+
+def add_parser(commands) -> None:
+    lasco = commands.add_parser("lasco", help="SOHO/LASCO C2/C3 archives",
+                                description="SOHO/LASCO C2/C3 archives.")
+    sub = lasco.add_subparsers(dest="lasco_command", metavar="COMMAND", required=True)
+
+    index = sub.add_parser("index", help="list the frames of a level-0.5 archive",
+                           description=INDEX_HELP,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+    index.add_argument("archive", help="archive root (level_05 or its parent), path or URL")
+    index.add_argument("--detector", choices=("c2", "c3"), help="one detector (default: both)")
+    add_time_range(index)
+    index.add_argument("--verify", action="store_true",
+                       help="read and check every header, also of files img_hdr.txt lists")
+    index.add_argument("--csv", action="store_true", help="write CSV instead of a table")
+    add_storage_option(index)
+    index.set_defaults(run=run_index)
+
+    ingest = sub.add_parser("ingest", help="write level-0.5 frames to a Zarr cube",
+                            description=INGEST_HELP,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
+    ingest.add_argument("archive", help="archive root (level_05 or its parent), path or URL")
+    ingest.add_argument("--detector", choices=("c2", "c3"), required=True)
+    ingest.add_argument("--out", required=True, help="output Zarr store (path or URL)")
+    add_time_range(ingest)
+    ingest.add_argument("--shape", default=None, metavar="NYxNX",
+                        help="frame size to ingest, e.g. 512x512 (default: 1024x1024)")
+    mode = ingest.add_mutually_exclusive_group()
+    mode.add_argument("--resume", action="store_true", help="continue an existing store")
+    mode.add_argument("--overwrite", action="store_true", help="replace an existing store")
+    ingest.add_argument("--region-frames", type=int, default=16,
+                        help="frames per written region (unit of resumption; default 16)")
+    add_storage_option(ingest)
+    ingest.set_defaults(run=run_ingest)
+
+
+def parse_shape(text: str | None):
+    if text is None:
+        return None
+    try:
+        ny, nx = (int(v) for v in text.lower().split("x"))
+    except ValueError as err:
+        raise ValueError(f"--shape wants NYxNX such as 512x512, got {text!r}") from err
+    return ny, nx
+
+
+def run_index(args) -> int:
+    from lascoproc.io.lasco_archive import index_archive
+
+    index = index_archive(args.archive, detector=args.detector, start=args.start, end=args.end,
+                          storage_options=storage_options(args.storage_option),
+                          verify=args.verify, progress=sys.stderr.isatty())
+    frames = index.frames
+    out = sys.stdout
+    if args.csv:
+        frames.drop(columns=["path"]).to_csv(out, index=False)
+    else:
+        out.write(f"{'file':<14}{'time (UTC)':<25}{'det':<5}{'filter':<9}{'polarizer':<10}"
+                  f"{'exptime/s':>10}\n")
+        for row in frames.itertuples(index=False):
+            time = str(row.time)[:23].replace(" ", "T")
+            out.write(f"{row.filename:<14}{time:<25}{row.detector:<5}{row.filter:<9}"
+                      f"{row.polarizer:<10}{row.exptime:>10.3f}\n")
+        out.write(f"{len(frames)} frames\n")
+    if index.problems:
+        stream = sys.stderr if args.csv else out
+        stream.write(f"{len(index.problems)} files or lines not used:\n")
+        for problem in index.problems:
+            stream.write(f"  {problem}\n")
+    return 0
+
+
+def run_ingest(args) -> int:
+    from lascoproc.pipeline.ingest import ingest_level05
+
+    result = ingest_level05(
+        args.archive, detector=args.detector, out=args.out, start=args.start, end=args.end,
+        shape=parse_shape(args.shape), resume=args.resume, overwrite=args.overwrite,
+        region_frames=args.region_frames,
+        storage_options=storage_options(args.storage_option), progress=True,
+    )
+    report = result.report
+    print(f"{report.frames} frames in {report.regions} regions written to {report.store} "
+          f"({report.regions_written} written, {report.regions_skipped} already done) "
+          f"in {report.seconds:.1f} s")
+    if result.rejected:
+        print(f"{len(result.rejected)} files not used:")
+        for line in result.rejected:
+            print(f"  {line}")
+    return 0

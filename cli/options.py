@@ -1,0 +1,51 @@
+"""Options shared by several subcommands."""
+
+from __future__ import annotations
+
+import argparse
+
+import pandas as pd
+
+
+def storage_options(values: list[str] | None) -> dict:
+    """``KEY=VALUE`` pairs to a dict; ``true``/``false`` and numbers are converted."""
+    out = {}
+    for item in values or []:
+        if "=" not in item:
+            raise argparse.ArgumentTypeError(f"--storage-option wants KEY=VALUE, got {item!r}")
+        key, value = item.split("=", 1)
+        low = value.lower()
+        if low in ("true", "false"):
+            out[key] = low == "true"
+        else:
+            try:
+                out[key] = int(value)
+            except ValueError:
+                try:
+                    out[key] = float(value)
+                except ValueError:
+                    out[key] = value
+    return out
+
+
+def timestamp(text: str) -> pd.Timestamp:
+    """An argparse type for times: anything pandas parses (2002-05-21, 2002-05-21T12:00)."""
+    try:
+        return pd.Timestamp(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"not a time: {text!r}") from err
+
+
+def add_storage_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--storage-option", metavar="KEY=VALUE", action="append", default=[],
+        help="fsspec storage option for the input (repeatable), e.g. anon=false or "
+             "profile=myprofile; object stores are anonymous by default",
+    )
+
+
+def add_time_range(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--start", type=timestamp, help="first time (inclusive); default: "
+                        "the start of the archive")
+    parser.add_argument("--end", type=timestamp, help="last time (inclusive); default: the "
+                        "end of the archive")

@@ -1,0 +1,84 @@
+"""``lascoproc synth ...``: write synthetic archives in the real formats."""
+
+from __future__ import annotations
+
+import argparse
+
+from lascoproc_cli.options import timestamp
+
+SYNTH_HELP = """\
+Write synthetic data in the exact formats of the real archives, deterministic
+from --seed, for tests, demos and benchmarks:
+
+  lasco  NRL's level-0.5 tree level_05/YYMMDD/c2|c3/NNNNNNNN.fts with img_hdr.txt
+         per day: 1024x1024 frames (plus binned and subfield ones), a corona with
+         streamers, stars and a CME, missing 32x32 telemetry blocks
+  calib  SolarSoft's lasco/data/calib files (vignetting, masks, stray light,
+         exposure-factor tables, occulter centre and roll tables)
+  aia    an SDOML v2-format Zarr store (format 2, <year>/<channel>), with a known
+         per-channel degradation injected
+"""
+
+
+def add_parser(commands) -> None:
+    synth = commands.add_parser("synth", help="write synthetic archives in the real formats",
+                                description=SYNTH_HELP,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = synth.add_subparsers(dest="synth_command", metavar="KIND", required=True)
+
+    lasco = sub.add_parser("lasco", help="a LASCO level-0.5 archive")
+    lasco.add_argument("directory")
+    lasco.add_argument("--start", default="2002-05-21", help="first day (default 2002-05-21)")
+    lasco.add_argument("--days", type=int, default=2, help="number of days (default 2)")
+    lasco.add_argument("--frames-per-day", type=int, default=6,
+                       help="full frames per day and detector (default 6)")
+    lasco.add_argument("--bad-files", action="store_true",
+                       help="also write one truncated, non-FITS, incomplete and wrong-size file")
+    lasco.add_argument("--seed", type=int, default=0)
+    lasco.set_defaults(run=run_lasco)
+
+    calib = sub.add_parser("calib", help="SolarSoft LASCO calibration files")
+    calib.add_argument("directory")
+    calib.add_argument("--start", default="2002-05-21", help="first day (default 2002-05-21)")
+    calib.add_argument("--days", type=int, default=2, help="number of days (default 2)")
+    calib.add_argument("--seed", type=int, default=0)
+    calib.set_defaults(run=run_calib)
+
+    aia = sub.add_parser("aia", help="an SDOML v2-format AIA store")
+    aia.add_argument("directory")
+    aia.add_argument("--start", type=timestamp, default=timestamp("2010-05-13"))
+    aia.add_argument("--end", type=timestamp, default=timestamp("2020-12-31"))
+    aia.add_argument("--cadence", default="30D", help="time between frames (default 30D)")
+    aia.add_argument("--size", type=int, default=512, help="image size (default 512)")
+    aia.add_argument("--seed", type=int, default=0)
+    aia.set_defaults(run=run_aia)
+
+
+def run_lasco(args) -> int:
+    from lascoproc.testing.lasco import write_lasco_archive
+
+    archive = write_lasco_archive(args.directory, start=args.start, days=args.days,
+                                  frames_per_day=args.frames_per_day, seed=args.seed,
+                                  bad_files=args.bad_files, progress=True)
+    print(f"{len(archive.good())} frames ({len(archive.bad())} bad files) written under "
+          f"{archive.root}")
+    return 0
+
+
+def run_calib(args) -> int:
+    from lascoproc.testing.calib import write_calibration_files
+
+    files = write_calibration_files(args.directory, start=args.start, days=args.days,
+                                    seed=args.seed)
+    print(f"{len(files)} calibration files written under {args.directory}")
+    return 0
+
+
+def run_aia(args) -> int:
+    from lascoproc.testing.sdoml import write_sdoml_store
+
+    store = write_sdoml_store(args.directory, start=args.start, end=args.end,
+                              cadence=args.cadence, size=args.size, seed=args.seed,
+                              progress=True)
+    print(f"SDOML-format store written to {args.directory} ({store})")
+    return 0

@@ -1,0 +1,221 @@
+"""Lazy LASCO level-0.5 cubes: an :class:`xarray.Dataset` (time, y, x) per detector and frame size.
+
+One frame per dask chunk (STYLE rule 5); headers are read when the cube is built (a few kB per
+file, concurrently) and become per-frame coordinates; pixel data are read only when computed.
+
+A frame whose header is unusable (not FITS, truncated, incomplete, inconsistent with the file
+size) is left out of the cube and listed, with its reason, in the ``rejected`` attribute. A frame
+that fails to read at compute time gives a zero image and ``read_status = 1``: the run goes on and
+the frame is flagged, never silently kept as data.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import dask.array as da
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+import lascoproc
+from lascoproc.io import lasco_header
+from lascoproc.io.fs import get_fs
+from lascoproc.io.lasco_archive import LascoIndex, Problem, index_archive, read_frame_header
+
+__all__ = ["open_lasco_cube", "frame_shapes", "read_frame", "READ_STATUS_MEANINGS"]
+
+#: ``read_status`` flag values and meanings (CF ``flag_values``/``flag_meanings``).
+READ_STATUS_MEANINGS = {0: "ok", 1: "unreadable_at_compute_time"}
+
+_BITPIX_DTYPE = {16: ">i2", 32: ">i4", -32: ">f4", -64: ">f8"}
+
+
+def read_frame(fs, path: str) -> np.ndarray:
+    """Read the pixels of one level-0.5 file as ``uint16`` (rows = NAXIS2, columns = NAXIS1).
+
+    The data are read directly after the header (FITS primary array, big-endian), with
+    ``BZERO``/``BSCALE`` honoured: level-0.5 files are ``BITPIX = 16`` counts without ``BZERO``
+    (see :mod:`lascoproc.io.lasco_header`), kept as unsigned 16-bit.
+    """
+    with fs.open(path, "rb") as handle:
+        raw = lasco_header.read_header_bytes(handle)
+        header = lasco_header.parse_header(raw)
+        offset = lasco_header.header_size(raw)
+        bitpix = int(header["BITPIX"])
+        ny, nx = int(header["NAXIS2"]), int(header["NAXIS1"])
+        dtype = np.dtype(_BITPIX_DTYPE[bitpix])
+        nbytes = ny * nx * dtype.itemsize
+        handle.seek(offset)
+        buf = handle.read(nbytes)
+    if len(buf) < nbytes:
+        raise OSError(f"{path}: data truncated ({len(buf)} of {nbytes} bytes)")
+    data = np.frombuffer(buf, dtype=dtype).reshape(ny, nx)
+    bscale = float(header.get("BSCALE", 1.0))
+    bzero = float(header.get("BZERO", 0.0))
+    if bitpix == 16 and bscale == 1.0 and bzero in (0.0, 32768.0):
+        out = data.astype(np.int32) + int(bzero)
+        return out.astype(np.uint16)
+    return np.clip(np.rint(data * bscale + bzero), 0, 65535).astype(np.uint16)
+
+
+def _read_block(paths: np.ndarray, fs=None, shape=None):
+    """dask block function: ``(frame[1, ny, nx], status[1])`` for a one-path block."""
+    path = paths[0]
+    try:
+        frame = read_frame(fs, path)
+        if frame.shape != shape:
+            raise OSError(f"{path}: shape {frame.shape} differs from its header's {shape}")
+        return frame[np.newaxis], np.zeros(1, np.uint8)
+    except Exception:  # noqa: BLE001 - any read failure is flagged, never kills the run
+        return np.zeros((1, *shape), np.uint16), np.ones(1, np.uint8)
+
+
+def _frame_part(block, part: int):
+    return block[part]
+
+
+def frame_shapes(index: LascoIndex) -> Counter:
+    """How many frames of each ``(ny, nx)`` an index holds."""
+    return Counter(zip(index.frames["naxis2"], index.frames["naxis1"], strict=True))
+
+
+def _read_headers(fs, paths, threads, progress):
+    def one(path):
+        try:
+            return path, read_frame_header(fs, path), None
+        except (lasco_header.HeaderError, OSError, KeyError, ValueError) as err:
+            return path, None, str(err)
+
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        results = pool.map(one, paths)
+        if progress:
+            from tqdm.auto import tqdm
+
+            results = tqdm(results, total=len(paths), desc="reading headers", unit="file")
+        return list(results)
+
+
+def open_lasco_cube(
+    source: str | LascoIndex,
+    *,
+    detector: str,
+    start=None,
+    end=None,
+    shape: tuple[int, int] | None = None,
+    storage_options: Mapping[str, Any] | None = None,
+    threads: int = 16,
+    progress: bool = False,
+) -> xr.Dataset:
+    """Open the level-0.5 frames of one detector as a lazy (time, y, x) cube.
+
+    Parameters
+    ----------
+    source
+        Archive URL (see :func:`lascoproc.io.lasco_archive.index_archive`) or an index.
+    detector
+        ``"c2"`` or ``"c3"``.
+    start, end
+        Closed time range; the whole archive when ``None``.
+    shape
+        ``(ny, nx)`` of the frames to put in the cube. A cube holds frames of one size: binned
+        (512x512) and subfield frames are opened with their own ``shape``. By default the full
+        1024x1024 frames, or the most common size if there are none. Frames of other sizes are
+        counted in the ``other_shapes`` attribute.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``counts`` (time, y, x) ``uint16`` DN, dask-backed with one frame per chunk;
+        ``read_status`` (time) ``uint8`` flag; header values as per-frame coordinates (see
+        :data:`lascoproc.io.lasco_header.FRAME_COORDS`) and ``path``; attributes ``rejected``
+        (``"path: reason"`` of every unusable file) and provenance.
+    """
+    if isinstance(source, LascoIndex):
+        index = source.select(detector=detector, start=start, end=end)
+        storage_options = storage_options or index.storage_options
+    else:
+        index = index_archive(source, detector=detector, start=start, end=end,
+                              storage_options=storage_options, threads=threads,
+                              progress=progress)
+    fs, _ = get_fs(index.root, storage_options)
+    problems: list[Problem] = list(index.problems)
+    records = []
+    for path, header, reason in _read_headers(fs, list(index.frames["path"]), threads, progress):
+        if header is None:
+            problems.append(Problem(path, reason))
+            continue
+        if int(header["BITPIX"]) != 16:
+            problems.append(Problem(path, f"BITPIX {header['BITPIX']}: not a level-0.5 frame"))
+            continue
+        records.append((path, header))
+    sizes = Counter((int(h["NAXIS2"]), int(h["NAXIS1"])) for _, h in records)
+    if shape is None:
+        shape = (1024, 1024) if (1024, 1024) in sizes else (
+            sizes.most_common(1)[0][0] if sizes else (1024, 1024))
+    shape = (int(shape[0]), int(shape[1]))
+    chosen = [(p, h) for p, h in records if (int(h["NAXIS2"]), int(h["NAXIS1"])) == shape]
+    chosen.sort(key=lambda item: (lasco_header.observation_time(item[1]), item[0]))
+    return _build_dataset(fs, index.root, detector, shape, chosen, problems, sizes)
+
+
+def _build_dataset(fs, root, detector, shape, chosen, problems, sizes) -> xr.Dataset:
+    n = len(chosen)
+    paths = np.array([p for p, _ in chosen], dtype=object)
+    path_blocks = da.from_array(paths, chunks=1) if n else da.empty((0,), dtype=object, chunks=1)
+    pairs = path_blocks.map_blocks(_read_block, fs=fs, shape=shape, dtype=object,
+                                   meta=np.empty((0,), dtype=object))
+    counts = pairs.map_blocks(
+        _frame_part, 0, new_axis=[1, 2], chunks=(path_blocks.chunks[0], (shape[0],), (shape[1],)),
+        dtype=np.uint16, meta=np.empty((0, 0, 0), np.uint16),
+    )
+    status = pairs.map_blocks(_frame_part, 1, dtype=np.uint8, meta=np.empty((0,), np.uint8))
+    times = np.array([lasco_header.observation_time(h) for _, h in chosen],
+                     dtype="datetime64[ms]").astype("datetime64[ns]")
+    coords: dict[str, Any] = {"time": ("time", times, {"long_name": "start of exposure (UTC)"})}
+    values = [lasco_header.frame_coordinates(h) for _, h in chosen]
+    for _, name, dtype, _fill in lasco_header.FRAME_COORDS:
+        column = [v[name] for v in values]
+        if dtype.startswith("U"):
+            coords[name] = ("time", np.array(column, dtype=object))
+        else:
+            coords[name] = ("time", np.array(column, dtype=dtype))
+    coords["path"] = ("time", paths.copy())
+    other = {f"{ny}x{nx}": c for (ny, nx), c in sorted(sizes.items()) if (ny, nx) != shape}
+    ds = xr.Dataset(
+        {
+            "counts": (("time", "y", "x"), counts, {
+                "long_name": f"LASCO {detector.upper()} level-0.5 counts",
+                "units": "count",
+                "comment": "raw CCD counts incl. bias; 0 in missing telemetry blocks",
+            }),
+            "read_status": ("time", status, {
+                "long_name": "pixel read status",
+                "flag_values": np.array(list(READ_STATUS_MEANINGS), np.uint8),
+                "flag_meanings": " ".join(READ_STATUS_MEANINGS.values()),
+            }),
+        },
+        coords=coords,
+        attrs={
+            "title": f"SOHO/LASCO {detector.upper()} level-0.5 frames",
+            "instrument": "LASCO",
+            "detector": detector.upper(),
+            "level": "0.5",
+            "source_archive": str(root),
+            "frame_shape": f"{shape[0]}x{shape[1]}",
+            "other_shapes": ", ".join(f"{k}: {v} frames" for k, v in other.items()) or "none",
+            "rejected": [str(p) for p in problems],
+            "lascoproc_version": lascoproc.__version__,
+        },
+    )
+    ds["exptime"].attrs["units"] = "s"
+    return ds
+
+
+def frames_table(ds: xr.Dataset) -> pd.DataFrame:
+    """The per-frame coordinates of a cube as a table (no pixel data is read)."""
+    names = [n for n, c in ds.coords.items() if c.dims == ("time",)]
+    return pd.DataFrame({n: ds[n].values for n in names})

@@ -1,0 +1,37 @@
+"""Shared fixtures: synthetic archives written once per session, compute counting."""
+
+from __future__ import annotations
+
+import contextlib
+
+import dask
+import pytest
+
+
+class CountingScheduler:
+    """A dask scheduler that counts computes and can refuse them (xarray's pattern)."""
+
+    def __init__(self, max_computes: int = 0):
+        self.max_computes = max_computes
+        self.total_computes = 0
+
+    def __call__(self, dsk, keys, **kwargs):
+        self.total_computes += 1
+        if self.total_computes > self.max_computes:
+            raise RuntimeError(
+                f"too many dask computes: {self.total_computes} > {self.max_computes}"
+            )
+        return dask.get(dsk, keys, **kwargs)
+
+
+@contextlib.contextmanager
+def raise_if_dask_computes(max_computes: int = 0):
+    """Fail if code inside computes a dask graph more than ``max_computes`` times."""
+    scheduler = CountingScheduler(max_computes)
+    with dask.config.set(scheduler=scheduler):
+        yield scheduler
+
+
+@pytest.fixture
+def no_compute():
+    return raise_if_dask_computes
