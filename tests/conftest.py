@@ -35,3 +35,14 @@ def raise_if_dask_computes(max_computes: int = 0):
 @pytest.fixture
 def no_compute():
     return raise_if_dask_computes
+
+
+@pytest.fixture(scope="session")
+def lasco_archive(tmp_path_factory):
+    """A small synthetic level-0.5 archive: 2 days, both detectors, binned, subfield, bad files,
+    one day without img_hdr.txt and one unlisted frame per day."""
+    from lascoproc.testing.lasco import write_lasco_archive
+
+    root = tmp_path_factory.mktemp("lasco")
+    return write_lasco_archive(root, start="2002-05-21", days=2, frames_per_day=3, seed=7,
+                               bad_files=True, days_without_img_hdr=1, unlisted_per_day=1)

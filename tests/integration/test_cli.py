@@ -1,0 +1,100 @@
+"""The command line: help, index, ingest, kill and resume, errors in one line."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from lascoproc_cli.main import main
+
+CLI = [sys.executable, "-m", "lascoproc_cli.main"]
+
+
+def test_help_reads_like_documentation(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["--help"])
+    assert exc.value.code == 0
+    text = capsys.readouterr().out
+    for word in ("demo", "synth", "lasco", "fsspec", "examples:"):
+        assert word in text
+    for argv in (["lasco", "index", "--help"], ["lasco", "ingest", "--help"],
+                 ["synth", "--help"], ["demo", "--help"]):
+        with pytest.raises(SystemExit):
+            main(argv)
+        assert len(capsys.readouterr().out) > 300
+
+
+def test_index_command_lists_frames_then_bad_files(lasco_archive, capsys):
+    assert main(["lasco", "index", str(lasco_archive.root), "--detector", "c3", "--verify"]) == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    names = [f.path.rsplit("/", 1)[-1] for f in sorted(lasco_archive.good("C3"),
+                                                        key=lambda f: f.time)]
+    listed = [line.split()[0] for line in lines[1:1 + len(names)]]
+    assert listed == names
+    assert f"{len(names)} frames" in out
+    tail = out.split("files or lines not used:")[1]
+    for bad in lasco_archive.bad():
+        assert bad.path.rsplit("/", 1)[-1] in tail
+
+
+def test_unreachable_archive_is_one_line_error(tmp_path, capsys):
+    code = main(["lasco", "index", str(tmp_path / "nowhere")])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err.startswith("lascoproc: error:") and err.count("\n") == 1
+
+
+def test_bad_argument_exit_code(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["lasco", "index", "x", "--detector", "c4"])
+    assert exc.value.code == 2
+
+
+def _written_regions(store: Path) -> int:
+    chunks = store / "frame_written" / "c"
+    return len(list(chunks.iterdir())) if chunks.is_dir() else 0
+
+
+def test_killed_ingest_resumes_to_identical_store(lasco_archive, tmp_path):
+    """SIGKILL an ingest mid-run; --resume completes it identical to an uninterrupted run."""
+    root = str(lasco_archive.root)
+    full = tmp_path / "full.zarr"
+    subprocess.run([*CLI, "lasco", "ingest", root, "--detector", "c2", "--out", str(full),
+                    "--region-frames", "1"], check=True, capture_output=True)
+    n = xr.open_zarr(full).sizes["time"]
+    assert n >= 4
+    part = tmp_path / "part.zarr"
+    killed = False
+    for _attempt in range(5):
+        proc = subprocess.Popen(
+            [*CLI, "lasco", "ingest", root, "--detector", "c2", "--out", str(part),
+             "--region-frames", "1", "--overwrite"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 120
+        while proc.poll() is None and time.monotonic() < deadline:
+            if _written_regions(part) >= 2:
+                os.kill(proc.pid, signal.SIGKILL)
+                break
+            time.sleep(0.002)
+        proc.wait()
+        if proc.returncode == -signal.SIGKILL:
+            killed = True
+            break
+    assert killed, "the ingest always finished before it could be killed"
+    marked = xr.open_zarr(part)["frame_written"].values
+    assert 0 < marked.sum() < n
+    done = subprocess.run([*CLI, "lasco", "ingest", root, "--detector", "c2", "--out",
+                           str(part), "--region-frames", "1", "--resume"],
+                          check=True, capture_output=True, text=True)
+    assert "already done" in done.stdout
+    a, b = xr.open_zarr(part).load(), xr.open_zarr(full).load()
+    xr.testing.assert_identical(a, b)
+    np.testing.assert_array_equal(a["counts"].values, b["counts"].values)
