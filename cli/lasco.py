@@ -56,6 +56,53 @@ def add_parser(commands) -> None:
     add_storage_option(ingest)
     ingest.set_defaults(run=run_ingest)
 
+    calibrate = sub.add_parser("calibrate", help="level 0.5 -> level 1 (reduce_level_1)",
+                               description=CALIBRATE_HELP,
+                               formatter_class=argparse.RawDescriptionHelpFormatter)
+    calibrate.add_argument("archive", help="archive root (level_05 or its parent), path or URL")
+    calibrate.add_argument("--detector", choices=("c2", "c3"), required=True)
+    calibrate.add_argument("--calib", required=True, metavar="STORE",
+                           help="calibration store laid out as SolarSoft's $NRL_LIB "
+                                "(see 'lascoproc calib fetch')")
+    calibrate.add_argument("--out", required=True, help="output Zarr store, or directory for "
+                           "--format fits")
+    add_time_range(calibrate)
+    calibrate.add_argument("--format", choices=("zarr", "fits"), default="zarr",
+                           dest="output_format", help="output format (default zarr)")
+    calibrate.add_argument("--shape", default=None, metavar="NYxNX",
+                           help="frame size to calibrate, e.g. 512x512 (default: 1024x1024)")
+    calibrate.add_argument("--no-distortion", action="store_true",
+                           help="do not correct the distortion (IDL /NOWARP)")
+    calibrate.add_argument("--no-roll-correction", action="store_true",
+                           help="do not rotate rolled frames north up (IDL "
+                                "/NOROLL_CORRECTION)")
+    mode = calibrate.add_mutually_exclusive_group()
+    mode.add_argument("--resume", action="store_true", help="continue an existing store")
+    mode.add_argument("--overwrite", action="store_true", help="replace an existing store")
+    calibrate.add_argument("--region-frames", type=int, default=16,
+                           help="frames per written region (unit of resumption; default 16)")
+    add_storage_option(calibrate)
+    calibrate.set_defaults(run=run_calibrate)
+
+
+CALIBRATE_HELP = """\
+Calibrate level-0.5 frames to level 1 with the SolarSoft reduce_level_1.pro
+chain (docs/level1_port.md): bias and exposure factor (get_exp_factor /
+offset_bias), calibration factor (c2/c3_calfactor), vignetting, C3 stray-light
+ramp and mask, distortion (c2/c3_warp), keyhole flip and north-up rotation
+(adjust_hdr_tcr), level-1 header values and WCS.
+
+Output (--format zarr, the default): one Zarr store with float32 `brightness`
+in MSB (NaN where there is no valid datum), per-pixel `quality` flags (1 missing
+telemetry, 2 outside the field, 4 filled by inpainting), per-frame factors and
+WCS values as coordinates, and provenance attributes (every calibration file
+with its SHA-256). --format fits writes one level-1 FITS file per frame in
+OUT/YYMMDD/c2|c3/ instead.
+
+Frames that cannot be calibrated are flagged (frame_status, with the reason)
+and the run goes on.
+"""
+
 
 def parse_shape(text: str | None):
     if text is None:
@@ -110,4 +157,31 @@ def run_ingest(args) -> int:
         print(f"{len(result.rejected)} files not used:")
         for line in result.rejected:
             print(f"  {line}")
+    return 0
+
+
+def run_calibrate(args) -> int:
+    from lascoproc.calibrate.level1 import Level1Options
+    from lascoproc.pipeline.level1 import run_level1
+
+    options = Level1Options(distortion=not args.no_distortion,
+                            roll_correction=not args.no_roll_correction)
+    result = run_level1(
+        args.archive, detector=args.detector, calib=args.calib, out=args.out,
+        start=args.start, end=args.end, shape=parse_shape(args.shape),
+        output_format=args.output_format, resume=args.resume, overwrite=args.overwrite,
+        region_frames=args.region_frames, options=options,
+        storage_options=storage_options(args.storage_option), progress=True,
+    )
+    n = result.dataset.sizes["time"]
+    if result.report is not None:
+        r = result.report
+        print(f"{n} level-1 frames written to {r.store} ({r.regions_written} regions written, "
+              f"{r.regions_skipped} already done) in {r.seconds:.1f} s")
+    else:
+        print(f"{len(result.fits_files)} level-1 FITS files written under {args.out}")
+    for line in result.flagged:
+        print(f"  not calibrated: {line}")
+    for line in result.dataset.attrs.get("rejected", []):
+        print(f"  not used: {line}")
     return 0

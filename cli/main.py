@@ -12,7 +12,7 @@ import logging
 import sys
 import textwrap
 
-from lascoproc_cli import demo, lasco, synth
+from lascoproc_cli import calib, demo, lasco, synth
 
 __all__ = ["main", "build_parser"]
 
@@ -31,6 +31,9 @@ examples:
   lascoproc synth lasco /tmp/archive        # write a synthetic level-0.5 archive
   lascoproc lasco index /tmp/archive --detector c3
   lascoproc lasco ingest /tmp/archive --detector c2 --out c2_l05.zarr
+  lascoproc synth calib /tmp/calib
+  lascoproc lasco calibrate /tmp/archive --detector c3 --calib /tmp/calib --out c3_l1.zarr
+  lascoproc calib fetch /data/solarsoft-lasco --start 2002-05-21 --end 2002-05-22
 
 Run 'lascoproc COMMAND --help' for the options of each command.
 """
@@ -54,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_parser(commands)
     synth.add_parser(commands)
     lasco.add_parser(commands)
+    calib.add_parser(commands)
     return parser
 
 

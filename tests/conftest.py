@@ -46,3 +46,14 @@ def lasco_archive(tmp_path_factory):
     root = tmp_path_factory.mktemp("lasco")
     return write_lasco_archive(root, start="2002-05-21", days=2, frames_per_day=3, seed=7,
                                bad_files=True, days_without_img_hdr=1, unlisted_per_day=1)
+
+
+@pytest.fixture(scope="session")
+def calib_dir(tmp_path_factory, lasco_archive):
+    """Synthetic SolarSoft calibration files covering the frames of ``lasco_archive``."""
+    from lascoproc.testing.calib import exposure_records_from_archive, write_calibration_files
+
+    root = tmp_path_factory.mktemp("calib")
+    write_calibration_files(root, start="2002-05-21", days=2, seed=3,
+                            exposures=exposure_records_from_archive(lasco_archive.root))
+    return root

@@ -39,6 +39,7 @@ __all__ = [
     "CalibrationFileError",
     "CalibrationStore",
     "fetch_calibration",
+    "calibration_file_paths",
     "expfactor_path",
 ]
 
@@ -219,6 +220,10 @@ def validate_bytes(relpath: str, data: bytes) -> None:
             raise CalibrationFileError(f"{relpath}: an HTML page, not a table")
 
 
+_SHARED: dict[tuple, dict] = {}
+_SHARED_LOCK = threading.Lock()
+
+
 class CalibrationStore:
     """Read access to a SolarSoft-layout calibration tree, with SHA-256 provenance.
 
@@ -231,8 +236,9 @@ class CalibrationStore:
 
     Notes
     -----
-    Files are read once per process and cached; the instance is safe to share between threads
-    and pickles without its cache (dask sends it to workers).
+    Files are read once per process and cached (instances of the same URL share the cache);
+    an instance is safe to share between threads and pickles without its cache (dask sends it
+    to workers).
     """
 
     def __init__(self, url: str, *, storage_options: Mapping[str, Any] | None = None):
@@ -242,10 +248,18 @@ class CalibrationStore:
         if not self._fs.isdir(self._root):
             raise CalibrationFileError(
                 f"no calibration store at {self.url!r}: {_how_to_get('lasco/data/calib')}")
-        self._lock = threading.Lock()
-        self._cache: dict[tuple, Any] = {}
-        self._used: dict[str, str] = {}
-        self._manifest = self._read_manifest()
+        # Stores of the same URL in one process share their cache: on a dask worker every
+        # task unpickles its own store object, and must not read the files again.
+        key = (self.url, json.dumps(self.storage_options, sort_keys=True, default=str))
+        with _SHARED_LOCK:
+            shared = _SHARED.get(key)
+            if shared is None:
+                shared = _SHARED[key] = {"lock": threading.Lock(), "cache": {}, "used": {},
+                                         "manifest": self._read_manifest()}
+        self._lock = shared["lock"]
+        self._cache: dict[tuple, Any] = shared["cache"]
+        self._used: dict[str, str] = shared["used"]
+        self._manifest = shared["manifest"]
 
     def __getstate__(self):
         return {"url": self.url, "storage_options": self.storage_options}
@@ -491,6 +505,22 @@ def _decode(value) -> str:
     if isinstance(value, np.ndarray) and value.size == 1:
         return _decode(value.item())
     return str(value).strip()
+
+
+def calibration_file_paths(*, detectors=("C2", "C3"), days=()) -> list[str]:
+    """Paths (below ``$NRL_LIB``) of the files the level-1 chain reads for these detectors,
+    with the exposure-factor tables of ``days``."""
+    detectors = {d.upper() for d in detectors}
+    paths = []
+    for f in CALIBRATION_FILES:
+        if f.detector not in detectors and f.detector != "ANY":
+            continue
+        if "{yymmdd}" in f.path:
+            for day in days:
+                paths.append(expfactor_path(f.detector, day))
+        else:
+            paths.append(f.path)
+    return list(dict.fromkeys(paths))
 
 
 def fetch_calibration(

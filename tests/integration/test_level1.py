@@ -1,0 +1,300 @@
+"""Level 0.5 -> level 1 on the synthetic archive, against hand-computed values and numpy."""
+
+import datetime as dt
+import warnings
+
+import dask
+import numpy as np
+import pytest
+import xarray as xr
+from astropy.io import fits
+
+from lascoproc.calibrate.level1 import (
+    MISSING,
+    OUTSIDE,
+    Level1Options,
+    calibrate_level1,
+    level1_frame,
+    plan_level1,
+)
+from lascoproc.io.calib_store import CalibrationStore
+from lascoproc.io.lasco_cube import open_lasco_cube
+from lascoproc.pipeline.level1 import open_level1, run_level1
+from tests.conftest import raise_if_dask_computes
+
+NO_GEOMETRY = Level1Options(distortion=False, roll_correction=False)
+
+
+@pytest.fixture(scope="module")
+def store(calib_dir):
+    return CalibrationStore(str(calib_dir))
+
+
+@pytest.fixture(scope="module")
+def cube_c3(lasco_archive):
+    return open_lasco_cube(lasco_archive.root, detector="c3")
+
+
+@pytest.fixture(scope="module")
+def cube_c2(lasco_archive):
+    return open_lasco_cube(lasco_archive.root, detector="c2")
+
+
+def test_building_the_level1_graph_computes_nothing(lasco_archive, calib_dir):
+    with raise_if_dask_computes():
+        l1, _ = open_level1(lasco_archive.root, detector="c3", calib=str(calib_dir))
+    assert l1["brightness"].dtype == np.float32
+    assert l1["brightness"].chunks[0] == (1,) * l1.sizes["time"]
+
+
+def test_photometry_by_hand_no_double_vignetting(cube_c3, store, calib_dir):
+    """brightness = ((raw - bias) / (exptime * expfac)) * vig * calfac - ramp
+    (c3_calibrate.pro 1.54), evaluated here from the raw inputs, outside the code."""
+    plan = plan_level1(cube_c3, store, NO_GEOMETRY)
+    l1 = calibrate_level1(cube_c3, store, options=NO_GEOMETRY, plan=plan)
+    i = int(np.flatnonzero((cube_c3["filter"].values == "Clear")
+                           & (plan["frame_status"].values == 0)
+                           & ~plan["keyhole"].values)[0])
+    raw = cube_c3["counts"][i].values.astype(np.float64)
+    with fits.open(calib_dir / "lasco/data/calib/c3vig_postint_final.fts") as h:
+        vig = h[0].data.astype(np.float64)
+    with fits.open(calib_dir / "lasco/data/calib/C3ramp.fts") as h:
+        ramp = h[0].data.astype(np.float64)
+    # The expfactor table line of this frame, read by hand (fixed columns 12-22 and 22-32)
+    name = str(cube_c3["filename"].values[i])
+    day = dt.date(1858, 11, 17) + dt.timedelta(days=int(cube_c3["mid_date"].values[i]))
+    table = (calib_dir / f"lasco/expfac/data/{day:%y%m}/c3_expfactor_{day:%y%m%d}.dat")
+    line = next(row for row in table.read_text().splitlines() if row[:12].strip() == name)
+    expfac, bias = float(line[12:22]), float(line[22:32])
+    exptime = float(cube_c3["exptime"].values[i]) * expfac
+    mjd = (np.datetime64(cube_c3["time"].values[i], "D") - np.datetime64("1858-11-17")).astype(int)
+    calfac = (7.43e-8 * (mjd - 50000) + 5.96e-3) * 1e-10  # c3_calfactor.pro, Clear/Clear
+    expected = (raw - bias) / exptime * vig * calfac - ramp
+    got = l1["brightness"][i].values
+    quality = l1["quality"][i].values
+    ok = quality == 0
+    assert ok.mean() > 0.3
+    np.testing.assert_allclose(got[ok], expected[ok], rtol=2e-5, atol=1e-16)
+    assert plan["expfac"].values[i] == pytest.approx(expfac)
+    assert plan["bias"].values[i] == pytest.approx(bias)
+
+
+def test_missing_blocks_flagged_where_they_are_not_transposed(lasco_archive, cube_c3, store):
+    plan = plan_level1(cube_c3, store, NO_GEOMETRY)
+    l1 = calibrate_level1(cube_c3, store, options=NO_GEOMETRY, plan=plan)
+    names = list(cube_c3["filename"].values)
+    frame = next(f for f in lasco_archive.good("C3") if f.shape == (1024, 1024)
+                 and any(r != c for r, c in f.missing_blocks)
+                 and plan["frame_status"].values[names.index(f.path.rsplit("/", 1)[-1])] == 0)
+    i = names.index(frame.path.rsplit("/", 1)[-1])
+    quality = l1["quality"][i].values
+    brightness = l1["brightness"][i].values
+    expected = np.zeros((1024, 1024), bool)
+    for r, c in frame.missing_blocks:
+        expected[32 * r:32 * r + 32, 32 * c:32 * c + 32] = True
+    flagged = (quality & MISSING) > 0
+    inside = (quality & OUTSIDE) == 0
+    np.testing.assert_array_equal(flagged, expected & inside)
+    assert np.all(np.isnan(brightness[flagged]))
+    assert not np.isnan(brightness[inside & ~flagged]).any()
+
+
+def test_distortion_moves_pixels_and_flags_their_neighbours(cube_c3, store):
+    l1 = calibrate_level1(cube_c3, store)  # distortion on
+    flat = calibrate_level1(cube_c3, store, options=Level1Options(distortion=False))
+    i = 1
+    a, b = l1["brightness"][i].values, flat["brightness"][i].values
+    both = ~np.isnan(a) & ~np.isnan(b)
+    assert np.nanmax(np.abs(a[both] - b[both])) > 0
+    qa = l1["quality"][i].values
+    qb = flat["quality"][i].values
+    # bilinear resampling of a zeroed block contaminates a one-pixel ring around it
+    assert ((qa & MISSING) > 0).sum() >= ((qb & MISSING) > 0).sum()
+
+
+def test_dask_path_equals_numpy_loop_on_uneven_chunks(cube_c2, store):
+    plan = plan_level1(cube_c2, store)
+    cube = cube_c2.chunk({"time": (1, 2) + (1,) * (cube_c2.sizes["time"] - 3)})
+    l1 = calibrate_level1(cube, store, plan=plan)
+    assert l1["brightness"].chunks[0][:2] == (1, 2)
+    got_b, got_q = dask.compute(l1["brightness"].data, l1["quality"].data)
+    windows = np.stack([cube_c2[c].values for c in ("r1col", "r1row", "r2col", "r2row")], 1)
+    for i in range(cube_c2.sizes["time"]):
+        row = {name: plan[name].values[i] for name in plan.data_vars}
+        b, q = level1_frame(cube_c2["counts"][i].values, row, store, detector="C2",
+                            window=tuple(windows[i]))
+        np.testing.assert_array_equal(got_b[i], b)
+        np.testing.assert_array_equal(got_q[i], q)
+
+
+def test_keyhole_frame_is_flipped_and_crota_true(cube_c3, store):
+    plan = plan_level1(cube_c3, store, NO_GEOMETRY)
+    assert plan["keyhole"].values.sum() == 1
+    i = int(np.flatnonzero(plan["keyhole"].values)[0])
+    flipped = calibrate_level1(cube_c3, store, options=NO_GEOMETRY, plan=plan)
+    unflipped_plan = plan.copy(deep=True)
+    unflipped_plan["keyhole"].values[i] = False
+    straight = calibrate_level1(cube_c3, store, options=NO_GEOMETRY, plan=unflipped_plan)
+    a = flipped["brightness"][i].values
+    b = straight["brightness"][i].values
+    ok = ~np.isnan(a) & ~np.isnan(b[::-1, ::-1])
+    np.testing.assert_array_equal(a[ok], b[::-1, ::-1][ok])
+    # the C3 mask is flipped with the image: the valid areas are exact 180-degree turns too
+    np.testing.assert_array_equal(np.isnan(a), np.isnan(b[::-1, ::-1]))
+    assert ok.mean() > 0.3
+    # roll of the keyhole frame: header CROTA1 ~ 180 -> CROTA1 - 180 after the flip, kept
+    # (< 1 deg: no rotation)
+    crota1 = float(cube_c3["crota1"].values[i])
+    assert abs(crota1) > 170
+    assert plan["crota"].values[i] == pytest.approx(crota1 - 180.0)
+    assert plan["rotation"].values[i] == 0.0
+    assert plan["rectify"].values[i] == 180.0
+    # sun centre moved with the flip: 1023 - x (0-based), CRPIX = that + 1
+    assert plan["crpix1"].values[i] == pytest.approx(1023 - plan["sun_x"].values[i] + 1)
+
+
+class RolledStore:
+    """A calibration source whose attitude table says the spacecraft is rolled by 5 deg."""
+
+    def __init__(self, store):
+        self._store = store
+        self.url = store.url + "#rolled"
+
+    def __getattr__(self, name):
+        return getattr(self._store, name)
+
+    def sun_center_roll(self, detector, time):
+        return (512.0, 515.0), 5.0, "rolled.sav"
+
+
+def test_rotated_frame_says_crota_zero_and_is_rotated(cube_c2, store):
+    rolled = RolledStore(store)
+    plan = plan_level1(cube_c2, rolled, Level1Options(distortion=False))
+    i = 0
+    assert plan["rotation"].values[i] == 5.0
+    assert plan["crota"].values[i] == 0.0 and plan["rectify"].values[i] == 5.0
+    assert (plan["crpix1"].values[i], plan["crpix2"].values[i]) == (513.0, 516.0)
+    l1 = calibrate_level1(cube_c2, rolled, options=Level1Options(distortion=False), plan=plan)
+    ref = calibrate_level1(cube_c2, store, options=NO_GEOMETRY)
+    b = l1["brightness"][i].values
+    # the sun centre is the pivot: the pixel there keeps its value
+    assert b[515, 512] == pytest.approx(ref["brightness"][i].values[515, 512], rel=1e-5)
+    # corners that rotated in from outside the frame are flagged outside
+    assert l1["quality"][i].values[0, 1023] & OUTSIDE
+
+
+def test_frames_that_cannot_be_calibrated_are_flagged_not_fatal(cube_c2, store):
+    bad = cube_c2.copy()
+    filters = bad["filter"].values.copy()
+    filters[0] = "Deep Red"
+    polar = bad["polarizer"].values.copy()
+    polar[0] = "+60 Deg"  # c2_calfactor.pro returns 0 for Deeprd with a polarizer
+    bad = bad.assign_coords(filter=("time", filters), polarizer=("time", polar))
+    plan = plan_level1(bad, store)
+    assert plan["frame_status"].values[0] == 2
+    assert "calibration factor" in plan["frame_status_reason"].values[0]
+    l1 = calibrate_level1(bad, store, plan=plan)
+    status = l1["frame_status"].values
+    assert status[0] == 2 and (status[1:] == 0).all()
+    assert np.isnan(l1["brightness"][0].values).all()
+    assert not np.isnan(l1["brightness"][1].values).all()
+
+
+def test_reproduces_real_idl_factors_of_c2_frame(tmp_path):
+    """The real IDL level-1 frame tests/data/lasco_c2_25299383_s.fts: HISTORY says
+    get_exp_factor 1.00108, Bias (618.500), c2_calfactor 6.26831e-12; header RSUN 978.572578766,
+    EXPTIME 25.1262079357. A one-frame plan with that frame's level-0.5 values and an
+    exposure-factor table holding IDL's line reproduces them to 5 significant digits."""
+    from lascoproc.testing.calib import write_calibration_files
+
+    root = tmp_path / "calib"
+    write_calibration_files(root, start="2009-02-28", days=1, detectors=("c2",), exposures=[
+        ("C2", "25299383.fts", "2009/02/28", "00:06:03.474", 25.0991, 54890, 376.024, 618.5,
+         "Orange", "Clear")])
+    table = root / "lasco/expfac/data/0902/c2_expfactor_090228.dat"
+    line = table.read_text().splitlines()[0]
+    table.write_text(line[:12] + f"{1.00108:10.6f}" + line[22:] + "\n")
+    ds = xr.Dataset(coords={
+        "time": ("time", [np.datetime64("2009-02-28T00:06:03.474", "ns")]),
+        **{k: ("time", [v]) for k, v in dict(
+            detector="C2", filter="Orange", polarizer="Clear", exptime=25.0991,
+            mid_date=54890, mid_time=376.024, readport="C", r1col=20, r1row=1, r2col=1043,
+            r2row=1024, sumcol=0, sumrow=0, lebxsum=1, lebysum=1, crpix1=512.0, crpix2=512.0,
+            crota1=0.475331).items()},
+    }, attrs={"detector": "C2"})
+    ds = ds.assign(counts=(("time", "y", "x"), np.zeros((1, 1024, 1024), np.uint16)))
+    plan = plan_level1(ds, CalibrationStore(str(root)))
+    assert plan["frame_status"].values[0] == 0
+
+    def sig5(x):
+        return float(f"{x:.5g}")
+
+    assert sig5(plan["expfac"].values[0]) == 1.0011
+    assert plan["bias"].values[0] == 618.5
+    assert sig5(plan["calfac"].values[0]) == sig5(6.26831e-12)
+    assert sig5(plan["exptime"].values[0]) == sig5(25.1262079357)
+    assert sig5(plan["rsun"].values[0]) == sig5(978.572578766)
+    assert plan["cdelt"].values[0] == 11.9
+
+
+def test_zarr_output_is_analysis_ready(lasco_archive, calib_dir, tmp_path):
+    out = tmp_path / "c3_l1.zarr"
+    result = run_level1(lasco_archive.root, detector="c3", calib=str(calib_dir), out=str(out))
+    ds = xr.open_zarr(out)
+    for name in ("brightness", "quality", "frame_status", "nmissing"):
+        assert name in ds
+    for name in ("filter", "polarizer", "exptime", "expfac", "bias", "calfac", "crpix1",
+                 "crpix2", "cdelt", "crota", "rsun", "dsun_obs", "hglt_obs", "hgln_obs"):
+        assert ds[name].dims == ("time",), name
+    import astropy.units as u
+
+    assert u.Unit(ds["brightness"].attrs["units"]).is_equivalent(u.dimensionless_unscaled)
+    files = ds.attrs["calibration_files"]
+    assert any(f.startswith("lasco/data/calib/c3vig_postint_final.fts sha256:") for f in files)
+    np.testing.assert_array_equal(ds["brightness"].values, result.dataset["brightness"].values)
+    assert ds.attrs["lascoproc_version"]
+
+
+def test_fits_output_wcs_roundtrips_astropy_and_sunpy(lasco_archive, calib_dir, tmp_path):
+    from astropy.wcs import WCS
+
+    result = run_level1(lasco_archive.root, detector="c3", calib=str(calib_dir),
+                        out=str(tmp_path / "fits"), output_format="fits")
+    plan = result.dataset
+    assert len(result.fits_files) == plan.sizes["time"]
+    sunpy_map = pytest.importorskip("sunpy.map")
+    from sunpy.util.exceptions import SunpyMetadataWarning
+
+    for i, path in enumerate(result.fits_files):
+        with fits.open(path) as hdul:
+            header = hdul[0].header
+            assert header["LEVEL"] == "1.0" and header["BUNIT"] == "MSB"
+            assert header["DATE-OBS"].startswith(str(plan["time"].values[i])[:19])
+            wcs = WCS(header)  # warnings are errors: astropy accepts it as is
+            centre = wcs.pixel_to_world_values(header["CRPIX1"] - 1, header["CRPIX2"] - 1)
+            np.testing.assert_allclose(centre, (0.0, 0.0), atol=1e-9)
+            assert hdul["QUALITY"].data.shape == hdul[0].data.shape
+            assert header["NMISSING"] == int(result.dataset["nmissing"].values[i])
+        with warnings.catch_warnings():
+            # BUNIT 'MSB' is not a FITS unit string (as in NRL's own files)
+            warnings.simplefilter("ignore", SunpyMetadataWarning)
+            m = sunpy_map.Map(path, hdus=0)
+        assert m.detector == "C3"
+        assert m.reference_pixel.x.value == pytest.approx(header["CRPIX1"] - 1)
+        assert m.rotation_matrix[0, 1] == pytest.approx(-np.sin(np.deg2rad(header["CROTA2"])))
+        assert m.observer_coordinate.lat.deg == pytest.approx(header["HGLT_OBS"])
+
+
+def test_cli_calibrate(lasco_archive, calib_dir, tmp_path, capsys):
+    from lascoproc_cli.main import main
+
+    out = tmp_path / "c2.zarr"
+    assert main(["lasco", "calibrate", str(lasco_archive.root), "--detector", "c2",
+                 "--calib", str(calib_dir), "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "level-1 frames written" in text
+    assert xr.open_zarr(out).sizes["time"] >= 3
+    code = main(["lasco", "calibrate", str(lasco_archive.root), "--detector", "c2",
+                 "--calib", str(tmp_path / "missing"), "--out", str(tmp_path / "x.zarr")])
+    assert code == 1
+    assert "no calibration store" in capsys.readouterr().err
