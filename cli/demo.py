@@ -9,14 +9,16 @@ from pathlib import Path
 DEMO_HELP = """\
 Run lascoproc end to end on the embedded default: synthetic archives in the real
 formats (a LASCO level-0.5 tree with img_hdr.txt indexes, SolarSoft calibration
-files, an SDOML v2-format AIA store), written under OUT, then processed:
+files), written under OUT, then processed:
 
-  OUT/archive/level_05/...     synthetic LASCO level-0.5 archive
-  OUT/calib/...                synthetic SolarSoft calibration files
-  OUT/sdoml.zarr               synthetic SDOML v2 store
-  OUT/c2_l05.zarr, c3_l05.zarr level-0.5 cubes (xr.open_zarr opens them)
+  OUT/archive/level_05/...      synthetic LASCO level-0.5 archive (with bad files)
+  OUT/calib/lasco/...           synthetic SolarSoft calibration files
+  OUT/c2_l05.zarr, c3_l05.zarr  level-0.5 cubes
+  OUT/c2_l1.zarr, c3_l1.zarr    level-1 cubes: brightness (MSB), quality flags,
+                                per-frame factors and WCS, provenance
 
-Rerunning reuses the synthetic inputs and rewrites the outputs.
+Open the results with xarray.open_zarr. Rerunning reuses the synthetic inputs
+and rewrites the outputs.
 """
 
 
@@ -27,25 +29,33 @@ def add_parser(commands) -> None:
     demo.add_argument("--out", default="demo-output", help="output directory (default "
                       "demo-output)")
     demo.add_argument("--days", type=int, default=2, help="days of LASCO data (default 2)")
-    demo.add_argument("--frames-per-day", type=int, default=6,
-                      help="full frames per day and detector (default 6)")
+    demo.add_argument("--frames-per-day", type=int, default=12,
+                      help="frames per day and detector (default 12)")
     demo.add_argument("--seed", type=int, default=0)
     demo.set_defaults(run=run)
 
 
 def run(args) -> int:
-    from lascoproc.testing.lasco import write_lasco_archive
-
     from lascoproc.pipeline.ingest import ingest_level05
+    from lascoproc.pipeline.level1 import run_level1
+    from lascoproc.testing.calib import exposure_records_from_archive, write_calibration_files
+    from lascoproc.testing.lasco import write_lasco_archive
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     archive_dir = out / "archive"
+    start = "2002-05-21"
     if not (archive_dir / "level_05").is_dir():
         print(f"writing a synthetic LASCO level-0.5 archive to {archive_dir}")
-        write_lasco_archive(archive_dir, days=args.days, frames_per_day=args.frames_per_day,
-                            seed=args.seed, bad_files=True, progress=True)
+        write_lasco_archive(archive_dir, start=start, days=args.days,
+                            frames_per_day=args.frames_per_day, seed=args.seed,
+                            bad_files=True, progress=True)
+    calib_dir = out / "calib"
+    if not (calib_dir / "lasco").is_dir():
+        print(f"writing synthetic SolarSoft calibration files to {calib_dir}")
+        write_calibration_files(calib_dir, start=start, days=args.days, seed=args.seed,
+                                exposures=exposure_records_from_archive(archive_dir))
     for detector in ("c2", "c3"):
         store = out / f"{detector}_l05.zarr"
         result = ingest_level05(str(archive_dir), detector=detector, out=str(store),
@@ -53,6 +63,12 @@ def run(args) -> int:
         print(f"{detector.upper()}: {result.report.frames} level-0.5 frames -> {store}")
         for line in result.rejected:
             print(f"  not used: {line}")
+        level1 = out / f"{detector}_l1.zarr"
+        l1 = run_level1(str(archive_dir), detector=detector, calib=str(calib_dir),
+                        out=str(level1), overwrite=True, progress=True)
+        print(f"{detector.upper()}: {l1.report.frames} level-1 frames -> {level1}")
+        for line in l1.flagged:
+            print(f"  not calibrated: {line}")
     print(f"demo finished in {time.perf_counter() - started:.1f} s; open the cubes with "
-          f"xarray.open_zarr('{out / 'c2_l05.zarr'}')")
+          f"xarray.open_zarr('{out / 'c3_l1.zarr'}')")
     return 0

@@ -157,3 +157,29 @@ def write_level1_frame(out: str, frame: Mapping[str, Any], brightness: np.ndarra
     with fs.open(path, "wb") as handle:
         hdul.writeto(handle)
     return path
+
+
+def level1_header(frame_ds) -> fits.Header:
+    """The level-1 FITS header of one frame of a level-1 cube (``ds.isel(time=i)``).
+
+    Only per-frame coordinates are read (no pixel data); the header has no HISTORY.
+    """
+    frame = {name: frame_ds[name].values.item() for name, coord in frame_ds.coords.items()
+             if coord.ndim == 0}
+    frame["time"] = frame_ds["time"].values
+    shape = (frame_ds.sizes["y"], frame_ds.sizes["x"])
+    detector = str(frame_ds.attrs.get("detector", frame.get("detector", "")))
+    header = fits.Header()
+    header["NAXIS"] = 2
+    header["NAXIS1"] = shape[1]
+    header["NAXIS2"] = shape[0]
+    for key, value, comment in level1_cards(frame, shape=shape, detector=detector):
+        header[key] = (value, comment[:40])
+    return header
+
+
+def level1_wcs(frame_ds):
+    """The :class:`astropy.wcs.WCS` of one frame of a level-1 cube (``ds.isel(time=i)``)."""
+    from astropy.wcs import WCS
+
+    return WCS(level1_header(frame_ds))

@@ -338,7 +338,8 @@ def _write_c3_images(put, seed: int) -> None:
     rng = np.random.default_rng([seed, 3, 3])
     y, x = np.mgrid[0:_SHAPE[0], 0:_SHAPE[1]].astype(np.float64)
     a, b = rng.uniform(0.8, 1.2, size=2)
-    ramp = (2.0e-12 + 1.5e-11 * (a * x + b * (1023.0 - y)) / 2046.0).astype(np.float32)
+    # a few per cent of the outer-field corona (C3 Clear), like the real ramp
+    ramp = (1.0e-13 + 5.0e-13 * (a * x + b * (1023.0 - y)) / 2046.0).astype(np.float32)
     _write_fits(put("c3_ramp", f"{_CALIB}/C3ramp.fts"), ramp, _image_header(
         "C3ramp.fts", "C3", ["Synthetic stray-light ramp, MSB; subtract, do not vignette."],
         {**clear, "BUNIT": "MSB"}), "2001-11-08")
