@@ -1,4 +1,14 @@
-"""Level 0.5 -> level 1 on the synthetic archive, against hand-computed values and numpy."""
+"""Level 0.5 -> level 1 on the synthetic archive, against hand-computed values and numpy.
+
+The errors of CorKit 1.0.16 (issue 3), each with the test that keeps us from them:
+
+- C3 vignetting applied twice: ``test_photometry_by_hand_no_double_vignetting``
+- C3 distortion 10x too small: ``tests/unit/test_kernels_lasco.py::test_c3_distortion_is_not_ten_times_too_small``
+- transposed missing-block holes: ``test_missing_blocks_flagged_where_they_are_not_transposed``
+- keyhole frames never flipped: ``test_keyhole_frame_is_flipped_and_crota_true``
+- CROTA kept after rotation: ``test_rotated_frame_says_crota_zero_and_is_rotated``
+- headers astropy's WCS rejects: ``test_fits_output_wcs_roundtrips_astropy_and_sunpy``
+"""
 
 import datetime as dt
 import warnings
@@ -298,3 +308,28 @@ def test_cli_calibrate(lasco_archive, calib_dir, tmp_path, capsys):
                  "--calib", str(tmp_path / "missing"), "--out", str(tmp_path / "x.zarr")])
     assert code == 1
     assert "no calibration store" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("kind", ["binned", "subfield"])
+def test_binned_and_subfield_frames_are_calibrated(lasco_archive, calib_dir, store, kind):
+    """Summed (512x512) and subfield frames: calibration images cut to the window and binned
+    to the summing; CDELT and CRPIX scaled accordingly."""
+    frames = [f for f in lasco_archive.good() if f.kind == kind]
+    if not frames:
+        pytest.skip(f"no {kind} frame")
+    frame = frames[0]
+    det = frame.detector.lower()
+    cube = open_lasco_cube(lasco_archive.root, detector=det, shape=frame.shape)
+    plan = plan_level1(cube, store)
+    i = list(cube["filename"].values).index(frame.path.rsplit("/", 1)[-1])
+    assert plan["frame_status"].values[i] == 0, plan["frame_status_reason"].values[i]
+    xsum = int(plan["xsum"].values[i])
+    width = int(cube["r2col"].values[i]) - int(cube["r1col"].values[i]) + 1
+    assert plan["cdelt"].values[i] == pytest.approx(
+        {"C2": 11.9, "C3": 56.0}[frame.detector] * width / frame.shape[1])
+    l1 = calibrate_level1(cube, store, plan=plan)
+    b = l1["brightness"][i].values
+    assert b.shape == frame.shape
+    assert np.isfinite(b).mean() > 0.2
+    if kind == "binned":
+        assert xsum == 2
