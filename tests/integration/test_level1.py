@@ -3,7 +3,8 @@
 The errors of CorKit 1.0.16 (issue 3), each with the test that keeps us from them:
 
 - C3 vignetting applied twice: ``test_photometry_by_hand_no_double_vignetting``
-- C3 distortion 10x too small: ``tests/unit/test_kernels_lasco.py::test_c3_distortion_is_not_ten_times_too_small``
+- C3 distortion 10x too small: ``test_c3_distortion_is_not_ten_times_too_small``
+  (tests/unit/test_kernels_lasco.py)
 - transposed missing-block holes: ``test_missing_blocks_flagged_where_they_are_not_transposed``
 - keyhole frames never flipped: ``test_keyhole_frame_is_flipped_and_crota_true``
 - CROTA kept after rotation: ``test_rotated_frame_says_crota_zero_and_is_rotated``
