@@ -98,3 +98,29 @@ def test_killed_ingest_resumes_to_identical_store(lasco_archive, tmp_path):
     a, b = xr.open_zarr(part).load(), xr.open_zarr(full).load()
     xr.testing.assert_identical(a, b)
     np.testing.assert_array_equal(a["counts"].values, b["counts"].values)
+
+
+def test_synth_commands_write_real_formats(tmp_path, capsys):
+    assert main(["synth", "calib", str(tmp_path / "calib"), "--days", "1"]) == 0
+    assert (tmp_path / "calib/lasco/data/calib/c2vig_final.fts").is_file()
+    assert main(["synth", "aia", str(tmp_path / "sdoml.zarr"), "--start", "2010-06-01",
+                 "--end", "2010-09-01", "--size", "32"]) == 0
+    from lascoproc.io.sdoml import open_sdoml
+
+    aia = open_sdoml(str(tmp_path / "sdoml.zarr"), channels=["171A", "193A"])
+    assert aia.sizes["channel"] == 2 and aia.sizes["time"] >= 2
+    assert main(["synth", "lasco", str(tmp_path / "lasco"), "--days", "1",
+                 "--frames-per-day", "2"]) == 0
+    assert list((tmp_path / "lasco/level_05").iterdir())
+    assert "written" in capsys.readouterr().out
+
+
+def test_cloud_protocol_without_driver_names_the_extra():
+    import importlib.util
+
+    from lascoproc.io.fs import get_fs
+
+    if importlib.util.find_spec("gcsfs") is not None:
+        pytest.skip("gcsfs is installed here")
+    with pytest.raises(ImportError, match=r"lascoproc\[cloud\]"):
+        get_fs("gs://bucket/lasco/level_05")
