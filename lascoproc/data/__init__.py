@@ -1,0 +1,1 @@
+"""Reference data shipped with lascoproc (real headers and tables; see README "Reference data")."""
