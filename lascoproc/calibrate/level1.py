@@ -299,16 +299,27 @@ _CACHE_LOCK = threading.Lock()
 
 @functools.lru_cache(maxsize=16)
 def _operator(shape, detector, occulter, binning, rotation, pivot, keyhole, distortion):
+    """The frame's resampling operator and where it has no input (cached per geometry)."""
     coords = lg.level1_map(shape, detector=detector, occulter_xy=occulter, binning=binning,
                            rotate_ccw_deg=rotation, pivot_xy=pivot, keyhole=keyhole,
                            distortion=distortion)
-    return bilinear_operator(coords, shape)
+    op = bilinear_operator(coords, shape)
+    empty = np.diff(op.indptr).reshape(shape) == 0
+    empty.flags.writeable = False
+    return op, empty
 
 
 @functools.lru_cache(maxsize=16)
-def _rotation_operator(shape, rotation, pivot, keyhole):
+def _rotated_mask_outside(shape, mask_key, rotation, pivot, keyhole):
+    """Where the (flipped, rotated, not warped) C3 mask is below 0.5 (cached per geometry)."""
+    mask = _MASKS[mask_key]
     coords = lg.north_up_map(shape, rotate_ccw_deg=rotation, pivot_xy=pivot, keyhole=keyhole)
-    return bilinear_operator(coords, shape)
+    outside = apply_operator(bilinear_operator(coords, shape), mask, shape) < 0.5
+    outside.flags.writeable = False
+    return outside
+
+
+_MASKS: dict = {}
 
 
 def _cached(fn, *args):
@@ -362,25 +373,23 @@ def level1_frame(counts: np.ndarray, p: Mapping[str, Any], calib: CalibrationSou
                              clip_c2=(det == "C2"))
     ramp = (_calibration_image(calib, p["ramp_file"], window, binning) if p["ramp_file"]
             else np.float32(0.0))
-    raw = counts.astype(np.float32)
-    img = lf.photometric_calibration(raw, bias=np.float32(p["bias"]),
-                                     exptime=np.float32(p["exptime"]),
-                                     calfac=np.float32(p["calfac"]), vignetting=vig, ramp=ramp,
-                                     subtract_bias=bool(p["subtract_bias"]))
-    img = np.asarray(img, dtype=np.float32)
+    img = lf.photometric_calibration(counts, bias=p["bias"], exptime=p["exptime"],
+                                     calfac=p["calfac"], vignetting=vig, ramp=ramp,
+                                     subtract_bias=bool(p["subtract_bias"]), dtype=np.float32)
     img[lg.missing_pixel_mask(counts)] = np.nan
     rotation = float(p["rotation"])
     pivot = (float(p["pivot_x"]), float(p["pivot_y"]))
     keyhole = bool(p["keyhole"])
-    op = _cached(_operator, shape, det, (float(p["occulter_x"]), float(p["occulter_y"])),
-                 binning, rotation, pivot, keyhole, bool(options.distortion))
+    op, outside = _cached(_operator, shape, det,
+                          (float(p["occulter_x"]), float(p["occulter_y"])), binning, rotation,
+                          pivot, keyhole, bool(options.distortion))
     out = apply_operator(op, img, shape)
-    empty = np.diff(op.indptr).reshape(shape) == 0
-    outside = empty
     if p["mask_file"]:
-        mask = _calibration_image(calib, p["mask_file"], window, binning)
-        rot = _cached(_rotation_operator, shape, rotation, pivot, keyhole)
-        outside = outside | (apply_operator(rot, mask, shape) < 0.5)
+        mask_key = (getattr(calib, "url", id(calib)), str(p["mask_file"]), window, binning)
+        if mask_key not in _MASKS:
+            _MASKS[mask_key] = _calibration_image(calib, p["mask_file"], window, binning)
+        outside = outside | _cached(_rotated_mask_outside, shape, mask_key, rotation, pivot,
+                                    keyhole)
     missing = np.isnan(out) & ~outside
     quality = (missing.astype(np.uint8) * MISSING) | (outside.astype(np.uint8) * OUTSIDE)
     out[outside] = np.nan

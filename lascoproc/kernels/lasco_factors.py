@@ -474,7 +474,8 @@ def clip_c2_vignetting(vignetting: np.ndarray) -> np.ndarray:
 def photometric_calibration(raw: np.ndarray, *, bias: float, exptime: float, calfac: float,
                             vignetting: np.ndarray | float = 1.0,
                             ramp: np.ndarray | float = 0.0,
-                            subtract_bias: bool = True) -> np.ndarray:
+                            subtract_bias: bool = True,
+                            dtype: type = np.float64) -> np.ndarray:
     """DN to MSB, in the order and with the constants of ``c2/c3_calibrate.pro``.
 
     ::
@@ -495,7 +496,8 @@ def photometric_calibration(raw: np.ndarray, *, bias: float, exptime: float, cal
     ``lasco_geometry.missing_pixel_mask``). The C3 background ``3m_clcl_all.fts`` is only used by
     IDL to fill missing blocks (fuzzy) and is never subtracted.
     """
-    img = np.asarray(raw, dtype=np.float64)
+    img = np.asarray(raw, dtype=dtype)
+    bias, exptime, calfac = dtype(bias), dtype(exptime), dtype(calfac)
     if subtract_bias:
         img = (img - bias) / exptime
         return img * vignetting * calfac - ramp
