@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from lascoproc_cli.cluster_options import add_cluster_options, cluster_config_from_args
 from lascoproc_cli.options import add_storage_option, add_time_range, storage_options
 
 INDEX_HELP = """\
@@ -54,6 +55,7 @@ def add_parser(commands) -> None:
     ingest.add_argument("--region-frames", type=int, default=16,
                         help="frames per written region (unit of resumption; default 16)")
     add_storage_option(ingest)
+    add_cluster_options(ingest)
     ingest.set_defaults(run=run_ingest)
 
     calibrate = sub.add_parser("calibrate", help="level 0.5 -> level 1 (reduce_level_1)",
@@ -82,6 +84,7 @@ def add_parser(commands) -> None:
     calibrate.add_argument("--region-frames", type=int, default=16,
                            help="frames per written region (unit of resumption; default 16)")
     add_storage_option(calibrate)
+    add_cluster_options(calibrate)
     calibrate.set_defaults(run=run_calibrate)
 
 
@@ -140,23 +143,39 @@ def run_index(args) -> int:
     return 0
 
 
+def _run_on_cluster(args, run, desc):
+    """Run ``run(progress, client)`` on the engine the cluster options choose; print the
+    dashboard link while it runs and the summary at its end (frames, flags, throughput)."""
+    import xarray as xr
+
+    from lascoproc.cluster.factory import describe, get_client
+    from lascoproc.pipeline.progress import RunProgress, summarize_run
+
+    config = cluster_config_from_args(args)
+    with get_client(config) as client:
+        engine = describe(client, config)
+        print(f"running on {engine}", file=sys.stderr)
+        progress = RunProgress(client=client, desc=desc)
+        result = run(progress, client)
+    flags = xr.open_zarr(result.report.store, chunks=None)
+    print(summarize_run(result.report, flags=flags,
+                        rejected=result.dataset.attrs.get("rejected", []),
+                        progress=progress, engine=engine).format())
+    return result
+
+
 def run_ingest(args) -> int:
     from lascoproc.pipeline.ingest import ingest_level05
 
-    result = ingest_level05(
-        args.archive, detector=args.detector, out=args.out, start=args.start, end=args.end,
-        shape=parse_shape(args.shape), resume=args.resume, overwrite=args.overwrite,
-        region_frames=args.region_frames,
-        storage_options=storage_options(args.storage_option), progress=True,
-    )
-    report = result.report
-    print(f"{report.frames} frames in {report.regions} regions written to {report.store} "
-          f"({report.regions_written} written, {report.regions_skipped} already done) "
-          f"in {report.seconds:.1f} s")
-    if result.rejected:
-        print(f"{len(result.rejected)} files not used:")
-        for line in result.rejected:
-            print(f"  {line}")
+    def run(progress, client):
+        return ingest_level05(
+            args.archive, detector=args.detector, out=args.out, start=args.start,
+            end=args.end, shape=parse_shape(args.shape), resume=args.resume,
+            overwrite=args.overwrite, region_frames=args.region_frames,
+            storage_options=storage_options(args.storage_option), progress=progress,
+            client=client)
+
+    _run_on_cluster(args, run, f"{args.detector} level-0.5 frames")
     return 0
 
 
@@ -166,22 +185,21 @@ def run_calibrate(args) -> int:
 
     options = Level1Options(distortion=not args.no_distortion,
                             roll_correction=not args.no_roll_correction)
-    result = run_level1(
-        args.archive, detector=args.detector, calib=args.calib, out=args.out,
-        start=args.start, end=args.end, shape=parse_shape(args.shape),
-        output_format=args.output_format, resume=args.resume, overwrite=args.overwrite,
-        region_frames=args.region_frames, options=options,
-        storage_options=storage_options(args.storage_option), progress=True,
-    )
-    n = result.dataset.sizes["time"]
-    if result.report is not None:
-        r = result.report
-        print(f"{n} level-1 frames written to {r.store} ({r.regions_written} regions written, "
-              f"{r.regions_skipped} already done) in {r.seconds:.1f} s")
-    else:
+
+    def run(progress, client):
+        return run_level1(
+            args.archive, detector=args.detector, calib=args.calib, out=args.out,
+            start=args.start, end=args.end, shape=parse_shape(args.shape),
+            output_format=args.output_format, resume=args.resume, overwrite=args.overwrite,
+            region_frames=args.region_frames, options=options,
+            storage_options=storage_options(args.storage_option),
+            progress=progress if args.output_format == "zarr" else True, client=client)
+
+    if args.output_format == "fits":
+        result = run(True, None)
         print(f"{len(result.fits_files)} level-1 FITS files written under {args.out}")
+    else:
+        result = _run_on_cluster(args, run, f"{args.detector} level-1 frames")
     for line in result.flagged:
         print(f"  not calibrated: {line}")
-    for line in result.dataset.attrs.get("rejected", []):
-        print(f"  not used: {line}")
     return 0

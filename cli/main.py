@@ -34,6 +34,8 @@ examples:
   lascoproc synth calib /tmp/calib
   lascoproc lasco calibrate /tmp/archive --detector c3 --calib /tmp/calib --out c3_l1.zarr
   lascoproc calib fetch /data/solarsoft-lasco --start 2002-05-21 --end 2002-05-22
+  lascoproc lasco calibrate /data --detector c2 --calib /data/calib --out c2.zarr \\
+      --scheduler tcp://host:8786          # the same run on a dask cluster
 
 Run 'lascoproc COMMAND --help' for the options of each command.
 """
@@ -74,10 +76,24 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("lascoproc: interrupted", file=sys.stderr)
         return 130
-    except (FileNotFoundError, FileExistsError, ImportError, ValueError, OSError) as err:
+    except Exception as err:  # noqa: BLE001 - one line for the user, not a traceback
+        if not _reportable(err):
+            raise
         message = textwrap.shorten(str(err), width=400, placeholder=" ...")
         print(f"lascoproc: error: {message}", file=sys.stderr)
         return 1
+
+
+def _reportable(err: BaseException) -> bool:
+    """Errors a user can act on, reported in one line: bad input, missing files or extras,
+    unreachable stores and schedulers, a worker killed too often."""
+    if isinstance(err, FileNotFoundError | FileExistsError | ImportError | ValueError | OSError):
+        return True
+    try:
+        from distributed.scheduler import KilledWorker
+    except ImportError:  # pragma: no cover
+        return False
+    return isinstance(err, KilledWorker)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -118,9 +118,11 @@ def write_zarr(
     zarr_format: int = 3,
     encoding: Mapping[str, Any] | None = None,
     storage_options: Mapping[str, Any] | None = None,
-    progress: bool = False,
+    progress: bool | Any = False,
     compute_kwargs: Mapping[str, Any] | None = None,
     on_region: Callable[[int, slice], None] | None = None,
+    client: Any = None,
+    max_in_flight: int | None = None,
 ) -> WriteReport:
     """Write a (time, ...) cube to Zarr, template first, then region by region.
 
@@ -144,10 +146,21 @@ def write_zarr(
         3 (default) or 2.
     encoding
         Per-variable encoding; defaults to :func:`default_encoding`.
+    progress
+        ``True``: a tqdm bar of frames; or a reporter with ``begin(total_frames, done_frames)``,
+        ``on_region(i, region)`` and ``end()`` (:class:`lascoproc.pipeline.progress.RunProgress`).
     compute_kwargs
         Passed to ``compute`` of each region (e.g. ``scheduler="threads"``).
     on_region
         Called as ``on_region(i, slice)`` after region ``i`` is written and marked (tests use it).
+    client
+        A ``distributed.Client``: regions are then computed concurrently on it, at most
+        ``max_in_flight`` at a time (default: twice the cluster's threads, at least 2), each
+        marked done, in the order they finish, as soon as its data are written. Without a
+        client, regions are computed one after the other with ``compute_kwargs``.
+    max_in_flight
+        Regions submitted and not yet finished, with a client: bounds the memory the cluster
+        and this process hold, however long the archive.
 
     Returns
     -------
@@ -214,33 +227,87 @@ def write_zarr(
         region_vars = [name for name, var in ds.data_vars.items()
                        if "time" in var.dims and var.chunks is not None and name != DONE_VAR]
         bar = None
-        if progress:
+        reporter = progress if hasattr(progress, "on_region") else None
+        if reporter is not None:  # e.g. lascoproc.pipeline.progress.RunProgress
+            reporter.begin(n, int(sum(r.stop - r.start for r, d in zip(regions, done,
+                                                                         strict=True) if d)))
+        elif progress:
             from tqdm.auto import tqdm
 
             bar = tqdm(total=n, desc="writing", unit="frame",
                        initial=int(sum(r.stop - r.start for r, d in zip(regions, done,
                                                                         strict=True) if d)))
         written_count = 0
-        for i, region in enumerate(regions):
-            if done[i]:
-                continue
+        todo = [(i, region) for i, region in enumerate(regions) if not done[i]]
+
+        def pending_write(region):
             part = ds[region_vars].isel(time=region)
             part = part.drop_vars([c for c in part.coords])
-            pending = part.to_zarr(store, region={"time": region}, mode="r+",
-                                   storage_options=storage_options or None,
-                                   zarr_format=zarr_format, compute=False)
-            pending.compute(**dict(compute_kwargs or {}))
+            return part.to_zarr(store, region={"time": region}, mode="r+",
+                                storage_options=storage_options or None,
+                                zarr_format=zarr_format, compute=False)
+
+        def mark_done(i, region):
+            nonlocal written_count
             mark = xr.Dataset({DONE_VAR: ("time", np.ones(region.stop - region.start, np.uint8))})
             mark.to_zarr(store, region={"time": region}, mode="r+",
                          storage_options=storage_options or None, zarr_format=zarr_format)
             written_count += 1
             if bar is not None:
                 bar.update(region.stop - region.start)
+            if reporter is not None:
+                reporter.on_region(i, region)
             if on_region is not None:
                 on_region(i, region)
+
+        if client is None:
+            for i, region in todo:
+                pending_write(region).compute(**dict(compute_kwargs or {}))
+                mark_done(i, region)
+        else:
+            _write_concurrently(client, todo, pending_write, mark_done, max_in_flight)
         if bar is not None:
             bar.close()
+        if reporter is not None:
+            reporter.end()
     return WriteReport(
         store=str(store), frames=n, regions=len(regions), regions_written=written_count,
         regions_skipped=int(done.sum()), seconds=_time.perf_counter() - started,
     )
+
+
+def _write_concurrently(client, todo, pending_write, mark_done, max_in_flight):
+    """Keep up to ``max_in_flight`` region writes running on ``client``; mark each when done.
+
+    A region is marked only after its future has finished without error, so a mark is never
+    ahead of its data; a failed region raises here after the regions in flight are cancelled.
+    Regions cover disjoint chunks (time chunks divide ``region_frames``), so concurrent writes
+    never touch the same chunk.
+    """
+    from distributed import as_completed
+
+    if max_in_flight is None:
+        threads = sum(client.nthreads().values())
+        max_in_flight = max(2, 2 * threads)
+    queue = iter(todo)
+    futures = as_completed()
+    submitted = {}
+
+    def submit_next():
+        item = next(queue, None)
+        if item is not None:
+            future = client.compute(pending_write(item[1]))
+            submitted[future.key] = item
+            futures.add(future)
+
+    for _ in range(max_in_flight):
+        submit_next()
+    try:
+        for future in futures:
+            future.result()  # raises the region's error
+            i, region = submitted.pop(future.key)
+            mark_done(i, region)
+            submit_next()
+    except BaseException:
+        client.cancel(list(futures.futures))
+        raise

@@ -39,16 +39,19 @@ def ingest_level05(
     region_frames: int = 16,
     storage_options: Mapping[str, Any] | None = None,
     out_storage_options: Mapping[str, Any] | None = None,
-    progress: bool = False,
+    progress: bool | Any = False,
+    client: Any = None,
 ) -> IngestResult:
     """Write the level-0.5 frames of ``detector`` in ``archive`` to a Zarr cube at ``out``.
 
     See :func:`lascoproc.io.lasco_cube.open_lasco_cube` for the cube and
-    :func:`lascoproc.io.zarr_store.write_zarr` for the resumable write.
+    :func:`lascoproc.io.zarr_store.write_zarr` for the resumable write. ``progress`` is a bool
+    or a reporter (:class:`lascoproc.pipeline.progress.RunProgress`); with a
+    ``distributed.Client`` the regions are written concurrently on its cluster.
     """
     ds = open_lasco_cube(archive, detector=detector, start=start, end=end, shape=shape,
-                         storage_options=storage_options, progress=progress)
+                         storage_options=storage_options, progress=bool(progress))
     report = write_zarr(ds, out, region_frames=region_frames, resume=resume,
                         overwrite=overwrite, storage_options=out_storage_options,
-                        progress=progress)
+                        progress=progress, client=client)
     return IngestResult(ds, report)

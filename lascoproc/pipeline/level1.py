@@ -91,24 +91,26 @@ def run_level1(archive: str, *, detector: str, calib: str | CalibrationStore, ou
                storage_options: Mapping[str, Any] | None = None,
                calib_storage_options: Mapping[str, Any] | None = None,
                out_storage_options: Mapping[str, Any] | None = None,
-               progress: bool = False) -> Level1Result:
+               progress: bool | Any = False, client: Any = None) -> Level1Result:
     """Calibrate the frames of ``detector`` in ``archive`` to level 1 and write them.
 
-    ``output_format="zarr"``: one resumable Zarr store (:func:`write_zarr`);
-    ``"fits"``: one level-1 FITS file per frame under ``out``.
+    ``output_format="zarr"``: one resumable Zarr store (:func:`write_zarr`; with a
+    ``distributed.Client`` its regions are written concurrently on the cluster);
+    ``"fits"``: one level-1 FITS file per frame under ``out``. ``progress`` is a bool or a
+    reporter (:class:`lascoproc.pipeline.progress.RunProgress`).
     """
     level1, level05 = open_level1(archive, detector=detector, calib=calib, start=start,
                                   end=end, shape=shape, options=options,
                                   storage_options=storage_options,
                                   calib_storage_options=calib_storage_options,
-                                  progress=progress)
+                                  progress=bool(progress))
     if output_format == "fits":
         files = write_level1_fits(level1, level05, out, storage_options=out_storage_options,
-                                  progress=progress)
+                                  progress=bool(progress))
         return Level1Result(level1, None, files)
     if output_format != "zarr":
         raise ValueError(f"output format must be 'zarr' or 'fits', not {output_format!r}")
     report = write_zarr(level1, out, region_frames=region_frames, resume=resume,
                         overwrite=overwrite, storage_options=out_storage_options,
-                        progress=progress)
+                        progress=progress, client=client)
     return Level1Result(level1, report)

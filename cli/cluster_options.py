@@ -1,0 +1,69 @@
+"""Where a command runs: the cluster options shared by every pipeline command.
+
+The same command runs in this process (Dask's threaded scheduler, the default), against a
+running scheduler (``--scheduler``), or on a cluster described by a file (``--cluster``:
+LocalCluster, Kubernetes, SLURM, PBS; see ``deploy/README.md``). Precedence: defaults <
+``--cluster`` file (or ``$LASCOPROC_CLUSTER``) < ``LASCOPROC_*`` environment variables < flags.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from lascoproc.cluster.config import BACKENDS, ClusterConfig, load_cluster_config
+
+__all__ = ["add_cluster_options", "cluster_config_from_args"]
+
+CLUSTER_HELP = """\
+where the computations run (default: Dask's threaded scheduler in this process).
+A --cluster file holds ClusterConfig keys (backend, n_workers, threads_per_worker,
+memory_limit, gpu_workers, adaptive_min, adaptive_max, image, queue, ...); the
+environment variables LASCOPROC_CLUSTER, LASCOPROC_CLUSTER_BACKEND,
+LASCOPROC_SCHEDULER, LASCOPROC_WORKERS, LASCOPROC_THREADS_PER_WORKER and
+LASCOPROC_MEMORY_LIMIT override it, and these flags override both."""
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from err
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def add_cluster_options(parser: argparse.ArgumentParser) -> None:
+    """Add ``--scheduler``, ``--cluster``, ``--cluster-backend``, ``--workers``,
+    ``--threads-per-worker`` and ``--memory-limit`` to a subcommand."""
+    group = parser.add_argument_group("cluster", CLUSTER_HELP)
+    group.add_argument("--scheduler", metavar="ADDRESS", default=None,
+                       help="run on the dask scheduler at ADDRESS, e.g. tcp://host:8786")
+    group.add_argument("--cluster", metavar="CONFIG.yaml", default=None,
+                       help="cluster configuration file (see deploy/README.md)")
+    group.add_argument("--cluster-backend", choices=BACKENDS, default=None,
+                       help="threads (default), local (LocalCluster), scheduler, kubernetes, "
+                            "slurm or pbs")
+    group.add_argument("--workers", type=_positive_int, metavar="N", default=None,
+                       help="worker processes or jobs (threads: pool size)")
+    group.add_argument("--threads-per-worker", type=_positive_int, metavar="N", default=None,
+                       help="threads in each worker")
+    group.add_argument("--memory-limit", metavar="SIZE", default=None,
+                       help="memory per worker before Dask spills and pauses, e.g. 4GiB")
+
+
+def cluster_config_from_args(args: argparse.Namespace, environ=None) -> ClusterConfig:
+    """The :class:`~lascoproc.cluster.config.ClusterConfig` the options describe.
+
+    ``--scheduler`` alone selects the ``scheduler`` backend; giving it with another
+    ``--cluster-backend`` is an error (``ValueError``, reported in one line).
+    """
+    return load_cluster_config(
+        getattr(args, "cluster", None),
+        environ=environ,
+        backend=getattr(args, "cluster_backend", None),
+        address=getattr(args, "scheduler", None),
+        n_workers=getattr(args, "workers", None),
+        threads_per_worker=getattr(args, "threads_per_worker", None),
+        memory_limit=getattr(args, "memory_limit", None),
+    )

@@ -1,0 +1,253 @@
+"""A real dask.distributed engine on loopback: a ``dask scheduler`` and two ``dask worker``
+processes started here (1 thread and 1 GiB each), running the ingest pipeline.
+
+- the store written on the cluster is identical to the threaded-scheduler one;
+- a worker SIGKILLed while it computes: the run completes, identical, nothing lost or doubled;
+- the whole run SIGKILLed: ``resume`` completes it, identical to an uninterrupted run;
+- the LocalCluster backend gives the same store too.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from lascoproc.cluster import ClusterConfig, describe, get_client
+from lascoproc.io.lasco_cube import open_lasco_cube
+from lascoproc.io.zarr_store import DONE_VAR, write_zarr
+from lascoproc.pipeline.ingest import ingest_level05
+from lascoproc.pipeline.progress import RunProgress
+
+pytestmark = pytest.mark.distributed
+
+REGION = 2  # frames per region: many regions, so that kills land mid-run
+
+
+class LoopbackCluster:
+    """``dask scheduler`` + named ``dask worker`` processes on 127.0.0.1, random ports.
+
+    Each process leads its own process group, so a kill takes the nanny and its worker.
+    """
+
+    def __init__(self, workdir: Path):
+        self.workdir = workdir
+        self.procs: dict[str, subprocess.Popen] = {}
+        self.logs: list = []
+        self.scheduler_file = workdir / "scheduler.json"
+        self._start("scheduler", [sys.executable, "-m", "distributed.cli.dask_scheduler",
+                                  "--host", "127.0.0.1", "--port", "0",
+                                  "--dashboard-address", "127.0.0.1:0",
+                                  "--scheduler-file", str(self.scheduler_file)])
+        deadline = time.monotonic() + 60
+        while not self.scheduler_file.exists() or not self.scheduler_file.stat().st_size:
+            if time.monotonic() > deadline or self.procs["scheduler"].poll() is not None:
+                raise RuntimeError(f"dask scheduler did not start: {self.log('scheduler')}")
+            time.sleep(0.05)
+        time.sleep(0.1)  # the file is written in one go, but let it land
+        self.address = json.loads(self.scheduler_file.read_text())["address"]
+
+    def _start(self, name: str, argv: list[str]) -> None:
+        log = open(self.workdir / f"{name}.log", "wb")  # noqa: SIM115 - closed in close()
+        self.logs.append(log)
+        self.procs[name] = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
+                                            stdin=subprocess.DEVNULL, start_new_session=True)
+
+    def start_worker(self, name: str) -> None:
+        self._start(name, [sys.executable, "-m", "distributed.cli.dask_worker",
+                           "--scheduler-file", str(self.scheduler_file), "--name", name,
+                           "--nthreads", "1", "--memory-limit", "1GiB", "--no-dashboard",
+                           "--host", "127.0.0.1", "--death-timeout", "30"])
+
+    def log(self, name: str) -> str:
+        return (self.workdir / f"{name}.log").read_text(errors="replace")[-2000:]
+
+    def kill(self, name: str) -> None:
+        """SIGKILL the process group of ``name`` (nanny and worker): no goodbye."""
+        proc = self.procs.pop(name)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+
+    def close(self) -> None:
+        workers = [n for n in self.procs if n != "scheduler"]
+        for name in [*workers, "scheduler"]:
+            proc = self.procs.pop(name)
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=20)
+        for log in self.logs:
+            log.close()
+
+
+@pytest.fixture(scope="module")
+def loopback(tmp_path_factory):
+    """A scheduler and two workers for the module; everything killed afterwards. A test that
+    kills a worker starts a replacement."""
+    cluster = LoopbackCluster(tmp_path_factory.mktemp("loopback"))
+    try:
+        cluster.start_worker("w0")
+        cluster.start_worker("w1")
+        yield cluster
+    finally:
+        cluster.close()
+
+
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory):
+    """12 full C2 frames (1024x1024) over two days: 6 regions of 2 frames."""
+    from lascoproc.testing.lasco import write_lasco_archive
+
+    root = tmp_path_factory.mktemp("lasco-dist")
+    return write_lasco_archive(root, days=2, frames_per_day=6, detectors=("c2",), seed=11,
+                               binned_per_day=0, subfields_per_day=0)
+
+
+@pytest.fixture(scope="module")
+def reference(archive, tmp_path_factory):
+    """The store written by the default engine (threads), uninterrupted."""
+    out = tmp_path_factory.mktemp("reference") / "threads.zarr"
+    with get_client(ClusterConfig()) as client:
+        assert client is None
+        ingest_level05(archive.root, detector="c2", out=str(out), region_frames=REGION)
+    return xr.open_zarr(out).load()
+
+
+def connect(loopback):
+    config = ClusterConfig(backend="scheduler", address=loopback.address, timeout=30)
+    return config
+
+
+def assert_same_store(path, reference):
+    out = xr.open_zarr(path).load()
+    xr.testing.assert_identical(out, reference)
+    np.testing.assert_array_equal(out["counts"].values, reference["counts"].values)
+    assert out[DONE_VAR].values.all()
+
+
+def marked_regions(store: Path) -> int:
+    chunks = store / DONE_VAR / "c"
+    return len(list(chunks.iterdir())) if chunks.is_dir() else 0
+
+
+def test_scheduler_backend_writes_the_threaded_store(loopback, archive, reference, tmp_path):
+    out = tmp_path / "dist.zarr"
+    with get_client(connect(loopback)) as client:
+        client.wait_for_workers(2, timeout=60)
+        text = describe(client)
+        assert f"scheduler {loopback.address}: 2 workers, 2 threads" in text
+        ingest_level05(archive.root, detector="c2", out=str(out), region_frames=REGION)
+        # the work ran on both workers, not in this process
+        executed = client.run(lambda dask_worker: dask_worker.state.executed_count)
+        assert len(executed) == 2 and all(executed.values())
+    assert_same_store(out, reference)
+
+
+def test_killed_worker_loses_and_duplicates_nothing(loopback, archive, reference, tmp_path):
+    """SIGKILL worker w1 while it computes, after a region is marked: the run completes on w0
+    with a store identical to the threaded run."""
+    out = tmp_path / "killed-worker.zarr"
+    cube = open_lasco_cube(archive.root, detector="c2")
+    done_at: list[float] = []
+    killed_at: list[float] = []
+    with get_client(connect(loopback)) as client:
+        client.wait_for_workers(2, timeout=60)
+        victim = next(addr for addr, w in client.scheduler_info(n_workers=-1)["workers"].items()
+                      if w["name"] == "w1")
+
+        def kill_w1_mid_region():
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline:
+                if done_at and client.processing(workers=[victim]).get(victim):
+                    loopback.kill("w1")
+                    killed_at.append(time.monotonic())
+                    return
+                time.sleep(0.002)
+
+        killer = threading.Thread(target=kill_w1_mid_region, daemon=True)
+        killer.start()
+        report = write_zarr(cube, str(out), region_frames=REGION,
+                            on_region=lambda i, r: done_at.append(time.monotonic()))
+        killer.join(timeout=60)
+        workers = {w["name"] for w in client.scheduler_info(n_workers=-1)["workers"].values()}
+    if killed_at:
+        loopback.start_worker("w2")  # for the tests after this one
+    assert killed_at, "w1 was never seen computing"
+    assert workers == {"w0"}
+    assert report.regions_written == report.regions == len(done_at)
+    assert sum(t > killed_at[0] for t in done_at) >= 1, "the kill came after the run"
+    assert_same_store(out, reference)
+
+
+DRIVER = """
+import sys
+from lascoproc.cluster import ClusterConfig, get_client
+from lascoproc.pipeline.ingest import ingest_level05
+
+archive, out, address, mode = sys.argv[1:5]
+with get_client(ClusterConfig(backend="scheduler", address=address, timeout=30)):
+    result = ingest_level05(archive, detector="c2", out=out, region_frames=int(sys.argv[5]),
+                            resume=mode == "resume", overwrite=mode == "overwrite")
+print(result.report.regions_written, result.report.regions_skipped)
+"""
+
+
+def test_killed_run_resumes_to_identical_store(loopback, archive, reference, tmp_path):
+    """SIGKILL the lascoproc process mid-run; a resumed run completes it, identical."""
+    out = tmp_path / "killed-run.zarr"
+    argv = [sys.executable, "-c", DRIVER, archive.root, str(out), loopback.address]
+    killed = False
+    for _attempt in range(3):
+        proc = subprocess.Popen([*argv, "overwrite", str(REGION)], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL, start_new_session=True)
+        deadline = time.monotonic() + 120
+        while proc.poll() is None and time.monotonic() < deadline:
+            if marked_regions(out) >= 2:
+                os.killpg(proc.pid, signal.SIGKILL)
+                break
+            time.sleep(0.002)
+        proc.wait(timeout=30)
+        if proc.returncode == -signal.SIGKILL:
+            killed = True
+            break
+    assert killed, "the run always finished before it could be killed"
+    n = reference.sizes["time"]
+    marked = int(xr.open_zarr(out)[DONE_VAR].values.sum())
+    assert 0 < marked < n
+    with get_client(connect(loopback)) as client:
+        client.wait_for_workers(2, timeout=60)
+        result = ingest_level05(archive.root, detector="c2", out=str(out),
+                                region_frames=REGION, resume=True)
+    assert result.report.regions_skipped >= marked // REGION
+    assert result.report.regions_written + result.report.regions_skipped == n // REGION
+    assert_same_store(out, reference)
+
+
+def test_local_cluster_backend_and_progress(archive, reference, tmp_path, capsys):
+    """The LocalCluster backend writes the same store; the progress prints the dashboard."""
+    out = tmp_path / "local.zarr"
+    config = ClusterConfig(backend="local", n_workers=1, threads_per_worker=1,
+                           memory_limit="1GiB", dashboard_address="127.0.0.1:0")
+    with get_client(config) as client:
+        assert "1 workers, 1 threads" in describe(client)
+        progress = RunProgress(client=client, disable=True)
+        cube = open_lasco_cube(archive.root, detector="c2")
+        progress.begin(cube.sizes["time"])
+        write_zarr(cube, str(out), region_frames=REGION, on_region=progress.on_region)
+        progress.end()
+    err = capsys.readouterr().err
+    assert "dashboard: http://127.0.0.1:" in err
+    assert progress.frames_written == reference.sizes["time"]
+    assert_same_store(out, reference)
