@@ -34,31 +34,51 @@ READ_STATUS_MEANINGS = {0: "ok", 1: "unreadable_at_compute_time"}
 _BITPIX_DTYPE = {16: ">i2", 32: ">i4", -32: ">f4", -64: ">f8"}
 
 
+def _card_values(raw: bytes, keys: tuple[str, ...]) -> dict[str, str]:
+    """Raw value text of a few keywords, straight from the 80-character header cards."""
+    out = {}
+    for start in range(0, len(raw) - 79, 80):
+        key = raw[start:start + 8].decode("latin-1").strip()
+        if key in keys and raw[start + 8:start + 10] == b"= ":
+            out[key] = raw[start + 10:start + 80].decode("latin-1").split("/", 1)[0].strip()
+        elif key == "END":
+            break
+    return out
+
+
 def read_frame(fs, path: str) -> np.ndarray:
     """Read the pixels of one level-0.5 file as ``uint16`` (rows = NAXIS2, columns = NAXIS1).
 
     The data are read directly after the header (FITS primary array, big-endian), with
     ``BZERO``/``BSCALE`` honoured: level-0.5 files are ``BITPIX = 16`` counts without ``BZERO``
-    (see :mod:`lascoproc.io.lasco_header`), kept as unsigned 16-bit.
+    (see :mod:`lascoproc.io.lasco_header`), kept as unsigned 16-bit. Only the five keywords
+    needed are parsed from the header cards (the full header was checked when the cube was
+    opened).
     """
     with fs.open(path, "rb") as handle:
         raw = lasco_header.read_header_bytes(handle)
-        header = lasco_header.parse_header(raw)
-        offset = lasco_header.header_size(raw)
-        bitpix = int(header["BITPIX"])
-        ny, nx = int(header["NAXIS2"]), int(header["NAXIS1"])
+        cards = _card_values(raw, ("BITPIX", "NAXIS1", "NAXIS2", "BSCALE", "BZERO"))
+        try:
+            bitpix = int(cards["BITPIX"])
+            ny, nx = int(cards["NAXIS2"]), int(cards["NAXIS1"])
+            bscale = float(cards.get("BSCALE", 1.0))
+            bzero = float(cards.get("BZERO", 0.0))
+        except (KeyError, ValueError) as err:
+            raise OSError(f"{path}: unusable BITPIX/NAXIS/BSCALE/BZERO ({err})") from err
         dtype = np.dtype(_BITPIX_DTYPE[bitpix])
         nbytes = ny * nx * dtype.itemsize
-        handle.seek(offset)
+        handle.seek(lasco_header.header_size(raw))
         buf = handle.read(nbytes)
     if len(buf) < nbytes:
         raise OSError(f"{path}: data truncated ({len(buf)} of {nbytes} bytes)")
-    data = np.frombuffer(buf, dtype=dtype).reshape(ny, nx)
-    bscale = float(header.get("BSCALE", 1.0))
-    bzero = float(header.get("BZERO", 0.0))
     if bitpix == 16 and bscale == 1.0 and bzero in (0.0, 32768.0):
-        out = data.astype(np.int32) + int(bzero)
-        return out.astype(np.uint16)
+        # big-endian int16 read as uint16 is the same bits: BZERO 0 keeps them (14-bit counts
+        # are never negative), BZERO 32768 (the unsigned convention) flips the sign bit
+        data = np.frombuffer(buf, dtype=">u2").reshape(ny, nx)
+        if bzero:
+            return (data ^ np.uint16(0x8000)).astype(np.uint16)
+        return data.astype(np.uint16)
+    data = np.frombuffer(buf, dtype=dtype).reshape(ny, nx)
     return np.clip(np.rint(data * bscale + bzero), 0, 65535).astype(np.uint16)
 
 

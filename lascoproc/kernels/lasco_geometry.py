@@ -163,9 +163,14 @@ def missing_blocks(raw: np.ndarray, block: int = 32) -> np.ndarray:
     raw = np.asarray(raw)
     if raw.dtype.kind == "f":
         spx = bin_to_frame(raw, (block, block))
-    else:
-        spx = bin_to_frame(raw.astype(np.int64), (block, block))
-    return np.flatnonzero(spx <= 0)
+        return np.flatnonzero(spx <= 0)
+    # Integer REBIN truncates the block mean towards zero, so ``mean <= 0`` is exactly
+    # ``sum < block * block``: one int64 sum per block, no full-size int64 copy.
+    ny, nx = raw.shape
+    if ny % block or nx % block:
+        raise ValueError(f"cannot cut a {raw.shape} image into {block} x {block} blocks")
+    sums = raw.reshape(ny // block, block, nx // block, block).sum(axis=(1, 3), dtype=np.int64)
+    return np.flatnonzero(sums < block * block)
 
 
 def c2_missing_block_count(blocks: np.ndarray, nominal: np.ndarray, *, summed: bool) -> int:
