@@ -396,24 +396,27 @@ def level1_frame(counts: np.ndarray, p: Mapping[str, Any], calib: CalibrationSou
     return out, quality
 
 
-def _level1_block(counts, status, plan_rows, windows, calib=None, detector=None,
-                  options=None):
-    """dask block: frames -> ``(brightness, quality)`` of the same (t, ny, nx) shape."""
+def _level1_block(counts, status, plan_rows, calib=None, detector=None, options=None):
+    """dask block: frames -> ``(brightness, quality, nmissing)`` for the frames of the block.
+
+    One task per frame does all of a frame's work (calibration, resampling, flags, the count
+    of missing blocks): dask's overhead per task is not small against a ~8 ms frame.
+    """
     brightness = np.full(counts.shape, np.nan, np.float32)
     quality = np.full(counts.shape, OUTSIDE, np.uint8)
+    nmissing = np.zeros(counts.shape[0], np.int16)
     for k in range(counts.shape[0]):
+        nmissing[k] = lg.missing_blocks(counts[k]).size
         row = plan_rows[k]
         if row["frame_status"] != 0 or status[k] != 0:
             continue  # not calibrated: NaN, flagged outside; frame_status says why
         brightness[k], quality[k] = level1_frame(
-            counts[k], row, calib, detector=detector,
-            window=tuple(int(v) for v in windows[k]), options=options)
-    return brightness, quality
+            counts[k], row, calib, detector=detector, window=row["window"], options=options)
+    return brightness, quality, nmissing
 
 
-def _count_missing_blocks(counts):
-    """Per frame of a block: number of 32x32 blocks IDL counts as missing (REBIN mean <= 0)."""
-    return np.array([lg.missing_blocks(frame).size for frame in counts], dtype=np.int16)
+def _nmissing_part(blocks):
+    return blocks[0][0][2]
 
 
 def _part(block, index):
@@ -452,25 +455,25 @@ def calibrate_level1(ds: xr.Dataset, calib: CalibrationSource, *,
     n = ds.sizes["time"]
     plan_table = np.empty(n, dtype=object)
     plan_columns = [name for name in _PLAN_COLUMNS]
+    columns = {name: plan[name].values for name in plan_columns}
+    windows = [ds[c].values for c in ("r1col", "r1row", "r2col", "r2row")]
     for i in range(n):
-        plan_table[i] = {name: plan[name].values[i] for name in plan_columns}
-    windows = np.stack([ds[c].values.astype(np.int32) for c in
-                        ("r1col", "r1row", "r2col", "r2row")], axis=1) if n else \
-        np.empty((0, 4), np.int32)
+        row = {name: columns[name][i] for name in plan_columns}
+        row["window"] = tuple(int(w[i]) for w in windows)
+        plan_table[i] = row
     tchunks = counts.chunks[0]
     rows = da.from_array(plan_table, chunks=(tchunks,))
-    wins = da.from_array(windows, chunks=(tchunks, 4))
-    pairs = da.blockwise(
-        _level1_block, "tyx", counts, "tyx", status, "t", rows, "t", wins, "tw",
-        dtype=object, meta=np.empty((0, 0, 0), dtype=object), concatenate=True,
+    parts = da.blockwise(
+        _level1_block, "tyx", counts, "tyx", status, "t", rows, "t",
+        dtype=object, meta=np.empty((0, 0, 0), dtype=object),
         calib=calib, detector=detector, options=options,
     )
-    brightness = pairs.map_blocks(_part, 0, dtype=np.float32,
+    brightness = parts.map_blocks(_part, 0, dtype=np.float32,
                                   meta=np.empty((0, 0, 0), np.float32))
-    quality = pairs.map_blocks(_part, 1, dtype=np.uint8, meta=np.empty((0, 0, 0), np.uint8))
-
-    nmissing = counts.map_blocks(_count_missing_blocks, drop_axis=[1, 2], dtype=np.int16,
-                                 meta=np.empty((0,), np.int16))
+    quality = parts.map_blocks(_part, 1, dtype=np.uint8, meta=np.empty((0, 0, 0), np.uint8))
+    # one (y, x) block per frame: blockwise hands it over nested in lists, unwrap it
+    nmissing = da.blockwise(_nmissing_part, "t", parts, "tyx", dtype=np.int16,
+                            meta=np.empty((0,), np.int16))
     frame_status = np.where(plan["frame_status"].values != 0, 2, 0).astype(np.uint8)
     coords = {}
     for name, coord in ds.coords.items():

@@ -186,6 +186,11 @@ def write_zarr(
                     f"region_frames={region_frames}"
                 )
     ds = ds.copy()
+    # Per-frame scalars (flags, counts) are stored one chunk per region, not per frame: a
+    # mission-long store then has no two tiny files per frame.
+    for name, var in ds.data_vars.items():
+        if var.dims == ("time",) and var.chunks is not None:
+            ds[name] = var.chunk({"time": region_frames})
     ds[DONE_VAR] = xr.DataArray(
         np.zeros(n, np.uint8), dims="time",
         attrs={"long_name": "frame written and complete (1) or not yet (0)",
