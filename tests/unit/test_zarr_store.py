@@ -124,3 +124,15 @@ def test_chunks_must_divide_regions(tmp_path):
     ds = ds.chunk({"time": 3})
     with pytest.raises(ValueError, match="must divide"):
         write_zarr(ds, str(tmp_path / "c.zarr"), region_frames=4)
+
+
+def test_float_images_use_blosc_lz4_integers_zstd(tmp_path):
+    ds, _ = cube(n=4)
+    ds["brightness"] = ds["counts"].astype(np.float32) * np.float32(1e-11)
+    write_zarr(ds, str(tmp_path / "c.zarr"), region_frames=2)
+    group = zarr.open_group(str(tmp_path / "c.zarr"), mode="r")
+    blosc = group["brightness"].compressors[0].to_dict()["configuration"]
+    assert (blosc["cname"], blosc["shuffle"]) == ("lz4", "shuffle")
+    assert group["counts"].compressors[0].to_dict()["name"] == "zstd"
+    np.testing.assert_array_equal(xr.open_zarr(tmp_path / "c.zarr")["brightness"].values,
+                                  ds["brightness"].values)
