@@ -14,7 +14,8 @@ files), written under OUT, then processed:
   OUT/archive/level_05/...      synthetic LASCO level-0.5 archive (with bad files)
   OUT/calib/lasco/...           synthetic SolarSoft calibration files
   OUT/c2_l05.zarr, c3_l05.zarr  level-0.5 cubes
-  OUT/c2_l1.zarr, c3_l1.zarr    level-1 cubes: brightness (MSB), quality flags,
+  OUT/c2_l1.zarr, c3_l1.zarr    level-1 cubes: brightness (MSB), missing blocks filled
+                                by the shipped inpainting network and flagged,
                                 per-frame factors and WCS, provenance
 
 Open the results with xarray.open_zarr. Rerunning reuses the synthetic inputs
@@ -65,7 +66,7 @@ def run(args) -> int:
             print(f"  not used: {line}")
         level1 = out / f"{detector}_l1.zarr"
         l1 = run_level1(str(archive_dir), detector=detector, calib=str(calib_dir),
-                        out=str(level1), overwrite=True, progress=True)
+                        out=str(level1), overwrite=True, progress=True, inpaint="network")
         print(f"{detector.upper()}: {l1.report.frames} level-1 frames -> {level1}")
         for line in l1.flagged:
             print(f"  not calibrated: {line}")

@@ -178,6 +178,11 @@ def open_lasco_cube(
             sizes.most_common(1)[0][0] if sizes else (1024, 1024))
     shape = (int(shape[0]), int(shape[1]))
     chosen = [(p, h) for p, h in records if (int(h["NAXIS2"]), int(h["NAXIS1"])) == shape]
+    if not chosen:
+        available = ", ".join(f"{ny}x{nx} ({c})" for (ny, nx), c in sorted(sizes.items()))
+        raise ValueError(f"no usable {detector.upper()} frame of {shape[0]}x{shape[1]} pixels "
+                         f"in {index.root} for this time range (frame sizes there: "
+                         f"{available or 'none'})")
     chosen.sort(key=lambda item: (lasco_header.observation_time(item[1]), item[0]))
     return _build_dataset(fs, index.root, detector, shape, chosen, problems, sizes)
 

@@ -91,19 +91,26 @@ def run_level1(archive: str, *, detector: str, calib: str | CalibrationStore, ou
                storage_options: Mapping[str, Any] | None = None,
                calib_storage_options: Mapping[str, Any] | None = None,
                out_storage_options: Mapping[str, Any] | None = None,
-               progress: bool | Any = False, client: Any = None) -> Level1Result:
+               progress: bool | Any = False, client: Any = None,
+               inpaint: str | None = None) -> Level1Result:
     """Calibrate the frames of ``detector`` in ``archive`` to level 1 and write them.
 
     ``output_format="zarr"``: one resumable Zarr store (:func:`write_zarr`; with a
     ``distributed.Client`` its regions are written concurrently on the cluster);
     ``"fits"``: one level-1 FITS file per frame under ``out``. ``progress`` is a bool or a
-    reporter (:class:`lascoproc.pipeline.progress.RunProgress`).
+    reporter (:class:`lascoproc.pipeline.progress.RunProgress`). ``inpaint``: ``"network"``
+    (the shipped partial-convolution model) or ``"fallback"`` (biharmonic) fills the missing
+    telemetry blocks and flags them (``quality`` bit 4); ``None`` leaves them NaN and flagged.
     """
     level1, level05 = open_level1(archive, detector=detector, calib=calib, start=start,
                                   end=end, shape=shape, options=options,
                                   storage_options=storage_options,
                                   calib_storage_options=calib_storage_options,
                                   progress=bool(progress))
+    if inpaint is not None:
+        from lascoproc.inpaint import inpaint_cube
+
+        level1 = inpaint_cube(level1, method=inpaint)
     if output_format == "fits":
         files = write_level1_fits(level1, level05, out, storage_options=out_storage_options,
                                   progress=bool(progress))

@@ -334,3 +334,28 @@ def test_binned_and_subfield_frames_are_calibrated(lasco_archive, calib_dir, sto
     assert np.isfinite(b).mean() > 0.2
     if kind == "binned":
         assert xsum == 2
+
+
+def test_level1_with_inpainting_fills_and_flags(lasco_archive, calib_dir, tmp_path):
+    """run_level1(inpaint="fallback"): missing pixels get values and bit 4; every observed
+    pixel is bit-identical to the run without inpainting."""
+    plain = run_level1(lasco_archive.root, detector="c3", calib=str(calib_dir),
+                       out=str(tmp_path / "a.zarr"))
+    filled = run_level1(lasco_archive.root, detector="c3", calib=str(calib_dir),
+                        out=str(tmp_path / "b.zarr"), inpaint="fallback")
+    a, b = xr.open_zarr(tmp_path / "a.zarr"), xr.open_zarr(tmp_path / "b.zarr")
+    qa, qb = a["quality"].values, b["quality"].values
+    holes = ((qa & MISSING) > 0) & ((qa & OUTSIDE) == 0)
+    assert holes.any()
+    np.testing.assert_array_equal(qb, np.where(holes, qa | 4, qa))
+    assert np.isfinite(b["brightness"].values[holes]).all()
+    observed = ~holes
+    np.testing.assert_array_equal(a["brightness"].values[observed],
+                                  b["brightness"].values[observed])
+    assert b.attrs["inpaint_method"] == "fallback"
+    assert plain.report.frames == filled.report.frames
+
+
+def test_cube_of_a_size_no_frame_has_is_a_clear_error(lasco_archive):
+    with pytest.raises(ValueError, match="no usable C2 frame of 100x100"):
+        open_lasco_cube(lasco_archive.root, detector="c2", shape=(100, 100))

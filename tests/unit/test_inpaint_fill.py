@@ -1,0 +1,181 @@
+"""Normalisation, classical fallback, metrics and the public fill() on plain arrays."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from lascoproc.inpaint import fill, fill_frames, metrics
+from lascoproc.inpaint.fallback import interpolate_holes
+from lascoproc.inpaint.normalise import AsinhNormaliser
+
+
+def corona(shape=(256, 256), *, scale=1.0, seed=0, noise=0.01) -> np.ndarray:
+    """A corona-like image: power-law fall-off, a streamer, noise; ``scale`` sets the units."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:shape[0], 0:shape[1]].astype(np.float64)
+    r = np.hypot(x - shape[1] / 2, y - shape[0] / 2) + 8.0
+    theta = np.arctan2(y - shape[0] / 2, x - shape[1] / 2)
+    image = r ** -2.5 * (1.0 + 0.8 * np.cos(theta) ** 8)
+    image = image / image.max() * (1.0 + noise * rng.standard_normal(shape))
+    return image * scale
+
+
+def blocks(shape, corners, size=32) -> np.ndarray:
+    mask = np.zeros(shape, bool)
+    for r, c in corners:
+        mask[r:r + size, c:c + size] = True
+    return mask
+
+
+# --- normalisation -----------------------------------------------------------------------
+
+def test_asinh_normaliser_is_invertible_and_scale_free():
+    image = corona(scale=3.0e-10)
+    image[0, :10] = -1.0e-12  # negative pixels exist at level 1 near the occulter
+    norm = AsinhNormaliser.fit(image)
+    y = norm.forward(image)
+    np.testing.assert_allclose(norm.inverse(y), image, rtol=1e-12, atol=0)
+    scaled = AsinhNormaliser.fit(image * 1.0e12)
+    np.testing.assert_allclose(scaled.forward(image * 1.0e12), y, rtol=1e-12, atol=1e-15)
+    assert np.nanmax(np.abs(y)) < 1.5
+    # s = 99.5th percentile of |x|; beta = 1e-3 s; |x| = s maps to 1
+    s = np.percentile(np.abs(image), 99.5)
+    assert norm.beta == pytest.approx(1e-3 * s, rel=1e-12)
+    assert norm.forward(np.array([s]))[0] == pytest.approx(1.0, rel=1e-12)
+
+
+def test_normaliser_of_an_empty_or_zero_image():
+    assert AsinhNormaliser.fit(np.zeros((4, 4))).beta == 1.0
+    assert AsinhNormaliser.fit(np.full((4, 4), np.nan)).beta == 1.0
+
+
+# --- classical fallback ------------------------------------------------------------------
+
+def test_biharmonic_reproduces_quadratics_and_harmonic_reproduces_linear():
+    y, x = np.mgrid[0:96, 0:128].astype(np.float64)
+    holes = blocks((96, 128), [(32, 48)])
+    quad = 0.01 * (x - 60) ** 2 + 0.02 * (y - 40) ** 2 + 0.003 * x * y
+    filled = interpolate_holes(np.where(holes, np.nan, quad), holes, kind="biharmonic")
+    np.testing.assert_allclose(filled[holes], quad[holes], rtol=0, atol=1e-7)
+    linear = 0.3 * x - 0.2 * y + 4.0
+    filled = interpolate_holes(np.where(holes, np.nan, linear), holes, kind="harmonic")
+    np.testing.assert_allclose(filled[holes], linear[holes], rtol=0, atol=1e-9)
+
+
+def test_fallback_handles_edges_adjacent_blocks_and_nan_outside_the_field():
+    image = corona()
+    truth = image.copy()
+    outside = np.hypot(*np.mgrid[-128:128, -128:128]) < 30  # the occulter: NaN, not data
+    image[outside] = np.nan
+    holes = blocks(image.shape, [(0, 0), (0, 32), (224, 224), (96, 96), (96, 128), (128, 96)])
+    holes &= ~outside
+    image[holes] = 0.0  # what a lost block holds
+    out = interpolate_holes(np.where(holes, np.nan, image), holes)
+    assert np.isfinite(out[holes]).all()
+    assert np.isnan(out[outside]).all()
+    np.testing.assert_array_equal(out[~holes & ~outside], image[~holes & ~outside])
+    rel = np.abs(out[holes] - truth[holes]) / truth[holes]
+    assert np.median(rel) < 0.2
+
+
+def test_fallback_hole_with_no_observed_neighbour_gets_the_median():
+    image = np.full((64, 64), 5.0)
+    image[10:30, 10:30] = np.nan  # outside the field...
+    holes = np.zeros((64, 64), bool)
+    holes[15:25, 15:25] = True  # ...encloses this hole
+    image[0, 0] = 7.0
+    out = interpolate_holes(image, holes)
+    assert np.all(out[holes] == 5.0)
+
+
+# --- metrics -----------------------------------------------------------------------------
+
+def test_metrics_on_written_out_numbers():
+    truth = np.array([[0.0, 1.0], [2.0, 4.0]])
+    filled = np.array([[0.0, 1.5], [2.0, 3.0]])
+    region = np.array([[False, True], [True, True]])
+    # errors 0.5, 0, 1 over 3 pixels: L1 = 0.5, MSE = 1.25/3, range 4: PSNR = 10 log10(16*3/1.25)
+    assert metrics.l1(filled, truth, region) == pytest.approx(0.5)
+    assert metrics.psnr(filled, truth, region) == pytest.approx(15.843312243675996)
+    assert metrics.ssim(truth, truth, region) == pytest.approx(1.0)
+    assert metrics.psnr(truth, truth, region) == float("inf")
+    image = corona((64, 64))
+    assert metrics.ssim(image + 0.05, image, np.ones((64, 64), bool)) < 1.0
+
+
+# --- fill(): any scale, observed pixels untouched ----------------------------------------
+
+@pytest.mark.parametrize("method", ["fallback", "network"])
+@pytest.mark.parametrize("scale", [3.0e-10, 1.0, 2.0e3])
+def test_fill_restores_the_scale_and_leaves_observed_pixels_bit_identical(method, scale):
+    truth = corona(scale=scale).astype(np.float32)
+    missing = blocks(truth.shape, [(32, 160), (160, 32), (0, 224)])
+    image = truth.copy()
+    image[missing] = 0.0
+    image[:3, :3] = np.nan  # an unobserved pixel that is not missing stays NaN
+    out = fill(image, missing, method=method)
+    assert out.dtype == image.dtype and out.shape == image.shape
+    keep = ~missing
+    np.testing.assert_array_equal(out[keep].view(np.uint32), image[keep].view(np.uint32))
+    assert np.isfinite(out[missing]).all()
+    rel = np.abs(out[missing] - truth[missing]) / np.abs(truth[missing])
+    assert np.median(rel) < 0.5, f"fill is not on the image's scale ({np.median(rel)})"
+    # the same image in other units is filled the same, to float32 rounding
+    other = fill(image * np.float32(7.0), missing, method=method)
+    np.testing.assert_allclose(other[missing], 7.0 * out[missing], rtol=2e-3)
+
+
+def test_fill_of_a_byte_scaled_browse_image():
+    truth = np.clip(corona() * 255 * 4, 0, 255).astype(np.uint8)
+    missing = blocks(truth.shape, [(64, 64), (128, 160)])
+    image = truth.copy()
+    image[missing] = 0
+    for method in ("fallback", "network"):
+        out = fill(image, missing, method=method)
+        assert out.dtype == np.uint8
+        np.testing.assert_array_equal(out[~missing], image[~missing])
+        assert np.abs(out[missing].astype(int) - truth[missing]).mean() < 20
+
+
+def test_fill_frames_matches_fill_per_frame():
+    frames = np.stack([corona(seed=s).astype(np.float32) for s in range(3)])
+    missing = np.stack([blocks(frames.shape[1:], [(32 * s, 64)]) for s in range(3)])
+    missing[1] = False  # a frame with nothing to fill comes back as it was
+    together = fill_frames(frames, missing, method="fallback")
+    for i in range(3):
+        np.testing.assert_array_equal(together[i], fill(frames[i], missing[i],
+                                                        method="fallback"))
+    np.testing.assert_array_equal(together[1], frames[1])
+
+
+def test_fill_rejects_bad_arguments():
+    image = np.zeros((8, 8), np.float32)
+    with pytest.raises(TypeError, match="boolean"):
+        fill(image, np.zeros((8, 8), np.uint8))
+    with pytest.raises(ValueError, match="shape"):
+        fill(image, np.zeros((8, 9), bool))
+    with pytest.raises(ValueError, match="method"):
+        fill(image, np.zeros((8, 8), bool), method="magic")
+
+
+def test_a_frame_without_observed_pixels_is_returned_unchanged():
+    image = np.full((64, 64), np.nan, np.float32)
+    missing = blocks(image.shape, [(0, 0)])
+    out = fill(image, missing, method="fallback")
+    assert np.isnan(out).all()
+
+
+def test_fallback_needs_no_torch():
+    code = ("import sys; sys.modules['torch'] = None\n"
+            "import numpy as np, lascoproc.inpaint as ip\n"
+            "a = np.arange(64 * 64, dtype=np.float32).reshape(64, 64) + 1\n"
+            "m = np.zeros(a.shape, bool); m[16:48, 16:48] = True\n"
+            "out = ip.fill(a, m, method='fallback')\n"
+            "assert np.isfinite(out).all()\n"
+            "try:\n    ip.fill(a, m, method='network')\nexcept ImportError as e:\n"
+            "    assert 'fallback' in str(e)\nelse:\n    raise SystemExit('no ImportError')\n")
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -1,0 +1,123 @@
+"""Exact detection of missing telemetry blocks (lascoproc.kernels.missing_blocks)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lascoproc.kernels.missing_blocks import (
+    BLOCK,
+    detect_missing_blocks,
+    missing_block_numbers,
+    readout_block_grid,
+    zero_blocks,
+)
+
+
+@pytest.fixture(scope="module")
+def c3_archive(tmp_path_factory):
+    """One day of C3: a full, a binned and a subfield frame with 3..9 missing blocks each."""
+    from lascoproc.testing.lasco import write_lasco_archive
+
+    root = tmp_path_factory.mktemp("blocks")
+    return write_lasco_archive(root, days=1, frames_per_day=3, detectors=("c3",), seed=3,
+                               binned_per_day=1, subfields_per_day=1, missing_blocks=(3, 10),
+                               cme=False)
+
+
+def _frames(archive):
+    """(counts, header values, truth) of every good frame of the archive."""
+    from lascoproc.io.lasco_cube import open_lasco_cube
+
+    out = []
+    for frame in archive.good("c3"):
+        cube = open_lasco_cube(archive.root, detector="c3", shape=frame.shape, threads=2)
+        i = [str(p).endswith(frame.path) for p in cube["path"].values].index(True)
+        one = cube.isel(time=i)
+        header = {k: int(one[k].values) for k in ("sumcol", "sumrow", "lebxsum", "lebysum",
+                                                  "r1col", "r1row")}
+        out.append((one["counts"].values, header, frame))
+    return out
+
+
+def _truth_mask(frame) -> np.ndarray:
+    mask = np.zeros(frame.shape, bool)
+    for i, j in frame.missing_blocks:
+        mask[BLOCK * i:BLOCK * (i + 1), BLOCK * j:BLOCK * (j + 1)] = True
+    return mask
+
+
+def test_detects_exactly_the_zero_blocks_of_full_binned_and_subfield_frames(c3_archive):
+    frames = _frames(c3_archive)
+    assert {f.kind for _, _, f in frames} == {"full", "binned", "subfield"}
+    for counts, header, frame in frames:
+        assert frame.missing_blocks, "the archive must have missing blocks"
+        mask = detect_missing_blocks(counts, **header)
+        assert mask.shape == counts.shape
+        np.testing.assert_array_equal(mask, _truth_mask(frame), err_msg=frame.kind)
+        assert np.all(counts[mask] == 0)
+
+
+def test_nothing_is_missing_in_a_complete_frame():
+    counts = np.full((1024, 1024), 400, np.uint16)
+    counts[500:520, 500:520] = 0  # zeros, but not a whole block: not a lost block
+    counts[0, 0] = 0
+    assert not detect_missing_blocks(counts).any()
+    assert missing_block_numbers(counts).size == 0
+
+
+def test_block_numbers_follow_the_ccd_grid():
+    # full frame: block (2, 5) is number 2 * 32 + 5 = 69
+    full = np.ones((1024, 1024), np.uint16)
+    full[64:96, 160:192] = 0
+    assert missing_block_numbers(full).tolist() == [69]
+    # 2 x 2 summed in the LEB: 16 blocks per CCD row, block (2, 5) is 2 * 16 + 5 = 37
+    binned = np.ones((512, 512), np.uint16)
+    binned[64:96, 160:192] = 0
+    assert missing_block_numbers(binned, lebxsum=2, lebysum=2).tolist() == [37]
+    assert missing_block_numbers(binned, sumcol=2, sumrow=2).tolist() == [37]
+    # 512 x 512 window at R1COL = 276, R1ROW = 129: first block is CCD block (4, 8);
+    # frame block (1, 1) is (5, 9) -> 5 * 32 + 9 = 169
+    sub = np.ones((512, 512), np.uint16)
+    sub[32:64, 32:64] = 0
+    assert missing_block_numbers(sub, r1col=276, r1row=129).tolist() == [169]
+    grid = readout_block_grid((512, 512), r1col=276, r1row=129)
+    assert grid.origin == (4, 8) and grid.blocks_per_row == 32
+
+
+def test_header_block_list_is_honoured():
+    counts = np.ones((1024, 1024), np.uint16)
+    counts[0:32, 0:32] = 0  # block 0, found from the pixels
+    mask = detect_missing_blocks(counts, misslist=[69])  # block 69 listed, pixels non-zero
+    expected = np.zeros(counts.shape, bool)
+    expected[0:32, 0:32] = True
+    expected[64:96, 160:192] = True
+    np.testing.assert_array_equal(mask, expected)
+    sub = np.ones((512, 512), np.uint16)
+    with pytest.raises(ValueError, match="not in this frame's readout window"):
+        detect_missing_blocks(sub, r1col=276, r1row=129, misslist=[0])
+
+
+def test_partial_blocks_at_the_far_edge():
+    counts = np.ones((100, 70), np.int16)  # 4 x 3 blocks, the last row and column partial
+    counts[96:100, 64:70] = 0  # the whole 4 x 6 corner block
+    counts[96:100, 0:20] = 0  # part of a partial block only
+    blocks = zero_blocks(counts)
+    assert blocks.shape == (4, 3)
+    assert blocks.sum() == 1 and blocks[3, 2]
+    mask = detect_missing_blocks(counts)
+    assert mask.sum() == 4 * 6 and mask[96:, 64:].all()
+
+
+def test_an_intensity_threshold_would_be_wrong(c3_archive):
+    """CorKit-style thresholding marks the dark observed regions (occulter shadow, pylon,
+    vignetted field edge) as missing; the block test marks only the lost blocks."""
+    counts, header, frame = next(f for f in _frames(c3_archive) if f[2].kind == "full")
+    exact = detect_missing_blocks(counts, **header)
+    offset = 378.0  # ~ the bias of the synthetic C3 frames (OFFSET), DN
+    threshold = counts.astype(np.float64) <= offset + 3.0  # "no signal above the bias"
+    assert threshold[exact].all()  # it catches the lost blocks...
+    false = threshold & ~exact
+    assert false.mean() > 0.05  # ...but also more than 5% of the frame that was observed
+    assert exact.mean() < 0.01
+    assert np.all(counts[false] > 0)  # every one of those pixels holds data
