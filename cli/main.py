@@ -12,7 +12,7 @@ import logging
 import sys
 import textwrap
 
-from lascoproc_cli import calib, demo, inpaint, lasco, synth
+from lascoproc_cli import aia, calib, demo, inpaint, lasco, synth
 
 __all__ = ["main", "build_parser"]
 
@@ -61,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     lasco.add_parser(commands)
     calib.add_parser(commands)
     inpaint.add_parser(commands)
+    aia.add_parser(commands)
     return parser
 
 
