@@ -41,6 +41,7 @@ import lascoproc.units  # noqa: F401 - enables the MSB unit of the outputs
 from lascoproc.kernels import ephemeris
 from lascoproc.kernels import lasco_factors as lf
 from lascoproc.kernels import lasco_geometry as lg
+from lascoproc.kernels.quality import MISSING, OUTSIDE, QUALITY_FLAGS
 from lascoproc.kernels.resample import apply_operator, bilinear_operator
 
 __all__ = [
@@ -52,13 +53,6 @@ __all__ = [
     "level1_frame",
 ]
 
-#: Per-pixel ``quality`` bits (CF ``flag_masks``).
-QUALITY_FLAGS = {
-    "missing_telemetry": 1,  # the level-0.5 pixel (or one it is interpolated from) was lost
-    "outside_field": 2,      # occulter, pylon, field stop, or off the frame after rotation
-    "filled": 4,             # value filled by inpainting (set by lascoproc.inpaint)
-}
-MISSING, OUTSIDE, FILLED = 1, 2, 4
 
 #: Per-frame ``frame_status`` values.
 FRAME_STATUS = {0: "ok", 1: "unreadable", 2: "not_calibrated"}

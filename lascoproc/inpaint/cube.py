@@ -35,11 +35,10 @@ import xarray as xr
 
 import lascoproc
 from lascoproc.inpaint.fill import METHODS, fill_frames
+from lascoproc.kernels.quality import FILLED, MISSING, OUTSIDE
 
 __all__ = ["MISSING", "OUTSIDE", "FILLED", "GPU_ANNOTATIONS", "inpaint_cube", "inpaint_block"]
 
-#: ``quality`` bits (as :data:`lascoproc.calibrate.level1.QUALITY_FLAGS`).
-MISSING, OUTSIDE, FILLED = 1, 2, 4
 
 #: Annotations of the inpainting layers with ``gpu_resource=True``. ``lascoproc_step`` is not
 #: one of the keys dask merges when it fuses layers, so dask never fuses the (unannotated)
