@@ -80,5 +80,7 @@ def run_aia(args) -> int:
     store = write_sdoml_store(args.directory, start=args.start, end=args.end,
                               cadence=args.cadence, size=args.size, seed=args.seed,
                               progress=True)
-    print(f"SDOML-format store written to {args.directory} ({store})")
+    del store
+    print(f"SDOML v2-format store written to {args.directory} ({args.start:%Y-%m-%d} to "
+          f"{args.end:%Y-%m-%d}, every {args.cadence}, {args.size}x{args.size})")
     return 0
