@@ -17,23 +17,36 @@ of the driving process, sampled every 20 ms. Every store is checked identical to
 The JSON feeds ``docs/scaling.md``; :func:`project` turns per-frame costs into the wall time and
 cost of a whole mission on N CPU and M GPU workers (the calibrate and inpaint per-frame costs are
 slots to fill when those pipelines are measured).
+
+``--graph-overhead`` measures instead what the *client* pays per region of a level-1 run,
+against the archive's length, for the single whole-archive cube (the old path) and for the run
+cut into time ranges (:mod:`lascoproc.pipeline.level1`): building the lazy cube(s), then per
+region slicing it and culling its graph (``to_zarr(region=..., compute=False)``, which culls,
+plus ``dask.optimize``). No pixel is read or computed: the archives of 2,000 and 20,000 frames
+are the headers of a 20-frame synthetic archive repeated one second apart (~1-2 minutes):
+
+    .venv/bin/python bench/bench_scaling.py --graph-overhead \
+        --out bench/results/scaling_graph.json
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import json
 import math
 import os
 import platform
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+import warnings
 from pathlib import Path
 
 import dask
@@ -254,19 +267,222 @@ def project(costs: dict, *, frames: int = MISSION_FRAMES, cpu_workers=(16, 64, 2
     return rows
 
 
+# ------------------------------------------------------------------------------ graph overhead
+
+
+def _tiled(frames: xr.Dataset, n: int) -> xr.Dataset:
+    """``n`` frames made of the headers of ``frames`` in turn, one second apart, each with its
+    own file name and path strings as in a real archive (no file is read)."""
+    tiled = frames.isel(time=np.arange(n) % frames.sizes["time"])
+    times = frames["time"].values[0] + np.arange(n) * np.timedelta64(1, "s")
+    own = {name: ("time", np.array([f"{v}.{i}" for i, v in enumerate(tiled[name].values)],
+                                   dtype=object), tiled[name].attrs)
+           for name in ("path", "filename", "fileorig")}
+    return tiled.assign_coords(time=("time", times, frames["time"].attrs), **own)
+
+
+def _region_graph_seconds(cube: xr.Dataset, store: str, local: slice, region: slice
+                          ) -> tuple[float, int]:
+    """What ``write_zarr`` does on the client for one region, without computing it: slice the
+    cube, build the region write (xarray/dask cull the graph there), optimise it."""
+    names = [n for n, v in cube.data_vars.items() if "time" in v.dims and v.chunks is not None]
+    started = time.perf_counter()
+    piece = cube[names].isel(time=local)
+    piece = piece.drop_vars(list(piece.coords))
+    tasks = len(piece.__dask_graph__())
+    write = piece.to_zarr(store, region={"time": region}, mode="r+", compute=False)
+    dask.optimize(write)
+    return time.perf_counter() - started, tasks
+
+
+class _Stop(Exception):
+    pass
+
+
+def _template_seconds(run, store: str, region_frames: int) -> float:
+    """Seconds of ``write_zarr``'s template phase (stopped as it opens the first range)."""
+    from lascoproc.io.zarr_store import write_zarr
+
+    def stop(rng):
+        raise _Stop
+
+    started = time.perf_counter()
+    with contextlib.suppress(_Stop):
+        write_zarr(run.template(), store, region_frames=region_frames, overwrite=True,
+                   time_ranges=run.ranges, open_range=stop)
+    return time.perf_counter() - started
+
+
+def _sample_regions(n: int, region_frames: int, samples: int) -> list[slice]:
+    starts = np.linspace(0, (n // region_frames - 1) * region_frames, samples).astype(int)
+    return [slice(int(s) - int(s) % region_frames, int(s) - int(s) % region_frames
+                  + region_frames) for s in starts]
+
+
+def graph_overhead(workdir: Path, *, sizes=(2_000, 20_000), range_sizes=(256, 1024, 4096),
+                   region_frames: int = 16, samples: int = 12) -> dict:
+    """Client seconds per region (cube building + slicing + culling) against archive length,
+    for the single whole-archive cube and for time ranges of ``range_sizes`` frames."""
+    from lascoproc.calibrate.level1 import calibrate_level1
+    from lascoproc.io.calib_store import CalibrationStore
+    from lascoproc.io.lasco_cube import lasco_cube_from_frames, open_lasco_frames
+    from lascoproc.io.zarr_store import time_ranges
+    from lascoproc.pipeline.level1 import Level1Ranges
+    from lascoproc.testing.calib import exposure_records_from_archive, write_calibration_files
+
+    archive = make_archive(workdir / "archive20", FRAMES_PER_DAY)
+    write_calibration_files(workdir / "calib", start="2002-05-21", days=1, seed=3,
+                            exposures=exposure_records_from_archive(archive))
+    calib = CalibrationStore(str(workdir / "calib"))
+    headers = open_lasco_frames(archive, detector="c2")
+    rows = []
+    for n in sizes:
+        frames = _tiled(headers, n)
+        gc.collect()
+        t0 = time.perf_counter()
+        run = Level1Ranges(frames, time_ranges(n, range_frames=min(range_sizes),
+                                               region_frames=region_frames), calib)
+        plan_s = time.perf_counter() - t0
+        plans_bytes = sum(_dataset_bytes(p) for p in run.plans.values())
+        coords_bytes = _dataset_bytes(run.coords)
+        plan = xr.concat([run.plans[r.start] for r in run.ranges], dim="time",
+                         data_vars="all", coords="minimal", compat="override", join="outer")
+        store = str(workdir / f"template{n}.zarr")
+        template_s = _template_seconds(run, store, region_frames)
+        regions = _sample_regions(n, region_frames, samples)
+
+        def level1_of(rng, frames=frames, plan=plan):
+            """The lazy level-1 cube of frames ``rng`` as write_zarr writes it: per-frame
+            variables one chunk per region."""
+            cube = calibrate_level1(lasco_cube_from_frames(frames.isel(time=rng)), calib,
+                                    plan=plan.isel(time=rng))
+            return cube.assign({name: var.chunk({"time": region_frames})
+                                for name, var in cube.data_vars.items()
+                                if var.dims == ("time",)})
+
+        # the old path: one cube over the archive, sliced for every region
+        gc.collect()
+        t0 = time.perf_counter()
+        whole = level1_of(slice(0, n))
+        build_s = time.perf_counter() - t0
+        timed = [_region_graph_seconds(whole, store, r, r) for r in regions]
+        per_region = statistics.median(t for t, _ in timed)
+        rows.append({"path": "single cube", "frames": n, "range_frames": n,
+                     "cube_build_s": build_s, "cube_graph_tasks": len(whole.__dask_graph__()),
+                     "region_graph_s_median": per_region,
+                     "region_graph_s_all": [t for t, _ in timed],
+                     "region_graph_tasks": timed[0][1],
+                     "client_s_per_region": per_region + build_s * region_frames / n})
+        del whole
+        for size in range_sizes:
+            gc.collect()
+            builds, timed, tasks = [], [], []
+            for region in regions:
+                rng = slice(region.start - region.start % size,
+                            min(region.start - region.start % size + size, n))
+                t0 = time.perf_counter()
+                part = level1_of(rng)
+                builds.append(time.perf_counter() - t0)
+                tasks.append(len(part.__dask_graph__()))
+                local = slice(region.start - rng.start, region.stop - rng.start)
+                timed.append(_region_graph_seconds(part, store, local, region))
+            build = statistics.median(builds)
+            per_region = statistics.median(t for t, _ in timed)
+            rows.append({"path": "time ranges", "frames": n, "range_frames": size,
+                         "cube_build_s": build, "cube_graph_tasks": max(tasks),
+                         "region_graph_s_median": per_region,
+                         "region_graph_s_all": [t for t, _ in timed],
+                         "region_graph_tasks": timed[0][1],
+                         "client_s_per_region": per_region + build * region_frames / size})
+        rows.append({"path": "run set-up", "frames": n, "plan_and_coords_s": plan_s,
+                     "plan_and_coords_s_per_frame": plan_s / n,
+                     "plans_bytes_per_frame": plans_bytes / n,
+                     "coords_bytes_per_frame": coords_bytes / n,
+                     "template_write_s": template_s})
+        for row in rows[-len(range_sizes) - 2:]:
+            print(json.dumps(_round_floats(row)), flush=True)
+    return {"region_frames": region_frames, "samples_per_size": samples, "rows": rows}
+
+
+def _dataset_bytes(ds: xr.Dataset) -> int:
+    """Bytes held by a dataset's arrays in memory, counting each Python object once (object
+    arrays of strings); tiled headers share their strings, real ones would not."""
+    total, seen = 0, set()
+    for var in ds.variables.values():
+        values = np.asarray(var.values)
+        total += values.nbytes
+        if values.dtype == object:
+            for item in values.ravel():
+                if id(item) not in seen:
+                    seen.add(id(item))
+                    total += sys.getsizeof(item)
+    return total
+
+
+def _round_floats(row: dict) -> dict:
+    return {k: (round(v, 5) if isinstance(v, float) else v) for k, v in row.items()
+            if not k.endswith("_all")}
+
+
+def main_graph_overhead(args) -> int:
+    scratch = Path(args.workdir or tempfile.mkdtemp(prefix="lascoproc-bench-"))
+    scratch.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    load_before = os.getloadavg()[0]
+    try:
+        with warnings.catch_warnings():  # zarr's note on consolidated metadata (zarr_store)
+            warnings.filterwarnings("ignore", message="Consolidated metadata")
+            measured = graph_overhead(scratch, sizes=tuple(args.frames))
+    finally:
+        if args.workdir is None:
+            shutil.rmtree(scratch, ignore_errors=True)
+    result = {
+        "benchmark": "bench/bench_scaling.py --graph-overhead",
+        "command": " ".join([".venv/bin/python", "bench/bench_scaling.py", *sys.argv[1:]]),
+        "what": "client seconds per region of a level-1 run (graph building, slicing, culling; "
+                "no pixel computed) against archive length: single whole-archive cube vs time "
+                "ranges; synthetic headers repeated, one second apart",
+        "wall_s": time.perf_counter() - started,
+        "loadavg_1min_before_after": [load_before, os.getloadavg()[0]],
+        "machine": {"cpus": os.cpu_count(), "memory_gib": psutil.virtual_memory().total / 2**30,
+                    "platform": platform.platform(), "python": platform.python_version()},
+        "versions": {"lascoproc": lascoproc.__version__, "dask": dask.__version__,
+                     "distributed": distributed.__version__, "xarray": xr.__version__,
+                     "numpy": np.__version__},
+        **measured,
+    }
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=1) + "\n")
+    print(f"written {out} in {result['wall_s']:.0f} s")
+    return 0
+
+
 # ------------------------------------------------------------------------------ main
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--frames", type=int, nargs="+", default=[20, 200])
-    parser.add_argument("--out", default="bench/results/scaling.json")
+    parser.add_argument("--frames", type=int, nargs="+", default=None,
+                        help="archive sizes (default 20 200; with --graph-overhead "
+                             "2000 20000)")
+    parser.add_argument("--out", default=None,
+                        help="JSON written (default bench/results/scaling.json; with "
+                             "--graph-overhead bench/results/scaling_graph.json)")
+    parser.add_argument("--graph-overhead", action="store_true",
+                        help="measure the client's per-region graph overhead instead")
     parser.add_argument("--engines", nargs="+", default=["threads-1", "threads-2", "dist-1",
                                                          "dist-2"])
     parser.add_argument("--repeat", type=int, default=3,
                         help="runs of each engine and size; the fastest is kept (default 3)")
     parser.add_argument("--workdir", default=None, help="scratch directory (default: a temp)")
     args = parser.parse_args(argv)
+    if args.graph_overhead:
+        args.frames = args.frames or [2_000, 20_000]
+        args.out = args.out or "bench/results/scaling_graph.json"
+        return main_graph_overhead(args)
+    args.frames = args.frames or [20, 200]
+    args.out = args.out or "bench/results/scaling.json"
 
     scratch = Path(args.workdir or tempfile.mkdtemp(prefix="lascoproc-bench-"))
     scratch.mkdir(parents=True, exist_ok=True)

@@ -54,6 +54,7 @@ def add_parser(commands) -> None:
     mode.add_argument("--overwrite", action="store_true", help="replace an existing store")
     ingest.add_argument("--region-frames", type=int, default=16,
                         help="frames per written region (unit of resumption; default 16)")
+    add_range_frames(ingest)
     add_storage_option(ingest)
     add_cluster_options(ingest)
     ingest.set_defaults(run=run_ingest)
@@ -88,9 +89,28 @@ def add_parser(commands) -> None:
     mode.add_argument("--overwrite", action="store_true", help="replace an existing store")
     calibrate.add_argument("--region-frames", type=int, default=16,
                            help="frames per written region (unit of resumption; default 16)")
+    add_range_frames(calibrate)
+    calibrate.add_argument("--gpu-resource", action=argparse.BooleanOptionalAction,
+                           default=None,
+                           help="with --inpaint network on a cluster: run the inpainting tasks "
+                                "only on workers with the Dask resource GPU=1 (default: when "
+                                "the cluster has such workers: gpu_workers or worker_resources "
+                                "in the --cluster file, or a connected worker started with "
+                                "--resources GPU=1)")
     add_storage_option(calibrate)
     add_cluster_options(calibrate)
     calibrate.set_defaults(run=run_calibrate)
+
+
+def add_range_frames(parser) -> None:
+    from lascoproc.io.zarr_store import DEFAULT_RANGE_FRAMES
+
+    parser.add_argument("--range-frames", type=int, default=DEFAULT_RANGE_FRAMES, metavar="N",
+                        help="frames per time range: the run is built and written one range "
+                             "at a time, so that the work and memory of this process per "
+                             "region do not grow with the archive; rounded up to whole "
+                             f"regions; the store does not depend on it (default "
+                             f"{DEFAULT_RANGE_FRAMES})")
 
 
 CALIBRATE_HELP = """\
@@ -109,6 +129,11 @@ OUT/YYMMDD/c2|c3/ instead.
 
 Frames that cannot be calibrated are flagged (frame_status, with the reason)
 and the run goes on.
+
+A Zarr run is cut into time ranges (--range-frames) written into one store
+whose template is made first; the per-frame variable frame_written is the
+run manifest: --resume skips the ranges and regions already written, so a
+killed run continues where it stopped and ends with the same store.
 """
 
 
@@ -149,8 +174,8 @@ def run_index(args) -> int:
 
 
 def _run_on_cluster(args, run, desc):
-    """Run ``run(progress, client)`` on the engine the cluster options choose; print the
-    dashboard link while it runs and the summary at its end (frames, flags, throughput)."""
+    """Run ``run(progress, client, config)`` on the engine the cluster options choose; print
+    the dashboard link while it runs and the summary at its end (frames, flags, throughput)."""
     import xarray as xr
 
     from lascoproc.cluster.factory import describe, get_client
@@ -161,7 +186,7 @@ def _run_on_cluster(args, run, desc):
         engine = describe(client, config)
         print(f"running on {engine}", file=sys.stderr)
         progress = RunProgress(client=client, desc=desc)
-        result = run(progress, client)
+        result = run(progress, client, config)
     flags = xr.open_zarr(result.report.store, chunks=None)
     print(summarize_run(result.report, flags=flags,
                         rejected=result.dataset.attrs.get("rejected", []),
@@ -172,11 +197,12 @@ def _run_on_cluster(args, run, desc):
 def run_ingest(args) -> int:
     from lascoproc.pipeline.ingest import ingest_level05
 
-    def run(progress, client):
+    def run(progress, client, config):
         return ingest_level05(
             args.archive, detector=args.detector, out=args.out, start=args.start,
             end=args.end, shape=parse_shape(args.shape), resume=args.resume,
             overwrite=args.overwrite, region_frames=args.region_frames,
+            range_frames=args.range_frames,
             storage_options=storage_options(args.storage_option), progress=progress,
             client=client)
 
@@ -191,21 +217,38 @@ def run_calibrate(args) -> int:
     options = Level1Options(distortion=not args.no_distortion,
                             roll_correction=not args.no_roll_correction)
 
-    def run(progress, client):
+    def run(progress, client, config):
         return run_level1(
             args.archive, detector=args.detector, calib=args.calib, out=args.out,
             start=args.start, end=args.end, shape=parse_shape(args.shape),
             output_format=args.output_format, resume=args.resume, overwrite=args.overwrite,
-            region_frames=args.region_frames, options=options,
+            region_frames=args.region_frames, range_frames=args.range_frames, options=options,
             storage_options=storage_options(args.storage_option),
             progress=progress if args.output_format == "zarr" else True, client=client,
-            inpaint=None if args.inpaint == "none" else args.inpaint)
+            inpaint=None if args.inpaint == "none" else args.inpaint,
+            gpu_resource=gpu_placement(args, client, config))
 
     if args.output_format == "fits":
-        result = run(True, None)
+        result = run(True, None, None)
         print(f"{len(result.fits_files)} level-1 FITS files written under {args.out}")
     else:
         result = _run_on_cluster(args, run, f"{args.detector} level-1 frames")
     for line in result.flagged:
         print(f"  not calibrated: {line}")
     return 0
+
+
+def gpu_placement(args, client, config) -> bool:
+    """Whether the inpainting tasks ask for a GPU worker (``--gpu-resource``, or its default:
+    when the cluster has GPU workers). Asking on a cluster without any is an error: the tasks
+    would wait for ever."""
+    from lascoproc.cluster.factory import has_gpu_workers
+
+    if args.inpaint != "network" or client is None:
+        return False
+    available = has_gpu_workers(client, config)
+    if args.gpu_resource and not available:
+        raise ValueError("--gpu-resource: no worker of this cluster has the Dask resource GPU "
+                         "and the cluster configuration starts none; start GPU workers with "
+                         "'dask worker ADDRESS --resources GPU=1' or set gpu_workers")
+    return available if args.gpu_resource is None else bool(args.gpu_resource)

@@ -27,7 +27,8 @@ from lascoproc.cluster.config import ClusterConfig, read_yaml
 if TYPE_CHECKING:  # pragma: no cover
     from distributed import Client
 
-__all__ = ["get_client", "describe", "dashboard_link", "threads_of", "dask_config_file"]
+__all__ = ["get_client", "describe", "dashboard_link", "threads_of", "dask_config_file",
+           "has_gpu_workers"]
 
 logger = logging.getLogger(__name__)
 
@@ -144,6 +145,24 @@ def dashboard_link(client: Client | None) -> str | None:
         return client.dashboard_link
     except (KeyError, AttributeError):  # a scheduler started without its dashboard
         return None
+
+
+def has_gpu_workers(client: Client | None, config: ClusterConfig | None = None,
+                    resource: str = "GPU") -> bool:
+    """Whether tasks that ask for the worker resource ``resource`` can run on this engine.
+
+    True when ``config`` starts GPU workers (``gpu_workers``) or gives its workers the resource
+    (``worker_resources``), or when a worker of the client's cluster advertises it now. False
+    without a client: the threaded scheduler ignores resources.
+    """
+    if client is None:
+        return False
+    if config is not None and (
+            (config.gpu_workers and resource in config.gpu_resources_dict())
+            or resource in config.worker_resources_dict()):
+        return True
+    workers = client.scheduler_info(n_workers=-1).get("workers", {})
+    return any((w.get("resources") or {}).get(resource, 0) > 0 for w in workers.values())
 
 
 def describe(client: Client | None, config: ClusterConfig | None = None) -> str:

@@ -26,7 +26,8 @@ from lascoproc.io import lasco_header
 from lascoproc.io.fs import get_fs
 from lascoproc.io.lasco_archive import LascoIndex, Problem, index_archive, read_frame_header
 
-__all__ = ["open_lasco_cube", "frame_shapes", "read_frame", "READ_STATUS_MEANINGS"]
+__all__ = ["open_lasco_cube", "open_lasco_frames", "lasco_cube_from_frames", "frame_shapes",
+           "read_frame", "READ_STATUS_MEANINGS"]
 
 #: ``read_status`` flag values and meanings (CF ``flag_values``/``flag_meanings``).
 READ_STATUS_MEANINGS = {0: "ok", 1: "unreadable_at_compute_time"}
@@ -153,6 +154,43 @@ def open_lasco_cube(
         ``read_status`` (time) ``uint8`` flag; header values as per-frame coordinates (see
         :data:`lascoproc.io.lasco_header.FRAME_COORDS`) and ``path``; attributes ``rejected``
         (``"path: reason"`` of every unusable file) and provenance.
+
+    Notes
+    -----
+    The same as ``lasco_cube_from_frames(open_lasco_frames(...))``. The task graph holds three
+    tasks per frame: for a whole mission, open the frames once and build the cube of each time
+    range with :func:`lasco_cube_from_frames` (what :mod:`lascoproc.pipeline` does).
+    """
+    frames = open_lasco_frames(source, detector=detector, start=start, end=end, shape=shape,
+                               storage_options=storage_options, threads=threads,
+                               progress=progress)
+    if isinstance(source, LascoIndex):
+        storage_options = storage_options or source.storage_options
+    return lasco_cube_from_frames(frames, storage_options=storage_options)
+
+
+def open_lasco_frames(
+    source: str | LascoIndex,
+    *,
+    detector: str,
+    start=None,
+    end=None,
+    shape: tuple[int, int] | None = None,
+    storage_options: Mapping[str, Any] | None = None,
+    threads: int = 16,
+    progress: bool = False,
+) -> xr.Dataset:
+    """The frames :func:`open_lasco_cube` would hold, without their pixels: headers only.
+
+    Same parameters as :func:`open_lasco_cube`. Every header is read (and checked) once; no
+    pixel is read and no dask graph is built.
+
+    Returns
+    -------
+    xarray.Dataset
+        No data variables: the cube's ``time`` and per-frame coordinates (header values and
+        ``path``) and its attributes (``frame_shape``, ``rejected``, provenance). Select frames
+        with ``isel`` and make them a lazy cube with :func:`lasco_cube_from_frames`.
     """
     if isinstance(source, LascoIndex):
         index = source.select(detector=detector, start=start, end=end)
@@ -184,12 +222,55 @@ def open_lasco_cube(
                          f"in {index.root} for this time range (frame sizes there: "
                          f"{available or 'none'})")
     chosen.sort(key=lambda item: (lasco_header.observation_time(item[1]), item[0]))
-    return _build_dataset(fs, index.root, detector, shape, chosen, problems, sizes)
+    return _frames_dataset(index.root, detector, shape, chosen, problems, sizes)
 
 
-def _build_dataset(fs, root, detector, shape, chosen, problems, sizes) -> xr.Dataset:
-    n = len(chosen)
-    paths = np.array([p for p, _ in chosen], dtype=object)
+def lasco_cube_from_frames(frames: xr.Dataset, *,
+                           storage_options: Mapping[str, Any] | None = None) -> xr.Dataset:
+    """The lazy (time, y, x) cube of exactly the frames of ``frames``.
+
+    Parameters
+    ----------
+    frames
+        What :func:`open_lasco_frames` returns, or a selection of it (``frames.isel(time=...)``);
+        a cube works too (its pixel variables are rebuilt).
+    storage_options
+        fsspec options of the archive (as given to :func:`open_lasco_frames`).
+
+    Returns
+    -------
+    xarray.Dataset
+        As :func:`open_lasco_cube`, whose graph holds the reads of these frames only: a cube
+        of a time range costs the same whatever the length of the archive (``isel`` on a cube
+        keeps the whole cube's graph behind the selection).
+    """
+    frames = frames.drop_vars([n for n in ("counts", "read_status") if n in frames.data_vars])
+    ny, nx = (int(v) for v in str(frames.attrs["frame_shape"]).split("x"))
+    fs, _ = get_fs(str(frames.attrs["source_archive"]), storage_options)
+    counts, status = _pixel_arrays(fs, np.asarray(frames["path"].values, dtype=object),
+                                   (ny, nx))
+    detector = str(frames.attrs["detector"])
+    return xr.Dataset(
+        {
+            "counts": (("time", "y", "x"), counts, {
+                "long_name": f"LASCO {detector} level-0.5 counts",
+                "units": "count",
+                "comment": "raw CCD counts incl. bias; 0 in missing telemetry blocks",
+            }),
+            "read_status": ("time", status, {
+                "long_name": "pixel read status",
+                "flag_values": np.array(list(READ_STATUS_MEANINGS), np.uint8),
+                "flag_meanings": " ".join(READ_STATUS_MEANINGS.values()),
+            }),
+        },
+        coords=frames.coords,
+        attrs=dict(frames.attrs),
+    )
+
+
+def _pixel_arrays(fs, paths: np.ndarray, shape: tuple[int, int]):
+    """Lazy ``(counts, read_status)`` of the files ``paths``: one frame per chunk."""
+    n = len(paths)
     path_blocks = da.from_array(paths, chunks=1) if n else da.empty((0,), dtype=object, chunks=1)
     pairs = path_blocks.map_blocks(_read_block, fs=fs, shape=shape, dtype=object,
                                    meta=np.empty((0,), dtype=object))
@@ -198,6 +279,11 @@ def _build_dataset(fs, root, detector, shape, chosen, problems, sizes) -> xr.Dat
         dtype=np.uint16, meta=np.empty((0, 0, 0), np.uint16),
     )
     status = pairs.map_blocks(_frame_part, 1, dtype=np.uint8, meta=np.empty((0,), np.uint8))
+    return counts, status
+
+
+def _frames_dataset(root, detector, shape, chosen, problems, sizes) -> xr.Dataset:
+    paths = np.array([p for p, _ in chosen], dtype=object)
     times = np.array([lasco_header.observation_time(h) for _, h in chosen],
                      dtype="datetime64[ms]").astype("datetime64[ns]")
     coords: dict[str, Any] = {"time": ("time", times, {"long_name": "start of exposure (UTC)"})}
@@ -208,21 +294,9 @@ def _build_dataset(fs, root, detector, shape, chosen, problems, sizes) -> xr.Dat
             coords[name] = ("time", np.array(column, dtype=object))
         else:
             coords[name] = ("time", np.array(column, dtype=dtype))
-    coords["path"] = ("time", paths.copy())
+    coords["path"] = ("time", paths)
     other = {f"{ny}x{nx}": c for (ny, nx), c in sorted(sizes.items()) if (ny, nx) != shape}
     ds = xr.Dataset(
-        {
-            "counts": (("time", "y", "x"), counts, {
-                "long_name": f"LASCO {detector.upper()} level-0.5 counts",
-                "units": "count",
-                "comment": "raw CCD counts incl. bias; 0 in missing telemetry blocks",
-            }),
-            "read_status": ("time", status, {
-                "long_name": "pixel read status",
-                "flag_values": np.array(list(READ_STATUS_MEANINGS), np.uint8),
-                "flag_meanings": " ".join(READ_STATUS_MEANINGS.values()),
-            }),
-        },
         coords=coords,
         attrs={
             "title": f"SOHO/LASCO {detector.upper()} level-0.5 frames",

@@ -1,11 +1,13 @@
 """Progress a person can follow during a long run, and the summary at its end.
 
 :class:`RunProgress` is driven by the region writer: ``begin(total, done)`` once the run
-manifest says how many frames are already written, ``on_region(i, region)`` after each region is
-written and marked (the signature of :func:`lascoproc.io.zarr_store.write_zarr`'s ``on_region``),
-``end()`` at the end. It shows a tqdm bar of frames with the rate in frames/s and the ETA (the
+manifest says how many frames are already written, ``on_range(k, frames, n_ranges)`` as each time
+range of a cut run is opened, ``on_region(i, region)`` after each region is written and marked
+(the signature of :func:`lascoproc.io.zarr_store.write_zarr`'s ``on_region``), ``end()`` at the
+end. It shows one tqdm bar of frames over the whole run, with the rate in frames/s, the ETA (the
 rate counts only frames written by this run, so a resumed run's ETA is not flattered by the
-frames it skipped), and prints the dashboard link first when the run is distributed.
+frames it skipped) and the time range being opened, and prints the dashboard link first when
+the run is distributed.
 
 :func:`summarize_run` makes the final :class:`RunSummary`: frames processed, frames flagged per
 reason (from the CF ``flag_values``/``flag_meanings`` or ``flag_masks`` of the per-frame flag
@@ -48,10 +50,11 @@ class RunProgress:
     --------
     >>> progress = RunProgress(disable=True)
     >>> progress.begin(total_frames=10, done_frames=4)
+    >>> progress.on_range(1, slice(4, 10), 2)
     >>> progress.on_region(2, slice(4, 8))
     >>> progress.end()
-    >>> progress.frames_written, progress.frames_done
-    (4, 8)
+    >>> progress.frames_written, progress.frames_done, progress.ranges_opened
+    (4, 8, 1)
     """
 
     def __init__(self, *, client=None, desc: str = "frames", file: IO[str] | None = None,
@@ -64,6 +67,8 @@ class RunProgress:
         self.skipped_frames = 0
         self.frames_written = 0
         self.regions_written = 0
+        self.ranges_total = 0
+        self.ranges_opened = 0
         self._bar = None
         self._started: float | None = None
         self._ended: float | None = None
@@ -98,6 +103,15 @@ class RunProgress:
             self._bar.update(frames)
 
     __call__ = on_region
+
+    def on_range(self, index: int, frames: slice, total: int) -> None:
+        """Time range ``index`` of ``total`` (frames ``frames``) is opened for writing."""
+        self.ranges_total = int(total)
+        self.ranges_opened += 1
+        if self._bar is not None and total > 1:
+            self._bar.set_postfix_str(f"range {index + 1}/{total} "
+                                      f"(frames {frames.start}-{frames.stop - 1})",
+                                      refresh=False)
 
     def end(self) -> None:
         """Stop the clock and close the bar."""
@@ -189,6 +203,8 @@ class RunSummary:
     flagged: dict[str, int]
     rejected: list[str]
     engine: str | None = None
+    ranges: int = 1
+    ranges_skipped: int = 0
 
     @property
     def frames_per_second(self) -> float:
@@ -204,7 +220,9 @@ class RunSummary:
         lines = [
             f"{self.frames} frames in {self.store}: {self.frames_processed} processed now, "
             f"{self.frames_skipped} already done "
-            f"({self.regions_written} regions written, {self.regions_skipped} skipped)",
+            f"({self.regions_written} regions written, {self.regions_skipped} skipped"
+            + (f"; {self.ranges} time ranges, {self.ranges_skipped} already complete"
+               if self.ranges > 1 else "") + ")",
             f"wall time {self.seconds:.1f} s, {self.frames_per_second:.2f} frames/s"
             + (f" on {self.engine}" if self.engine else ""),
         ]
@@ -235,7 +253,8 @@ def summarize_run(
     ----------
     report
         The writer's :class:`~lascoproc.io.zarr_store.WriteReport` (``store``, ``frames``,
-        ``regions``, ``regions_written``, ``regions_skipped``, ``seconds``).
+        ``regions``, ``regions_written``, ``regions_skipped``, ``seconds``; ``ranges`` and
+        ``ranges_skipped`` when the run was cut into time ranges).
     flags
         Per-frame flag variables of the written store (see :func:`flag_counts`).
     rejected
@@ -259,6 +278,8 @@ def summarize_run(
         regions_skipped=int(report.regions_skipped), seconds=float(report.seconds),
         flagged=flag_counts(flags) if flags is not None else {},
         rejected=[str(r) for r in rejected], engine=engine,
+        ranges=int(getattr(report, "ranges", 1)),
+        ranges_skipped=int(getattr(report, "ranges_skipped", 0)),
     )
 
 

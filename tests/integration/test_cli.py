@@ -28,6 +28,11 @@ def test_help_reads_like_documentation(capsys):
         with pytest.raises(SystemExit):
             main(argv)
         assert len(capsys.readouterr().out) > 300
+    with pytest.raises(SystemExit):
+        main(["lasco", "calibrate", "--help"])
+    text = capsys.readouterr().out
+    for flag in ("--range-frames", "--resume", "--gpu-resource", "--no-gpu-resource"):
+        assert flag in text
 
 
 def test_index_command_lists_frames_then_bad_files(lasco_archive, capsys):
@@ -62,8 +67,25 @@ def _written_regions(store: Path) -> int:
     return len(list(chunks.iterdir())) if chunks.is_dir() else 0
 
 
+def _kill_mid_run(argv, store: Path, after_regions: int, what: str) -> None:
+    """Run ``argv`` and SIGKILL it once ``after_regions`` regions of ``store`` are marked."""
+    for _attempt in range(5):
+        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 120
+        while proc.poll() is None and time.monotonic() < deadline:
+            if _written_regions(store) >= after_regions:
+                os.kill(proc.pid, signal.SIGKILL)
+                break
+            time.sleep(0.002)
+        proc.wait()
+        if proc.returncode == -signal.SIGKILL:
+            return
+    raise AssertionError(f"the {what} always finished before it could be killed")
+
+
 def test_killed_ingest_resumes_to_identical_store(lasco_archive, tmp_path):
-    """SIGKILL an ingest mid-run; --resume completes it identical to an uninterrupted run."""
+    """SIGKILL an ingest cut into time ranges mid-run; --resume completes it identical to an
+    uninterrupted run in one range."""
     root = str(lasco_archive.root)
     full = tmp_path / "full.zarr"
     subprocess.run([*CLI, "lasco", "ingest", root, "--detector", "c2", "--out", str(full),
@@ -71,33 +93,47 @@ def test_killed_ingest_resumes_to_identical_store(lasco_archive, tmp_path):
     n = xr.open_zarr(full).sizes["time"]
     assert n >= 4
     part = tmp_path / "part.zarr"
-    killed = False
-    for _attempt in range(5):
-        proc = subprocess.Popen(
-            [*CLI, "lasco", "ingest", root, "--detector", "c2", "--out", str(part),
-             "--region-frames", "1", "--overwrite"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 120
-        while proc.poll() is None and time.monotonic() < deadline:
-            if _written_regions(part) >= 2:
-                os.kill(proc.pid, signal.SIGKILL)
-                break
-            time.sleep(0.002)
-        proc.wait()
-        if proc.returncode == -signal.SIGKILL:
-            killed = True
-            break
-    assert killed, "the ingest always finished before it could be killed"
+    _kill_mid_run([*CLI, "lasco", "ingest", root, "--detector", "c2", "--out", str(part),
+                   "--region-frames", "1", "--range-frames", "2", "--overwrite"], part, 2,
+                  "ingest")
     marked = xr.open_zarr(part)["frame_written"].values
     assert 0 < marked.sum() < n
     done = subprocess.run([*CLI, "lasco", "ingest", root, "--detector", "c2", "--out",
-                           str(part), "--region-frames", "1", "--resume"],
+                           str(part), "--region-frames", "1", "--range-frames", "2",
+                           "--resume"],
                           check=True, capture_output=True, text=True)
-    assert "already done" in done.stdout
+    assert "already done" in done.stdout and "time ranges" in done.stdout
     a, b = xr.open_zarr(part).load(), xr.open_zarr(full).load()
     xr.testing.assert_identical(a, b)
     np.testing.assert_array_equal(a["counts"].values, b["counts"].values)
+
+
+def test_killed_calibrate_resumes_to_identical_store(lasco_archive, calib_dir, tmp_path,
+                                                     capsys):
+    """``lascoproc lasco calibrate --resume`` after a SIGKILL: the ranges and regions written
+    are skipped, the store ends identical to an uninterrupted run; a rerun without --resume is
+    refused, one with --resume writes nothing."""
+    root = str(lasco_archive.root)
+    args = ["lasco", "calibrate", root, "--detector", "c2", "--calib", str(calib_dir),
+            "--region-frames", "1", "--range-frames", "2"]
+    full = tmp_path / "full.zarr"
+    # in a fresh process, as the killed run: the calibration_files attribute lists the files
+    # read so far in the process (CalibrationStore shares its cache per URL)
+    subprocess.run([*CLI, *args, "--out", str(full)], check=True, capture_output=True)
+    n = xr.open_zarr(full).sizes["time"]
+    assert n >= 3
+    part = tmp_path / "part.zarr"
+    _kill_mid_run([*CLI, *args, "--out", str(part), "--overwrite"], part, 1, "calibrate")
+    marked = int(xr.open_zarr(part)["frame_written"].values.sum())
+    assert 0 < marked < n
+    capsys.readouterr()
+    assert main([*args, "--out", str(part), "--resume"]) == 0
+    assert f"{n - marked} processed now, {marked} already done" in capsys.readouterr().out
+    xr.testing.assert_identical(xr.open_zarr(part).load(), xr.open_zarr(full).load())
+    assert main([*args, "--out", str(part)]) == 1
+    assert "exists" in capsys.readouterr().err
+    assert main([*args, "--out", str(part), "--resume"]) == 0
+    assert f"0 processed now, {n} already done" in capsys.readouterr().out
 
 
 def test_synth_commands_write_real_formats(tmp_path, capsys):

@@ -2,9 +2,13 @@
 processes started here (1 thread and 1 GiB each), running the ingest pipeline.
 
 - the store written on the cluster is identical to the threaded-scheduler one;
-- a worker SIGKILLed while it computes: the run completes, identical, nothing lost or doubled;
-- the whole run SIGKILLed: ``resume`` completes it, identical to an uninterrupted run;
-- the LocalCluster backend gives the same store too.
+- a worker SIGKILLed while it computes (a run cut into time ranges): the run completes,
+  identical, nothing lost or doubled;
+- the whole run SIGKILLed in the middle of its time ranges: ``resume`` completes it, identical
+  to an uninterrupted run;
+- the LocalCluster backend gives the same store too;
+- ``lasco calibrate --inpaint network`` on a cluster with a GPU worker (resource ``GPU=1``):
+  the inpainting tasks run there and only there.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from lascoproc.pipeline.progress import RunProgress
 pytestmark = pytest.mark.distributed
 
 REGION = 2  # frames per region: many regions, so that kills land mid-run
+RANGE = 4  # frames per time range: 3 ranges of 2 regions
 
 
 class LoopbackCluster:
@@ -155,12 +160,24 @@ def test_scheduler_backend_writes_the_threaded_store(loopback, archive, referenc
     assert_same_store(out, reference)
 
 
+class RegionTimes(RunProgress):
+    """A progress reporter that also notes when each region is marked."""
+
+    def __init__(self):
+        super().__init__(disable=True)
+        self.done_at: list[float] = []
+
+    def on_region(self, index, region):
+        super().on_region(index, region)
+        self.done_at.append(time.monotonic())
+
+
 def test_killed_worker_loses_and_duplicates_nothing(loopback, archive, reference, tmp_path):
-    """SIGKILL worker w1 while it computes, after a region is marked: the run completes on w0
-    with a store identical to the threaded run."""
+    """SIGKILL worker w1 while it computes, after a region is marked: the run, cut into time
+    ranges, completes on w0 with a store identical to the threaded run."""
     out = tmp_path / "killed-worker.zarr"
-    cube = open_lasco_cube(archive.root, detector="c2")
-    done_at: list[float] = []
+    progress = RegionTimes()
+    done_at = progress.done_at
     killed_at: list[float] = []
     with get_client(connect(loopback)) as client:
         client.wait_for_workers(2, timeout=60)
@@ -178,8 +195,9 @@ def test_killed_worker_loses_and_duplicates_nothing(loopback, archive, reference
 
         killer = threading.Thread(target=kill_w1_mid_region, daemon=True)
         killer.start()
-        report = write_zarr(cube, str(out), region_frames=REGION,
-                            on_region=lambda i, r: done_at.append(time.monotonic()))
+        report = ingest_level05(archive.root, detector="c2", out=str(out),
+                                region_frames=REGION, range_frames=RANGE, progress=progress,
+                                client=client).report
         killer.join(timeout=60)
         workers = {w["name"] for w in client.scheduler_info(n_workers=-1)["workers"].values()}
     if killed_at:
@@ -187,6 +205,7 @@ def test_killed_worker_loses_and_duplicates_nothing(loopback, archive, reference
     assert killed_at, "w1 was never seen computing"
     assert workers == {"w0"}
     assert report.regions_written == report.regions == len(done_at)
+    assert (report.ranges, progress.ranges_opened) == (3, 3)
     assert sum(t > killed_at[0] for t in done_at) >= 1, "the kill came after the run"
     assert_same_store(out, reference)
 
@@ -199,18 +218,21 @@ from lascoproc.pipeline.ingest import ingest_level05
 archive, out, address, mode = sys.argv[1:5]
 with get_client(ClusterConfig(backend="scheduler", address=address, timeout=30)):
     result = ingest_level05(archive, detector="c2", out=out, region_frames=int(sys.argv[5]),
-                            resume=mode == "resume", overwrite=mode == "overwrite")
+                            range_frames=int(sys.argv[6]), resume=mode == "resume",
+                            overwrite=mode == "overwrite")
 print(result.report.regions_written, result.report.regions_skipped)
 """
 
 
 def test_killed_run_resumes_to_identical_store(loopback, archive, reference, tmp_path):
-    """SIGKILL the lascoproc process mid-run; a resumed run completes it, identical."""
+    """SIGKILL the lascoproc process mid-run (its time ranges of 4 frames); a run resumed with
+    another cut completes it, identical."""
     out = tmp_path / "killed-run.zarr"
     argv = [sys.executable, "-c", DRIVER, archive.root, str(out), loopback.address]
     killed = False
     for _attempt in range(3):
-        proc = subprocess.Popen([*argv, "overwrite", str(REGION)], stdout=subprocess.DEVNULL,
+        proc = subprocess.Popen([*argv, "overwrite", str(REGION), str(RANGE)],
+                                stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL, start_new_session=True)
         deadline = time.monotonic() + 120
         while proc.poll() is None and time.monotonic() < deadline:
@@ -229,7 +251,7 @@ def test_killed_run_resumes_to_identical_store(loopback, archive, reference, tmp
     with get_client(connect(loopback)) as client:
         client.wait_for_workers(2, timeout=60)
         result = ingest_level05(archive.root, detector="c2", out=str(out),
-                                region_frames=REGION, resume=True)
+                                region_frames=REGION, range_frames=2 * RANGE, resume=True)
     assert result.report.regions_skipped >= marked // REGION
     assert result.report.regions_written + result.report.regions_skipped == n // REGION
     assert_same_store(out, reference)
@@ -251,3 +273,70 @@ def test_local_cluster_backend_and_progress(archive, reference, tmp_path, capsys
     assert "dashboard: http://127.0.0.1:" in err
     assert progress.frames_written == reference.sizes["time"]
     assert_same_store(out, reference)
+
+
+@pytest.fixture(scope="module")
+def binned(tmp_path_factory):
+    """4 binned (512x512) C2 frames with 2-3 missing blocks each, and calibration files."""
+    from lascoproc.testing.calib import exposure_records_from_archive, write_calibration_files
+    from lascoproc.testing.lasco import write_lasco_archive
+
+    root = tmp_path_factory.mktemp("binned")
+    write_lasco_archive(root / "archive", days=1, frames_per_day=4, detectors=("c2",), seed=9,
+                        binned_per_day=4, subfields_per_day=0, cme=False,
+                        missing_blocks=(2, 4))
+    write_calibration_files(root / "calib", start="2002-05-21", days=1, seed=9,
+                            exposures=exposure_records_from_archive(root / "archive"))
+    return str(root / "archive"), str(root / "calib")
+
+
+def test_network_inpainting_runs_only_on_the_gpu_worker(binned, tmp_path):
+    """A cluster of a CPU worker and a worker with the resource GPU=1: ``lasco calibrate
+    --inpaint network`` (GPU placement by default there) runs every inpainting task on the GPU
+    worker, reading and calibration on both; the store is the threaded run's."""
+    from distributed import Client, Scheduler, SpecCluster, Worker, get_task_stream
+
+    from lascoproc_cli.main import main
+
+    root, calib = binned
+    args = ["lasco", "calibrate", root, "--detector", "c2", "--calib", calib, "--shape",
+            "512x512", "--inpaint", "network", "--region-frames", "1", "--range-frames", "2"]
+    assert main([*args, "--out", str(tmp_path / "threads.zarr")]) == 0
+    cluster = SpecCluster(
+        scheduler={"cls": Scheduler, "options": {"dashboard_address": "127.0.0.1:0"}},
+        workers={"cpu": {"cls": Worker, "options": {"nthreads": 1}},
+                 "gpu": {"cls": Worker, "options": {"nthreads": 1, "resources": {"GPU": 1}}}})
+    with cluster, Client(cluster) as observer:
+        names = {w.address: name for name, w in cluster.workers.items()}
+        with get_task_stream(client=observer) as stream:
+            assert main([*args, "--out", str(tmp_path / "dist.zarr"), "--scheduler",
+                         cluster.scheduler_address]) == 0
+    ran: dict[str, set[str]] = {}
+    for task in stream.data:
+        key = task["key"][0] if isinstance(task["key"], tuple) else task["key"]
+        ran.setdefault(key.rsplit("-", 1)[0], set()).add(names[task["worker"]])
+    inpaint = [name for name in ran if name.startswith("_pair_block")]
+    assert inpaint and all(ran[name] == {"gpu"} for name in inpaint), ran
+    reads = [name for name in ran if name.startswith("_read_block")]
+    assert set().union(*(ran[name] for name in reads)) == {"cpu", "gpu"}, ran
+    xr.testing.assert_identical(xr.open_zarr(tmp_path / "dist.zarr").load(),
+                                xr.open_zarr(tmp_path / "threads.zarr").load())
+
+
+def test_gpu_resource_without_gpu_workers_is_refused(loopback, lasco_archive, calib_dir,
+                                                    tmp_path, capsys):
+    """--gpu-resource on a cluster without GPU workers: the tasks would wait for ever, so the
+    command stops at once and says why."""
+    from lascoproc.cluster.factory import has_gpu_workers
+    from lascoproc_cli.main import main
+
+    code = main(["lasco", "calibrate", str(lasco_archive.root), "--detector", "c2", "--calib",
+                 str(calib_dir), "--out", str(tmp_path / "x.zarr"), "--inpaint", "network",
+                 "--gpu-resource", "--scheduler", loopback.address])
+    assert code == 1
+    assert "no worker of this cluster has the Dask resource GPU" in capsys.readouterr().err
+    with get_client(connect(loopback)) as client:
+        assert not has_gpu_workers(client)
+        assert has_gpu_workers(client, ClusterConfig(backend="local",
+                                                     worker_resources=(("GPU", 1.0),)))
+    assert not has_gpu_workers(None, ClusterConfig(worker_resources=(("GPU", 1.0),)))

@@ -1,0 +1,201 @@
+"""Whole-mission runs cut into time ranges (issue 6, item 3), on synthetic archives.
+
+- the store of a run cut into ranges is the store of the single whole-archive cube, file for
+  file (ingest and level 1, ragged last range and region, with inpainting);
+- a run killed mid-range resumes range by range to the same store, without rebuilding the
+  ranges already written;
+- the graph behind a region write has the same size for a 40-frame and a 400-frame archive
+  (the single cube's grows tenfold).
+"""
+
+from __future__ import annotations
+
+import dask
+import numpy as np
+import pytest
+import xarray as xr
+
+from lascoproc.calibrate.level1 import calibrate_level1, plan_level1
+from lascoproc.io.calib_store import CalibrationStore
+from lascoproc.io.lasco_cube import lasco_cube_from_frames, open_lasco_cube, open_lasco_frames
+from lascoproc.io.zarr_store import DONE_VAR, time_ranges, write_zarr
+from lascoproc.pipeline.ingest import ingest_level05
+from lascoproc.pipeline.level1 import Level1Ranges, open_level1, run_level1
+from tests.conftest import raise_if_dask_computes
+
+
+@pytest.fixture(scope="module")
+def archive7(tmp_path_factory):
+    """7 full C2 frames in one day, and calibration files for them."""
+    from lascoproc.testing.calib import exposure_records_from_archive, write_calibration_files
+    from lascoproc.testing.lasco import write_lasco_archive
+
+    root = tmp_path_factory.mktemp("lasco7")
+    write_lasco_archive(root / "archive", days=1, frames_per_day=7, detectors=("c2",), seed=5,
+                        binned_per_day=0, subfields_per_day=0, cme=False)
+    write_calibration_files(root / "calib", start="2002-05-21", days=1, seed=5,
+                            exposures=exposure_records_from_archive(root / "archive"))
+    return str(root / "archive"), str(root / "calib")
+
+
+def assert_same_store(path, reference):
+    """Same dataset, same metadata document (encodings, chunks, attributes, fingerprint)."""
+    a, b = xr.open_zarr(path).load(), xr.open_zarr(reference).load()
+    xr.testing.assert_identical(a, b)
+    assert a[DONE_VAR].values.all()
+    assert (path / "zarr.json").read_bytes() == (reference / "zarr.json").read_bytes()
+
+
+def test_ingest_in_ranges_is_the_single_cube_store(archive7, tmp_path):
+    root, _ = archive7
+    whole = tmp_path / "whole.zarr"
+    write_zarr(open_lasco_cube(root, detector="c2"), str(whole), region_frames=2)
+    ranged = tmp_path / "ranged.zarr"
+    result = ingest_level05(root, detector="c2", out=str(ranged), region_frames=2,
+                            range_frames=4)
+    assert (result.report.ranges, result.report.regions) == (2, 4)  # [0, 4) [4, 7): 2 + 2
+    assert_same_store(ranged, whole)
+    assert result.dataset["counts"].shape == (7, 1024, 1024)
+
+
+@pytest.mark.parametrize("case", ["c2-ragged", "c3-rejected-inpainted"])
+def test_level1_in_ranges_is_the_single_cube_store(case, archive7, lasco_archive, calib_dir,
+                                                    tmp_path):
+    """The old path (one lazy cube over the archive, written by write_zarr) and the ranged
+    one give the same store: ragged last range and region; C3 with rejected files, keyhole and
+    rolled frames and filled blocks."""
+    if case == "c2-ragged":
+        root, calib, det, region, size, inpaint = *archive7, "c2", 2, 4, None
+    else:
+        root, calib, det, region, size, inpaint = (lasco_archive.root, str(calib_dir), "c3",
+                                                   1, 3, "fallback")
+    level1, _ = open_level1(root, detector=det, calib=calib)
+    if inpaint:
+        from lascoproc.inpaint import inpaint_cube
+
+        level1 = inpaint_cube(level1, method=inpaint)
+    whole = tmp_path / "whole.zarr"
+    write_zarr(level1, str(whole), region_frames=region)
+    ranged = tmp_path / "ranged.zarr"
+    result = run_level1(root, detector=det, calib=calib, out=str(ranged), region_frames=region,
+                        range_frames=size, inpaint=inpaint)
+    n = level1.sizes["time"]
+    assert result.report.ranges == len(time_ranges(n, range_frames=size, region_frames=region))
+    assert result.report.ranges >= 2 and n % size
+    assert_same_store(ranged, whole)
+    if case != "c2-ragged":
+        assert xr.open_zarr(ranged).attrs["rejected"]
+        assert result.flagged == []
+
+
+def test_killed_level1_run_resumes_range_by_range(archive7, tmp_path):
+    """Killed in its second range (after 3 regions of 2 frames): --resume writes the rest,
+    builds only the ranges not done, and ends with the store of an uninterrupted run."""
+    root, calib = archive7
+    full = tmp_path / "full.zarr"
+    run_level1(root, detector="c2", calib=calib, out=str(full), region_frames=2,
+               range_frames=4)
+
+    class Killed(Exception):
+        pass
+
+    class Reporter:
+        def __init__(self, kill_after=None):
+            self.kill_after, self.ranges, self.regions = kill_after, [], 0
+
+        def begin(self, total, done):
+            self.done_before = done
+
+        def on_range(self, k, frames, total):
+            self.ranges.append(k)
+
+        def on_region(self, i, region):
+            self.regions += 1
+            if self.regions == self.kill_after:
+                raise Killed
+
+        def end(self):
+            pass
+
+    part = tmp_path / "part.zarr"
+    first = Reporter(kill_after=3)
+    with pytest.raises(Killed):
+        run_level1(root, detector="c2", calib=calib, out=str(part), region_frames=2,
+                   range_frames=4, progress=first)
+    assert first.ranges == [0, 1]
+    assert xr.open_zarr(part)[DONE_VAR].values.tolist() == [1] * 6 + [0]
+    second = Reporter()
+    result = run_level1(root, detector="c2", calib=calib, out=str(part), region_frames=2,
+                        range_frames=4, progress=second, resume=True)
+    assert (second.done_before, second.ranges, second.regions) == (6, [1], 1)
+    assert (result.report.ranges_skipped, result.report.regions_skipped) == (1, 3)
+    assert_same_store(part, full)
+    with pytest.raises(FileExistsError, match="resume=True"):
+        run_level1(root, detector="c2", calib=calib, out=str(part), region_frames=2)
+
+
+def tiled_frames(frames: xr.Dataset, n: int) -> xr.Dataset:
+    """``n`` frames made of the headers of ``frames`` in turn, one second apart (no file)."""
+    tiled = frames.isel(time=np.arange(n) % frames.sizes["time"])
+    times = frames["time"].values[0] + np.arange(n) * np.timedelta64(1, "s")
+    return tiled.assign_coords(time=("time", times, frames["time"].attrs))
+
+
+class GraphSizes:
+    """``array_optimize`` that records the size of every graph dask optimises (the graph the
+    writer culls for each region), and stops the run at the first region write."""
+
+    class Stop(Exception):
+        pass
+
+    def __init__(self):
+        self.sizes: list[int] = []
+
+    def __call__(self, dsk, keys, **kwargs):
+        from dask.array.optimization import optimize
+
+        self.sizes.append(len(dsk))
+        if len(self.sizes) == 2:  # the template, then the first region: enough
+            raise self.Stop
+        return optimize(dsk, keys, **kwargs)
+
+    def run(self, write) -> tuple[int, int]:
+        """Tasks of the template write and of the first region write."""
+        with dask.config.set(array_optimize=self):
+            with pytest.raises(self.Stop):
+                write()
+        return self.sizes[0], self.sizes[1]
+
+
+def region_graph_sizes(frames, store, n, tmp_path):
+    """Tasks of the graphs behind the template and the first region write of ``n`` frames:
+    cut into ranges of 8 frames, and as one whole-archive cube (the old path)."""
+    big = tiled_frames(frames, n)
+    ranges = time_ranges(n, range_frames=8, region_frames=2)
+    with raise_if_dask_computes():
+        run = Level1Ranges(big, ranges, store)
+        template = run.template()
+    ranged = GraphSizes().run(lambda: write_zarr(
+        template, str(tmp_path / f"ranged{n}.zarr"), region_frames=2, time_ranges=ranges,
+        open_range=run.open_range, compute_kwargs={"scheduler": "sync"}))
+    level05 = lasco_cube_from_frames(big)
+    one_cube = calibrate_level1(level05, store, plan=plan_level1(level05, store))
+    whole = GraphSizes().run(lambda: write_zarr(
+        one_cube, str(tmp_path / f"whole{n}.zarr"), region_frames=2,
+        compute_kwargs={"scheduler": "sync"}))
+    return ranged, whole
+
+
+def test_region_graph_does_not_grow_with_the_archive(archive7, tmp_path):
+    """The graph a region write culls is a range's: the same for 40 and 400 frames, where the
+    whole-archive cube's grows tenfold; so is the template's. Building the ranges computes
+    nothing."""
+    root, calib = archive7
+    store = CalibrationStore(calib)
+    frames = open_lasco_frames(root, detector="c2")
+    (template40, ranged40), (_, whole40) = region_graph_sizes(frames, store, 40, tmp_path)
+    (template400, ranged400), (_, whole400) = region_graph_sizes(frames, store, 400, tmp_path)
+    assert ranged40 == ranged400
+    assert template40 == template400  # placeholders of one chunk: no task per frame
+    assert whole400 > 8 * whole40
+    assert ranged400 * 20 < whole400
