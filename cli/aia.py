@@ -113,6 +113,9 @@ def add_parser(commands) -> None:
                        help="zero pixels beyond RSUN solar radii (default: keep the corona)")
     model.add_argument("--transform", choices=("linear", "log"), default="linear",
                        help="intensity transform after the fixed per-channel scaling")
+    model.add_argument("--floor", type=float, default=1e-3,
+                       help="log transform: smallest x/scale kept (default 1e-3); above the "
+                            "off-limb noise floor it keeps the network off read noise")
     model.add_argument("--width", type=int, default=32,
                        help="filters of the first convolution (the second has twice as many)")
     model.add_argument("--pool", type=int, default=2, help="max-pooling size (default 2)")
@@ -122,7 +125,11 @@ def add_parser(commands) -> None:
     model.add_argument("--alpha-max", type=float, default=1.0,
                        help="upper end of the dimming draws and of the output (default 1, the "
                             "paper; above 1 removes the estimate's pull below 1 near alpha=1)")
-    model.add_argument("--flips", action="store_true", help="also flip frames at random")
+    model.add_argument("--flips", action="store_true",
+                       help="also flip and transpose frames at random (the 8 symmetries of the "
+                            "square); the model then predicts the mean over the 8 copies")
+    model.add_argument("--rotate", action="store_true",
+                       help="also turn each training frame by a random angle about its centre")
     ref = train.add_argument_group("reference period and split")
     ref.add_argument("--reference-start", default="2010-05-13",
                      help="start of the reference period (default 2010-05-13)")
@@ -139,6 +146,9 @@ def add_parser(commands) -> None:
     run = train.add_argument_group("run")
     run.add_argument("--batch-size", type=int, default=16)
     run.add_argument("--learning-rate", type=float, default=1e-3)
+    run.add_argument("--lr-schedule", choices=("constant", "cosine"), default="constant",
+                     help="constant (the paper) or cosine decay to 1%% over the run (epochs "
+                          "or --max-minutes, whichever ends it first)")
     run.add_argument("--seed", type=int, default=0)
     run.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")
     run.add_argument("--resume", action="store_true", help="continue from MODEL.pt.ckpt")
@@ -194,13 +204,16 @@ def _train_command(args) -> str:
         parts += ["--channels", *[str(c) for c in _channels(args.channels)]]
     if args.single_channel:
         parts.append("--single-channel")
-    parts += ["--size", str(args.size), "--transform", args.transform, "--width",
+    parts += ["--size", str(args.size), "--transform", args.transform,
+              "--floor", f"{args.floor:g}", "--width",
               str(args.width), "--pool", str(args.pool), "--head", args.head,
               "--alpha-max", f"{args.alpha_max:g}"]
     if args.apodise is not None:
         parts += ["--apodise", f"{args.apodise:g}"]
     if args.flips:
         parts.append("--flips")
+    if args.rotate:
+        parts.append("--rotate")
     parts += ["--reference-start", args.reference_start, "--reference-end", args.reference_end,
               "--train-months", ",".join(map(str, args.train_months)),
               "--holdout-months", ",".join(map(str, args.holdout_months)),
@@ -208,6 +221,7 @@ def _train_command(args) -> str:
     if args.sample_every:
         parts += ["--sample-every", args.sample_every]
     parts += ["--batch-size", str(args.batch_size), "--learning-rate", f"{args.learning_rate:g}",
+              "--lr-schedule", args.lr_schedule,
               "--seed", str(args.seed), "--device", args.device]
     return shlex.join(parts)
 
@@ -227,11 +241,14 @@ def run_train(args) -> int:
     result = train_model(
         args.sdoml, args.out, kind="single" if args.single_channel else "multi",
         channels=_channels(args.channels) or EUV_CHANNELS, size=args.size,
-        apodise=args.apodise, transform=args.transform, width=args.width, pool=args.pool,
+        apodise=args.apodise, transform=args.transform, floor=args.floor, width=args.width,
+        pool=args.pool,
         head=args.head,
-        alpha_range=(0.01, args.alpha_max), flips=args.flips, split=split,
+        alpha_range=(0.01, args.alpha_max), flips=args.flips,
+        rotate=args.rotate, split=split,
         epochs=args.epochs, max_minutes=args.max_minutes, batch_size=args.batch_size,
-        learning_rate=args.learning_rate, seed=args.seed, device=args.device,
+        learning_rate=args.learning_rate, schedule=args.lr_schedule, seed=args.seed,
+        device=args.device,
         resume=args.resume, checkpoint_seconds=args.checkpoint_seconds,
         storage_options=storage_options(args.storage_option),
         command=_train_command(args),

@@ -51,6 +51,11 @@ def add_parser(commands) -> None:
     aia.add_argument("--cadence", default="30D", help="time between frames (default 30D)")
     aia.add_argument("--size", type=int, default=512, help="image size (default 512)")
     aia.add_argument("--seed", type=int, default=0)
+    aia.add_argument("--activity", choices=("stationary", "cycle24"), default="stationary",
+                     help="stationary: active regions and coronal holes with the same "
+                          "statistics every year, so the injected degradation can be told "
+                          "from the Sun (default); cycle24: active regions follow solar cycle "
+                          "24 (the real Sun's confusion of cycle and degradation)")
     aia.set_defaults(run=run_aia)
 
 
@@ -79,7 +84,7 @@ def run_aia(args) -> int:
 
     store = write_sdoml_store(args.directory, start=args.start, end=args.end,
                               cadence=args.cadence, size=args.size, seed=args.seed,
-                              progress=True)
+                              activity=args.activity, progress=True)
     del store
     print(f"SDOML v2-format store written to {args.directory} ({args.start:%Y-%m-%d} to "
           f"{args.end:%Y-%m-%d}, every {args.cadence}, {args.size}x{args.size})")

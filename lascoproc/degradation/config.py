@@ -73,7 +73,10 @@ class Preprocessing:
         Fixed per-channel divisors [DN/s], one per channel; set from the training frames
         (:meth:`with_scaling`) and then frozen with the model.
     floor
-        Smallest ``x / scale`` before the log transform.
+        Smallest ``x / scale`` before the log transform. Pixels below it (the far corona of the
+        hot channels, where the frame is read noise clipped at zero by the archive) carry no
+        information on the Sun's brightness, and their level does not dim with the instrument:
+        a floor above them keeps the network from reading them.
     """
 
     channels: tuple[int, ...] = EUV_CHANNELS
@@ -153,12 +156,19 @@ class Augmentation:
     """The artificial dimming: each channel times ``alpha ~ U(alpha_min, alpha_max)``.
 
     Drawn per sample and channel at every epoch (the paper: ``U(0.01, 1)``). ``flips`` adds
-    random horizontal/vertical flips (not in the paper; off by default).
+    random horizontal and vertical flips and, for square frames, transposition: the eight
+    symmetries of the square, each equally likely (not in the paper; off by default). A model
+    trained with ``flips`` predicts the mean over the eight symmetric copies of a frame
+    (:func:`lascoproc.degradation.model.predict`). ``rotate`` turns each sample by a random
+    angle about the frame centre (bilinear; not in the paper; off by default): the quiet
+    disk is round, so a turned frame is another possible Sun with its active regions and
+    coronal holes elsewhere, which is what a network trained on a few dozen frames lacks.
     """
 
     alpha_min: float = 0.01
     alpha_max: float = 1.0
     flips: bool = False
+    rotate: bool = False
 
     def __post_init__(self):
         if not 0.0 <= self.alpha_min < self.alpha_max:

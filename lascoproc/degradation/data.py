@@ -49,7 +49,13 @@ def thin_times(times: np.ndarray, every: str | None) -> np.ndarray:
     return np.flatnonzero(np.concatenate([[True], np.diff(slot) != 0]))
 
 
+#: Exposures shorter than this fraction of the channel's median are AIA's automatic exposure
+#: control at work (flares): left out by :func:`select_frames`.
+SHORT_EXPOSURE = 0.5
+
+
 def select_frames(ds: xr.Dataset, *, drop_flagged: bool = True,
+                  drop_short_exposures: bool = True,
                   sample_every: str | None = None) -> xr.Dataset:
     """The frames of an SDOML cube worth using, lazily (``isel`` with an index; no compute).
 
@@ -59,6 +65,12 @@ def select_frames(ds: xr.Dataset, *, drop_flagged: bool = True,
         A ``(time, channel, y, x)`` cube from :func:`lascoproc.io.sdoml.open_sdoml`.
     drop_flagged
         Leave out times where any channel's ``QUALITY`` is non-zero.
+    drop_short_exposures
+        Leave out times where any channel's ``EXPTIME`` is below :data:`SHORT_EXPOSURE` times
+        that channel's median over the cube: frames shortened by the automatic exposure control
+        during flares. Their noise (read noise over a few DN) is far above what the dimmed
+        frames of the training set show, which the CNN reads as a brighter Sun (on the
+        synthetic store: errors up to 0.45 on such frames, docs/aia_degradation.md).
     sample_every
         Keep the first frame of each interval (``"6h"``): the full archive's 6-minute cadence
         is far denser than a degradation study needs.
@@ -66,6 +78,9 @@ def select_frames(ds: xr.Dataset, *, drop_flagged: bool = True,
     keep = np.ones(ds.sizes["time"], dtype=bool)
     if drop_flagged:
         keep &= (np.asarray(ds["quality"].values) == 0).all(axis=1)
+    if drop_short_exposures and "exptime" in ds.coords and ds.sizes["time"]:
+        exptime = np.asarray(ds["exptime"].values, dtype=np.float64)
+        keep &= (exptime >= SHORT_EXPOSURE * np.median(exptime, axis=0)).all(axis=1)
     index = np.flatnonzero(keep)
     index = index[thin_times(ds["time"].values[index], sample_every)]
     if index.size == ds.sizes["time"]:
@@ -107,6 +122,21 @@ def preprocess(ds: xr.Dataset, prep: Preprocessing, *, undo_deg_cor: bool) -> xr
                    else "AIA intensity as distributed in SDOML (divided by DEG_COR)"),
         binning=factor,
     )
+
+
+def rotate_frames(x: torch.Tensor, angles: np.ndarray) -> torch.Tensor:
+    """Frames ``(B, C, y, x)`` turned by ``angles`` (radians) about their centre, bilinear.
+
+    Pixels that come from outside the frame take the nearest edge value (the faint corona of
+    the frame's border) rather than zero.
+    """
+    cos = torch.from_numpy(np.cos(angles).astype(np.float32))
+    sin = torch.from_numpy(np.sin(angles).astype(np.float32))
+    zero = torch.zeros_like(cos)
+    theta = torch.stack([torch.stack([cos, -sin, zero], 1), torch.stack([sin, cos, zero], 1)], 1)
+    grid = torch.nn.functional.affine_grid(theta, list(x.shape), align_corners=False)
+    return torch.nn.functional.grid_sample(x, grid, mode="bilinear", padding_mode="border",
+                                           align_corners=False)
 
 
 def draw_alpha(rng: np.random.Generator, shape, aug: Augmentation) -> np.ndarray:
@@ -186,7 +216,13 @@ class DimmedPairs:
             flip_x = rng.random(frames.shape[0]) < 0.5
             dimmed[flip_y] = dimmed[flip_y, :, ::-1, :]
             dimmed[flip_x] = dimmed[flip_x, :, :, ::-1]
-        return torch.from_numpy(np.ascontiguousarray(dimmed)), torch.from_numpy(alpha)
+            if dimmed.shape[-1] == dimmed.shape[-2]:
+                swap = rng.random(frames.shape[0]) < 0.5
+                dimmed[swap] = dimmed[swap].swapaxes(-1, -2)
+        x = torch.from_numpy(np.ascontiguousarray(dimmed))
+        if self.augmentation.rotate:
+            x = rotate_frames(x, rng.uniform(0.0, 2.0 * np.pi, frames.shape[0]))
+        return x, torch.from_numpy(alpha)
 
     def fixed_draws(self, draws: int, *, seed: int | None = None,
                     ) -> Iterator[tuple[np.ndarray, np.ndarray]]:

@@ -60,8 +60,10 @@ class QuietSunBaseline:
 
 
 def _predict(model: DegradationModel, frames: np.ndarray, device) -> np.ndarray:
-    with torch.no_grad():
-        return model.network(torch.from_numpy(frames).to(device)).cpu().numpy()
+    from lascoproc.degradation.model import predict
+
+    x = torch.from_numpy(frames).to(device)
+    return predict(model.network, x, symmetric=model.symmetric).cpu().numpy()
 
 
 def _check_compatible(models: dict[str, DegradationModel], prep: Preprocessing) -> None:

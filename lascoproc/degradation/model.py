@@ -77,16 +77,17 @@ class ShippedModel:
 #: The shipped models (trained on the synthetic SDOML store; docs/aia_degradation.md says how).
 SHIPPED: dict[str, ShippedModel] = {
     "default-multi": ShippedModel(
-        filename="sdoml_synth_multi_v1.pt",
-        sha256="3db7d859da1dcde6b48953279495bcfe775c0785f1b9199b02f01745687a0f71",
-        summary="multi-channel CNN, 7 EUV channels, 64x64 input, log transform, flips; "
-                "trained 10 min on 2 CPU cores on the synthetic SDOML store "
-                "(lascoproc.testing.sdoml, 512x512, 30-day cadence, seed 0), reference "
+        filename="sdoml_synth_multi_v2.pt",
+        sha256="c0baaeaada906f352afb6d46d34009654cf4ba4149cce3ff883a06493230c069",
+        summary="multi-channel CNN, 7 EUV channels, 64x64 input, log transform with floor "
+                "0.03, flips and rotations (8-fold prediction), cosine learning rate; trained "
+                "10 min on 2 CPU cores on the synthetic SDOML store (lascoproc.testing.sdoml, "
+                "512x512, 30-day cadence, stationary activity, seed 0), reference "
                 "2010-05-13 .. 2012-05-12 (docs/aia_degradation.md)",
     ),
     "default-single": ShippedModel(
-        filename="sdoml_synth_single_v1.pt",
-        sha256="ce13845826d0eb4402e596d19d90a43fc112603a77ad136be015662df5b05040",
+        filename="sdoml_synth_single_v2.pt",
+        sha256="f36dbf25a3d1d408ec4440d897471dbcbe6e28924afc1ecc0ac0487b1f103737",
         summary="single-channel CNNs (one per EUV channel), otherwise as default-multi",
     ),
 }
@@ -183,6 +184,26 @@ def build_network(config: ModelConfig) -> nn.Module:
     return cls(config.preprocessing, config.architecture)
 
 
+def predict(network: nn.Module, x: torch.Tensor, *, symmetric: bool = False) -> torch.Tensor:
+    """The network's alphas for frames ``x`` ``(B, C, y, x)``, in no-grad mode.
+
+    ``symmetric``: the mean over the eight symmetries of the square (flips of either axis and
+    transposition), for models trained with them (``Augmentation.flips``): test-time
+    augmentation, which averages out the part of the estimate that depends on where the
+    active regions and coronal holes happen to lie.
+    """
+    with torch.no_grad():
+        if not symmetric or x.shape[-1] != x.shape[-2]:
+            return network(x)
+        total = None
+        for swap in (False, True):
+            base = x.transpose(-1, -2) if swap else x
+            for dims in ((), (-1,), (-2,), (-2, -1)):
+                y = network(torch.flip(base, dims) if dims else base)
+                total = y if total is None else total + y
+        return total / 8.0
+
+
 # --------------------------------------------------------------------------- weights files
 @dataclasses.dataclass(frozen=True, eq=False)
 class DegradationModel:
@@ -201,6 +222,11 @@ class DegradationModel:
     @property
     def kind(self) -> str:
         return self.config.architecture.kind
+
+    @property
+    def symmetric(self) -> bool:
+        """Predictions average the eight symmetric copies (trained with flips)."""
+        return self.config.augmentation.flips
 
     def provenance(self) -> dict[str, str]:
         """Attributes naming the model in outputs (STYLE rule 9)."""

@@ -49,9 +49,11 @@ class FramePredictor:
         self.key = model.sha256
         self.device = str(resolve_device(device))
         self.batch_size = int(batch_size)
+        self.symmetric = model.symmetric
 
     def __dask_tokenize__(self):
-        return ("lascoproc.degradation.FramePredictor", self.key, self.device, self.batch_size)
+        return ("lascoproc.degradation.FramePredictor", self.key, self.device, self.batch_size,
+                self.symmetric)
 
     def _network(self) -> torch.nn.Module:
         key = (self.key, self.device)
@@ -69,12 +71,14 @@ class FramePredictor:
         out = np.empty(block.shape[:2], dtype=np.float32)
         if block.shape[0] == 0:
             return out
+        from lascoproc.degradation.model import predict
+
         network = self._network()
-        with torch.no_grad():
-            for lo in range(0, block.shape[0], self.batch_size):
-                x = torch.from_numpy(np.ascontiguousarray(block[lo:lo + self.batch_size],
-                                                          dtype=np.float32))
-                out[lo:lo + self.batch_size] = network(x.to(self.device)).cpu().numpy()
+        for lo in range(0, block.shape[0], self.batch_size):
+            x = torch.from_numpy(np.ascontiguousarray(block[lo:lo + self.batch_size],
+                                                      dtype=np.float32))
+            y = predict(network, x.to(self.device), symmetric=self.symmetric)
+            out[lo:lo + self.batch_size] = y.cpu().numpy()
         return out
 
 

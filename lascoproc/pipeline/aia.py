@@ -97,16 +97,19 @@ def train_model(
     size: int = 256,
     apodise: float | None = None,
     transform: str = "linear",
+    floor: float = 1e-3,
     width: int = 32,
     pool: int = 2,
     head: str = "dense",
     alpha_range: tuple[float, float] = (0.01, 1.0),
     flips: bool = False,
+    rotate: bool = False,
     split: ReferenceSplit | None = None,
     epochs: int = 1000,
     max_minutes: float | None = None,
     batch_size: int = 16,
     learning_rate: float = 1e-3,
+    schedule: str = "constant",
     seed: int = 0,
     device: str = "auto",
     resume: bool = False,
@@ -127,8 +130,9 @@ def train_model(
     started = time.monotonic()
     split = split or ReferenceSplit()
     prep = Preprocessing(channels=tuple(channels), size=size, apodise=apodise,
-                         transform=transform)
-    aug = Augmentation(alpha_min=alpha_range[0], alpha_max=alpha_range[1], flips=flips)
+                         transform=transform, floor=floor)
+    aug = Augmentation(alpha_min=alpha_range[0], alpha_max=alpha_range[1], flips=flips,
+                       rotate=rotate)
     pairs = reference_pairs(url, prep, split, aug, batch_size=batch_size, seed=seed,
                             storage_options=storage_options)
     train_frames = pairs["train"].load()
@@ -143,8 +147,8 @@ def train_model(
     if max_minutes is not None:
         budget = max(0.0, 60.0 * max_minutes - (time.monotonic() - started))
     options = TrainOptions(epochs=epochs, max_seconds=budget, batch_size=batch_size,
-                           learning_rate=learning_rate, seed=seed, device=device,
-                           checkpoint_seconds=checkpoint_seconds)
+                           learning_rate=learning_rate, schedule=schedule, seed=seed,
+                           device=device, checkpoint_seconds=checkpoint_seconds)
     provenance = {
         "sdoml": str(url), "lascoproc_version": lascoproc.__version__,
         "train_frames": len(pairs["train"]), "test_frames": len(pairs["test"]),

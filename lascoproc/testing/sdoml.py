@@ -41,26 +41,38 @@ so ``stored * DEG_COR = true * d(t) + noise / EXPTIME`` (clipped at 0), the unco
 304 0.32, 335 0.35, 1600 0.80, 1700 0.85).
 
 ``D_c(t)`` imitates a calibration table: the piecewise-linear interpolation, in days, of the knots
-``d_c(t_k) * (1 + beta_c * y_k / 10)`` at ``t_k`` = the epoch plus whole years, evaluated at the
-start of the frame's UTC day (the conversion looks ``DEG_COR`` up by date); ``beta_c`` in
-:data:`DEG_COR_BIAS` (positive: the archive under-corrects).
+``d_c(t_k) * (1 + beta_c * y_k / 10)`` at ``t_k`` = the epoch plus whole twelfths of a year,
+evaluated at the start of the frame's UTC day (the conversion looks ``DEG_COR`` up by date);
+``beta_c`` in :data:`DEG_COR_BIAS` (positive: the archive under-corrects). Monthly knots, like
+the real ``DEG_COR`` (aiapy's smooth curve evaluated per date): the archive's error is then
+its bias ``beta_c``, not the chord of a yearly table (which was up to 8 % for 335 A in the
+first year, where the injected curve bends most).
 
 ``noise`` is Gaussian with variance ``g_c * counts + 1.18**2`` DN\\ :sup:`2` per 4096-pixel
 (photon noise with ``g_c`` DN per photon, read noise 1.18 DN), divided by the binning
 ``4096 / size`` (the frame is a mean of binned pixels).
 
-``true_c(t)`` is a quiet disk and corona times a solar-cycle factor, plus active regions:
+``true_c(t)`` is a quiet disk and corona, dimmed by coronal holes, plus active regions:
 
 - disk (``rho = r / R < 1``, ``mu = sqrt(1 - rho**2)``): ``I0_c (1 + k_c (1 - mu))``; ``k_c > 0``
   limb brightening (optically thin EUV), ``k_c < 0`` limb darkening (1600, 1700, 4500);
-- off disk: ``I0_c (1 + k_c) exp(-(rho - 1) / h_c)``;
-- cycle factor ``1 + q_c a(t)``, ``a(t) = sin(pi (year - 2008.96) / 11)**2`` (cycle 24: minimum
-  Dec 2008, maximum 2014, minimum Dec 2019);
-- active regions born at a rate ``0.02 + 0.55 a(t)`` per day, lifetime 10-150 days, butterfly
-  latitudes, random Carrington longitudes drifting with Snodgrass differential rotation, seen
-  from the observer's ``CRLN_OBS``/``CRLT_OBS`` (so they rotate across the disk); each adds
+- off disk: ``I0_c (1 + k_c) exp(-(rho - 1) / h_c)``; the quiet Sun is the same at every time;
+- coronal holes born at a steady 0.05 per day, lifetimes 30-400 days (median 90), latitudes
+  uniform in ``sin(lat)`` within +-64 degrees, angular radius 0.25-0.6 rad, rotating like the
+  active regions; on the disk each multiplies the intensity by
+  ``1 - D_c s e(t) exp(-(d / size)**4 / 2)``, ``d`` the angular distance to its centre, ``D_c``
+  the channel's depth (0 for 1600, 1700, 4500), ``s`` in 0.6-1 and ``e`` ramping from 0 to 1
+  over the first and last tenth of its life;
+- active regions born at a rate ``0.02 + 0.55 a(t)`` per day, lifetime 10-150 days, random
+  Carrington longitudes drifting with Snodgrass differential rotation, seen from the
+  observer's ``CRLN_OBS``/``CRLT_OBS`` (so they rotate across the disk); each adds
   ``I0_c C_c s sin(pi age / lifetime) G**gamma_c v`` with ``G`` a Gaussian of the AR's size,
-  ``s`` its strength and ``v`` a visibility that lets coronal loops show beyond the limb.
+  ``s`` its strength and ``v`` a visibility that lets coronal loops show beyond the limb;
+- the activity ``a(t)`` (``activity=``): ``"stationary"`` (default) ``a = 0.5`` and latitudes
+  drawn from the whole butterfly diagram at every time, so that the undimmed Sun has the same
+  statistics every year and the injected degradation can be told from it; ``"cycle24"``
+  ``a(t) = sin(pi (year - 2008.96) / 11)**2`` (minimum Dec 2008, maximum 2014, minimum Dec
+  2019) and latitudes drifting from 30 to 8 degrees over the cycle.
 
 Everything is deterministic from ``seed``; frames missing at random (``missing_fraction`` per
 channel), short automatic-exposure-control exposures and non-zero ``QUALITY`` flags are drawn from
@@ -152,10 +164,10 @@ DEG_COR_BIAS: dict[str, float] = {
 class _Channel:
     """Per-channel model and header constants (see the module docstring)."""
 
-    quiet: float  # I0 [DN/s] at disk centre, cycle minimum
+    quiet: float  # I0 [DN/s] at disk centre
     limb: float  # k
     scale_height: float  # h, in solar radii
-    cycle: float  # q
+    hole_depth: float  # D: fractional dimming at the centre of a coronal hole
     contrast: float  # C
     gamma: float  # shape exponent: < 1 broad (coronal), > 1 compact
     coronal: bool  # loops visible beyond the limb
@@ -167,16 +179,23 @@ class _Channel:
 
 
 _CHANNELS: dict[str, _Channel] = {
-    "94A": _Channel(1.2, 0.6, 0.08, 1.2, 25.0, 0.6, True, 2.9, 2.04, "AIA_4", "94_THIN", 2.57),
-    "131A": _Channel(7.0, 0.5, 0.06, 0.7, 15.0, 0.7, True, 2.9, 1.46, "AIA_1", "131_THIN", 6.62),
-    "171A": _Channel(450.0, 0.8, 0.07, 0.25, 3.0, 0.6, True, 2.0, 1.12, "AIA_3", "171_THIN", 9.35),
-    "193A": _Channel(700.0, 0.9, 0.10, 0.5, 5.0, 0.6, True, 2.0, 0.99, "AIA_2", "193_THIN", 4.84),
-    "211A": _Channel(200.0, 0.9, 0.09, 0.6, 7.0, 0.7, True, 2.9, 0.91, "AIA_2", "211_THIN", 0.62),
+    "94A": _Channel(1.2, 0.6, 0.08, 0.60, 25.0, 0.6, True, 2.9, 2.04, "AIA_4", "94_THIN",
+                    2.57),
+    "131A": _Channel(7.0, 0.5, 0.06, 0.50, 15.0, 0.7, True, 2.9, 1.46, "AIA_1", "131_THIN",
+                     6.62),
+    "171A": _Channel(450.0, 0.8, 0.07, 0.50, 3.0, 0.6, True, 2.0, 1.12, "AIA_3", "171_THIN",
+                     9.35),
+    "193A": _Channel(700.0, 0.9, 0.10, 0.80, 5.0, 0.6, True, 2.0, 0.99, "AIA_2", "193_THIN",
+                     4.84),
+    "211A": _Channel(200.0, 0.9, 0.09, 0.80, 7.0, 0.7, True, 2.9, 0.91, "AIA_2", "211_THIN",
+                     0.62),
     "304A": _Channel(110.0, 0.2, 0.03, 0.35, 5.0, 1.0, False, 2.9, 0.63, "AIA_4", "304_THIN",
                      5.13),
-    "335A": _Channel(8.0, 0.7, 0.10, 0.8, 15.0, 0.7, True, 2.9, 0.57, "AIA_1", "335_THIN", 1.12),
-    "1600A": _Channel(70.0, -0.3, 0.004, 0.1, 3.0, 1.3, False, 2.9, 0.12, "AIA_3", "1600", 15.13),
-    "1700A": _Channel(1100.0, -0.45, 0.004, 0.05, 1.0, 1.5, False, 1.0, 0.12, "AIA_3", "1700",
+    "335A": _Channel(8.0, 0.7, 0.10, 0.70, 15.0, 0.7, True, 2.9, 0.57, "AIA_1", "335_THIN",
+                     1.12),
+    "1600A": _Channel(70.0, -0.3, 0.004, 0.0, 3.0, 1.3, False, 2.9, 0.12, "AIA_3", "1600",
+                      15.13),
+    "1700A": _Channel(1100.0, -0.45, 0.004, 0.0, 1.0, 1.5, False, 1.0, 0.12, "AIA_3", "1700",
                       5.72),
     "4500A": _Channel(5000.0, -0.65, 0.003, 0.0, -0.5, 2.0, False, 1.0, 0.15, "AIA_3", "4500",
                       0.0),
@@ -198,6 +217,17 @@ def _decimal_year(times: np.ndarray) -> np.ndarray:
 def solar_cycle(times) -> np.ndarray:
     """Activity ``a(t) = sin(pi (year - 2008.96) / 11)**2`` in [0, 1] (cycle 24 and on)."""
     return np.sin(np.pi * (_decimal_year(times) - 2008.96) / 11.0) ** 2
+
+
+#: Activity models of :func:`write_sdoml_store`.
+ACTIVITY = ("stationary", "cycle24")
+
+
+def _activity(times, activity: str) -> np.ndarray:
+    """``a(t)``: :func:`solar_cycle` for ``"cycle24"``, its mean 0.5 for ``"stationary"``."""
+    if activity == "cycle24":
+        return solar_cycle(times)
+    return np.full(np.shape(times), 0.5)
 
 
 def _julian_day(times: np.ndarray) -> np.ndarray:
@@ -231,16 +261,19 @@ class _ActiveRegions:
 
 
 def _active_regions(rng: np.random.Generator, start: np.datetime64,
-                    end: np.datetime64) -> _ActiveRegions:
+                    end: np.datetime64, activity: str = "cycle24") -> _ActiveRegions:
     """Births of a thinned Poisson process of rate ``0.02 + 0.55 a(t)`` per day."""
     first = start - np.timedelta64(160, "D")
     days = int((end - first) / np.timedelta64(1, "D")) + 1
     t_grid = first + np.arange(days) * np.timedelta64(1, "D")
-    rate = 0.02 + 0.55 * solar_cycle(t_grid)
+    rate = 0.02 + 0.55 * _activity(t_grid, activity)
     counts = rng.poisson(rate)
     n = int(counts.sum())
     birth = np.repeat(t_grid, counts) + (rng.random(n) * _DAY_NS).astype("timedelta64[ns]")
-    phase = ((_decimal_year(birth) - 2008.96) / 11.0) % 1.0
+    if activity == "cycle24":
+        phase = ((_decimal_year(birth) - 2008.96) / 11.0) % 1.0
+    else:  # latitudes of the whole butterfly diagram at every time
+        phase = rng.random(n)
     latitude = np.clip(30.0 - 22.0 * phase + rng.normal(0.0, 4.0, n), 3.0, 45.0)
     latitude *= rng.choice([-1.0, 1.0], n)
     return _ActiveRegions(
@@ -253,22 +286,52 @@ def _active_regions(rng: np.random.Generator, start: np.datetime64,
     )
 
 
+def _coronal_holes(rng: np.random.Generator, start: np.datetime64,
+                   end: np.datetime64) -> _ActiveRegions:
+    """Coronal holes: births at a steady ``0.05`` per day (no cycle), lifetimes of months.
+
+    ``size`` is the angular radius (radians) of the hole's super-Gaussian profile
+    ``exp(-(d / size)**4 / 2)``, ``strength`` its depth relative to the channel's
+    ``hole_depth`` (1 at most).
+    """
+    first = start - np.timedelta64(400, "D")
+    days = int((end - first) / np.timedelta64(1, "D")) + 1
+    t_grid = first + np.arange(days) * np.timedelta64(1, "D")
+    counts = rng.poisson(np.full(days, 0.05))
+    n = int(counts.sum())
+    birth = np.repeat(t_grid, counts) + (rng.random(n) * _DAY_NS).astype("timedelta64[ns]")
+    return _ActiveRegions(
+        birth=birth,
+        lifetime=np.clip(rng.lognormal(np.log(90.0), 0.5, n), 30.0, 400.0),
+        latitude=np.degrees(np.arcsin(rng.uniform(-0.9, 0.9, n))),
+        longitude=rng.uniform(0.0, 360.0, n),
+        size=rng.uniform(0.25, 0.6, n),
+        strength=rng.uniform(0.6, 1.0, n),
+    )
+
+
 class _SunModel:
     """Noise-free, undegraded intensity of a channel at a time (see the module docstring)."""
 
-    def __init__(self, size: int, regions: _ActiveRegions):
+    def __init__(self, size: int, regions: _ActiveRegions, holes: _ActiveRegions | None = None):
         self.size = size
         self.binning = 4096 / size
         self.radius = _RSUN_TARGET / (_CDELT_SYNOPTIC * 1024 / size)
         self.crpix = 512.5 / (1024 / size)
         self.center = self.crpix - 1.0  # 0-based pixel of the disk centre
         self.regions = regions
+        self.holes = holes
         yy, xx = np.indices((size, size), dtype=np.float64)
         self._rho = np.hypot(xx - self.center, yy - self.center) / self.radius
+        # heliographic unit vectors of the on-disk pixels (x right, y down the rows, z to us)
+        self._disk = np.flatnonzero(self._rho.ravel() < 1.0)
+        xs = ((xx - self.center) / self.radius).ravel()[self._disk]
+        ys = ((yy - self.center) / self.radius).ravel()[self._disk]
+        self._xyz = np.stack([xs, ys, np.sqrt(np.clip(1.0 - xs**2 - ys**2, 0.0, 1.0))])
         self._quiet: dict[str, np.ndarray] = {}
 
     def quiet(self, channel: str) -> np.ndarray:
-        """Quiet disk and corona at cycle minimum, ``float64 (size, size)``."""
+        """Quiet disk and corona (the same at every time), ``float64 (size, size)``."""
         if channel not in self._quiet:
             par = _CHANNELS[channel]
             rho = self._rho
@@ -282,48 +345,88 @@ class _SunModel:
         """``true_c(t)`` [DN/s], ``float64 (size, size)``."""
         par = _CHANNELS[channel]
         time = np.datetime64(time, "ns")
-        image = self.quiet(channel) * (1.0 + par.cycle * float(solar_cycle(time)))
+        image = self.quiet(channel).copy()
+        self._dim_holes(image, par, time)
         self._add_regions(image, channel, par, time)
         return image
 
-    def _add_regions(self, image, channel, par, time):
-        reg = self.regions
-        age = (time - reg.birth).astype(np.float64) / _DAY_NS
-        alive = np.flatnonzero((age > 0.0) & (age < reg.lifetime))
-        if alive.size == 0:
-            return
+    @staticmethod
+    def _alive(features: _ActiveRegions, time) -> tuple[np.ndarray, np.ndarray]:
+        age = (time - features.birth).astype(np.float64) / _DAY_NS
+        return np.flatnonzero((age > 0.0) & (age < features.lifetime)), age
+
+    @staticmethod
+    def _project(features: _ActiveRegions, alive: np.ndarray, age: np.ndarray, time):
+        """Unit vectors ``(x, y, z)`` of features, differentially rotated, seen at ``time``."""
         eph = _ephemeris(np.array([time]))
         b0 = np.radians(eph["CRLT_OBS"][0])
-        lat = np.radians(reg.latitude[alive])
+        lat = np.radians(features.latitude[alive])
         sin2 = np.sin(lat) ** 2
         sidereal = 14.713 - 2.396 * sin2 - 1.787 * sin2**2
-        lon = reg.longitude[alive] + (sidereal - _CARRINGTON_RATE) * age[alive]
+        lon = features.longitude[alive] + (sidereal - _CARRINGTON_RATE) * age[alive]
         cmd = np.radians(lon - eph["CRLN_OBS"][0])
         x = np.cos(lat) * np.sin(cmd)
         y = np.sin(lat) * np.cos(b0) - np.cos(lat) * np.cos(cmd) * np.sin(b0)
         z = np.sin(lat) * np.sin(b0) + np.cos(lat) * np.cos(cmd) * np.cos(b0)
+        return x, y, z
+
+    def _dim_holes(self, image, par, time):
+        """``image *= prod_h (1 - D_c s_h e_h(t) exp(-(d_h / size_h)**4 / 2))`` on the disk."""
+        holes = self.holes
+        if holes is None or par.hole_depth == 0.0:
+            return
+        alive, age = self._alive(holes, time)
+        if alive.size == 0:
+            return
+        x, y, z = self._project(holes, alive, age, time)
+        # holes open and close over a tenth of their life each
+        frac = age[alive] / holes.lifetime[alive]
+        envelope = np.clip(np.minimum(frac, 1.0 - frac) / 0.1, 0.0, 1.0)
+        factor = np.ones(self._disk.size)
+        for k in range(alive.size):
+            if z[k] < -0.6:
+                continue
+            cos_d = self._xyz[0] * x[k] + self._xyz[1] * y[k] + self._xyz[2] * z[k]
+            d = np.arccos(np.clip(cos_d, -1.0, 1.0)) / holes.size[alive[k]]
+            factor *= 1.0 - (par.hole_depth * holes.strength[alive[k]] * envelope[k]
+                             * np.exp(-0.5 * d**4))
+        flat = image.reshape(-1)
+        flat[self._disk] *= factor
+
+    def _add_regions(self, image, channel, par, time):
+        reg = self.regions
+        alive, age = self._alive(reg, time)
+        if alive.size == 0:
+            return
+        x, y, z = self._project(reg, alive, age, time)
         if par.coronal:
             visible = np.clip((z + 0.15) / 0.3, 0.0, 1.0)
         else:
             visible = np.clip(z / 0.1, 0.0, 1.0)
         envelope = np.sin(np.pi * age[alive] / reg.lifetime[alive])
-        amplitude = par.quiet * par.contrast * reg.strength[alive] * envelope * visible
-        sigma = reg.size[alive] * self.radius / np.sqrt(par.gamma)
+        weight = par.quiet * reg.strength[alive] * envelope * visible
         px = self.center + self.radius * x
         py = self.center + self.radius * y
-        n = self.size
-        for a, s, cx, cy in zip(amplitude, sigma, px, py, strict=True):
-            if a == 0.0:
-                continue
-            half = int(math.ceil(4.0 * s))
-            x0, x1 = max(int(cx) - half, 0), min(int(cx) + half + 2, n)
-            y0, y1 = max(int(cy) - half, 0), min(int(cy) + half + 2, n)
-            if x0 >= x1 or y0 >= y1:
-                continue
-            gx = np.exp(-0.5 * ((np.arange(x0, x1) - cx) / s) ** 2)
-            gy = np.exp(-0.5 * ((np.arange(y0, y1) - cy) / s) ** 2)
-            image[y0:y1, x0:x1] += a * np.outer(gy, gx)
+        sigma = reg.size[alive] * self.radius / np.sqrt(par.gamma)
+        for a, s, cx, cy in zip(weight * par.contrast, sigma, px, py, strict=True):
+            _add_gaussian(image, a, s, cx, cy)
         np.maximum(image, 0.0, out=image)
+
+
+def _add_gaussian(image: np.ndarray, amplitude: float, sigma: float, cx: float,
+                  cy: float) -> None:
+    """``image += amplitude exp(-((x - cx)**2 + (y - cy)**2) / (2 sigma**2))``, cut at 4 sigma."""
+    if amplitude == 0.0:
+        return
+    n = image.shape[0]
+    half = int(math.ceil(4.0 * sigma))
+    x0, x1 = max(int(cx) - half, 0), min(int(cx) + half + 2, n)
+    y0, y1 = max(int(cy) - half, 0), min(int(cy) + half + 2, n)
+    if x0 >= x1 or y0 >= y1:
+        return
+    gx = np.exp(-0.5 * ((np.arange(x0, x1) - cx) / sigma) ** 2)
+    gy = np.exp(-0.5 * ((np.arange(y0, y1) - cy) / sigma) ** 2)
+    image[y0:y1, x0:x1] += amplitude * np.outer(gy, gx)
 
 
 # --------------------------------------------------------------------------- the result
@@ -380,8 +483,8 @@ class SynthSDOML:
         times = _as_times(times)
         days = times.astype("datetime64[D]").astype("datetime64[ns]")
         end = max(days.max(), np.datetime64("2030-01-01", "ns"))
-        n_knots = int(_years_since(np.array([end]), DEGRADATION_EPOCH)[0]) + 2
-        knot_years = np.arange(n_knots, dtype=np.float64)
+        n_knots = 12 * (int(_years_since(np.array([end]), DEGRADATION_EPOCH)[0]) + 2)
+        knot_years = np.arange(n_knots, dtype=np.float64) / 12.0
         knots = curve(knot_years) * (1.0 + DEG_COR_BIAS.get(name, 0.0) * knot_years / 10.0)
         return np.interp(_years_since(days, DEGRADATION_EPOCH), knot_years, knots)
 
@@ -422,6 +525,7 @@ def write_sdoml_store(
     storage_options: Mapping[str, Any] | None = None,
     threads: int | None = None,
     progress: bool = False,
+    activity: str = "stationary",
 ) -> SynthSDOML:
     """Write a synthetic SDOML v2 AIA store (see the module docstring for format and formulas).
 
@@ -451,6 +555,9 @@ def write_sdoml_store(
         Arrays written concurrently (default: the CPU count).
     progress
         Show a progress bar.
+    activity
+        ``"stationary"`` (default) or ``"cycle24"``: the active regions' birth rate and
+        latitudes (module docstring).
     """
     names = tuple(channel_name(c) for c in channels)
     threads = threads or os.cpu_count() or 1
@@ -462,15 +569,18 @@ def write_sdoml_store(
     if slots.size == 0:
         raise ValueError(f"no observing slot between {start} and {end} at cadence {cadence}")
 
-    regions = _active_regions(np.random.default_rng([seed, 0]), slots[0], slots[-1])
-    model = _SunModel(size, regions)
+    if activity not in ACTIVITY:
+        raise ValueError(f"activity must be one of {ACTIVITY}, got {activity!r}")
+    regions = _active_regions(np.random.default_rng([seed, 0]), slots[0], slots[-1], activity)
+    holes = _coronal_holes(np.random.default_rng([seed, 4]), slots[0], slots[-1])
+    model = _SunModel(size, regions, holes)
     store = open_store(str(root), storage_options, mode="w")
     group = zarr.open_group(store=store, mode="w", zarr_format=2)
 
     tables = {}
     jobs = []
     for ci, name in enumerate(names):
-        table = _frame_table(name, ci, slots, seed, missing_fraction)
+        table = _frame_table(name, ci, slots, seed, missing_fraction, activity)
         tables[name] = table
         for year, frames in table.groupby("year", sort=True):
             jobs.append((ci, name, int(year), frames))
@@ -497,7 +607,7 @@ def write_sdoml_store(
 
 
 def _frame_table(name: str, ci: int, slots: np.ndarray, seed: int,
-                 missing_fraction: float) -> pd.DataFrame:
+                 missing_fraction: float, activity: str = "cycle24") -> pd.DataFrame:
     """Frames of one channel: which slots, their T_OBS, EXPTIME, QUALITY and storage order."""
     par = _CHANNELS[name]
     rng = np.random.default_rng([seed, 1, ci])
@@ -508,7 +618,7 @@ def _frame_table(name: str, ci: int, slots: np.ndarray, seed: int,
     t_obs = _as_times([s[:-1] for s in t_obs_str])
     exptime = par.exptime * (1.0 + rng.normal(0.0, 5e-4, present.size))
     if name not in ("1600A", "1700A", "4500A"):
-        short = rng.random(present.size) < 0.03 * solar_cycle(t_obs)
+        short = rng.random(present.size) < 0.03 * _activity(t_obs, activity)
         exptime = np.where(short, exptime * rng.uniform(0.1, 0.3, present.size), exptime)
     quality = np.where(rng.random(present.size) < 0.02,
                        rng.choice(_QUALITY_FLAGS, present.size), 0).astype(np.int64)

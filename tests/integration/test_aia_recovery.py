@@ -9,12 +9,9 @@ EUV channels) the multi- and single-channel CNNs are trained by ``lascoproc aia 
 - ``lascoproc aia evaluate`` must rank multi-channel > single-channel > baseline by the mean
   success rate at 0.05.
 
-Both claims are marked ``xfail(strict=True)`` with the measured reason (docs/aia_degradation.md,
-"What the synthetic archive allows"): the synthetic Sun brightens with the solar cycle by far
-more than 5 % relative to the reference years (94 A: -34 % .. +56 % in the quiet-Sun median),
-which no model calibrated on the reference years can tell from degradation, and the reference
-period holds 13 monthly training frames, too few for the CNN to beat the quiet-Sun baseline.
-If a change makes either claim hold, the strict xfail fails: remove the mark.
+Both hold on this store (docs/aia_degradation.md has the figures of the shipped models, which
+are these two trainings); the training stops on the clock, so a machine much slower than the
+2-core one they were measured on trains fewer epochs.
 """
 
 from __future__ import annotations
@@ -30,7 +27,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(3600)]
 
 EUV = (94, 131, 171, 193, 211, 304, 335)
 TRAIN_MINUTES = "10"
-TRAIN = ["--size", "64", "--transform", "log", "--flips", "--max-minutes", TRAIN_MINUTES]
+TRAIN = ["--size", "64", "--transform", "log", "--floor", "0.03", "--flips", "--rotate",
+         "--alpha-max", "1.2", "--lr-schedule", "cosine", "--max-minutes", TRAIN_MINUTES]
 
 
 @pytest.fixture(scope="module")
@@ -44,9 +42,6 @@ def trained(tmp_path_factory):
     return work, synth, multi, single
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="solar-cycle brightening of the synthetic Sun is indistinguishable "
-                          "from degradation for a model of the reference years")
 def test_recovers_injected_degradation_within_005(trained):
     work, synth, multi, _ = trained
     out = work / "series.zarr"
@@ -60,9 +55,6 @@ def test_recovers_injected_degradation_within_005(trained):
     assert error.max() < 0.05, f"max |estimate - injected| per channel: {worst}"
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="13 monthly training frames: the CNNs do not beat the quiet-Sun "
-                          "baseline on this store")
 def test_evaluation_ranks_multi_over_single_over_baseline(trained, tmp_path):
     import json
 

@@ -78,11 +78,18 @@ def test_thin_times_and_select_frames(store):
     ds = open_sdoml(url, channels=list(CHANNELS))
     flagged = (ds["quality"].values != 0).any(axis=1)
     assert flagged.any()  # the synthetic store flags 2 % of the frames per channel
+    exptime = ds["exptime"].values
+    short = (exptime < 0.5 * np.median(exptime, axis=0)).any(axis=1)
+    assert short.any() and not (short & flagged).any()  # an AEC frame in this store
     with raise_if_dask_computes():
         kept = select_frames(ds)
-    assert kept.sizes["time"] == (~flagged).sum()
+    assert kept.sizes["time"] == (~flagged & ~short).sum()
     assert (kept["quality"].values == 0).all()
-    assert select_frames(ds, drop_flagged=False).sizes["time"] == ds.sizes["time"]
+    assert kept.sizes["time"] == ds.sizes["time"] - 2  # one flagged, one short exposure
+    assert (select_frames(ds, drop_short_exposures=False).sizes["time"]
+            == ds.sizes["time"] - 1)
+    assert select_frames(ds, drop_flagged=False, drop_short_exposures=False).sizes["time"] \
+        == ds.sizes["time"]
 
 
 def _pairs(store, **kw):
