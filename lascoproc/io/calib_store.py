@@ -258,14 +258,19 @@ class CalibrationStore:
                                          "manifest": self._read_manifest()}
         self._lock = shared["lock"]
         self._cache: dict[tuple, Any] = shared["cache"]
-        self._used: dict[str, str] = shared["used"]
+        self._digests: dict[str, tuple[str, str]] = shared["used"]
         self._manifest = shared["manifest"]
+        # what *this* store was asked for (the provenance of its run), not every file the
+        # process has read through other stores of the same URL
+        self._used: dict[str, str] = {}
 
     def __getstate__(self):
-        return {"url": self.url, "storage_options": self.storage_options}
+        return {"url": self.url, "storage_options": self.storage_options,
+                "used": dict(self._used)}
 
     def __setstate__(self, state):
         self.__init__(state["url"], storage_options=state["storage_options"])
+        self._used.update(state.get("used", {}))
 
     def __repr__(self) -> str:
         return f"CalibrationStore({self.url!r})"
@@ -294,6 +299,8 @@ class CalibrationStore:
         key = ("bytes", relpath)
         with self._lock:
             if key in self._cache:
+                found, digest = self._digests[relpath]
+                self._used[found] = digest
                 return self._cache[key]
         found = self.locate(relpath)
         if found is None:
@@ -308,11 +315,16 @@ class CalibrationStore:
                 f"but the manifest says {expected[:12]}...): {_how_to_get(found)}")
         with self._lock:
             self._cache[key] = data
+            self._digests[relpath] = (found, digest)
             self._used[found] = digest
         return data
 
     def provenance(self) -> dict[str, str]:
-        """``{relative path: SHA-256}`` of every file read so far, sorted by path."""
+        """``{relative path: SHA-256}`` of every file this store was asked for, sorted by path.
+
+        Per store, although the bytes are cached per process and URL: a C2 run after a C3 run
+        in the same process lists the C2 run's files only (a pickled store keeps its list).
+        """
         with self._lock:
             return dict(sorted(self._used.items()))
 
@@ -320,8 +332,10 @@ class CalibrationStore:
         """The primary image of a FITS file as read-only float32 (rows = y, columns = x)."""
         key = ("fits", relpath)
         with self._lock:
-            if key in self._cache:
-                return self._cache[key]
+            cached = self._cache.get(key)
+        if cached is not None:
+            self.read_bytes(relpath)  # a cache hit: records the file for this store
+            return cached
         data = self.read_bytes(relpath)
         try:
             with fits.open(io.BytesIO(data), memmap=False) as hdul:
@@ -345,8 +359,10 @@ class CalibrationStore:
         """Variables of an IDL SAVE file (:func:`scipy.io.readsav`), names lower-case."""
         key = ("sav", relpath)
         with self._lock:
-            if key in self._cache:
-                return self._cache[key]
+            cached = self._cache.get(key)
+        if cached is not None:
+            self.read_bytes(relpath)  # a cache hit: records the file for this store
+            return cached
         from scipy.io import readsav
 
         data = self.read_bytes(relpath)

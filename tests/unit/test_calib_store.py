@@ -166,3 +166,19 @@ def test_fetch_mirrors_over_http_and_validates(small_calib, tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_provenance_is_per_store_not_per_process(small_calib):
+    """Two stores of one URL share the cached bytes, not the list of files they used."""
+    first = CalibrationStore(str(small_calib))
+    first.c3_ramp()
+    ramp_files = set(first.provenance())
+    second = CalibrationStore(str(small_calib))
+    assert second.provenance() == {}
+    second.fits_image("lasco/data/calib/c3_cl_mask_lvl1.fts")
+    assert list(second.provenance()) == ["lasco/data/calib/c3_cl_mask_lvl1.fts"]
+    assert set(first.provenance()) == ramp_files  # untouched by the second store's read
+    # a cache hit records the file too, with the digest of the first read
+    first.fits_image("lasco/data/calib/c3_cl_mask_lvl1.fts")
+    assert (first.provenance()["lasco/data/calib/c3_cl_mask_lvl1.fts"]
+            == second.provenance()["lasco/data/calib/c3_cl_mask_lvl1.fts"])
