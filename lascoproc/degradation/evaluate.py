@@ -21,7 +21,7 @@ import xarray as xr
 
 from lascoproc.degradation.config import Preprocessing
 from lascoproc.degradation.data import DimmedPairs
-from lascoproc.degradation.model import DegradationModel
+from lascoproc.degradation.model import DegradationModel, predict
 from lascoproc.kernels.aia_degradation import disk_mask, quiet_sun_level
 
 __all__ = ["TOLERANCES", "success_rate", "QuietSunBaseline", "evaluate", "format_table"]
@@ -60,8 +60,6 @@ class QuietSunBaseline:
 
 
 def _predict(model: DegradationModel, frames: np.ndarray, device) -> np.ndarray:
-    from lascoproc.degradation.model import predict
-
     x = torch.from_numpy(frames).to(device)
     return predict(model.network, x, symmetric=model.symmetric).cpu().numpy()
 

@@ -25,7 +25,7 @@ import pandas as pd
 import torch
 import xarray as xr
 
-from lascoproc.degradation.model import DegradationModel
+from lascoproc.degradation.model import DegradationModel, predict
 from lascoproc.degradation.reference import reference_degradation
 from lascoproc.degradation.train import resolve_device
 
@@ -71,8 +71,6 @@ class FramePredictor:
         out = np.empty(block.shape[:2], dtype=np.float32)
         if block.shape[0] == 0:
             return out
-        from lascoproc.degradation.model import predict
-
         network = self._network()
         for lo in range(0, block.shape[0], self.batch_size):
             x = torch.from_numpy(np.ascontiguousarray(block[lo:lo + self.batch_size],

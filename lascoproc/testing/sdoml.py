@@ -261,7 +261,7 @@ class _ActiveRegions:
 
 
 def _active_regions(rng: np.random.Generator, start: np.datetime64,
-                    end: np.datetime64, activity: str = "cycle24") -> _ActiveRegions:
+                    end: np.datetime64, activity: str) -> _ActiveRegions:
     """Births of a thinned Poisson process of rate ``0.02 + 0.55 a(t)`` per day."""
     first = start - np.timedelta64(160, "D")
     days = int((end - first) / np.timedelta64(1, "D")) + 1
@@ -607,7 +607,7 @@ def write_sdoml_store(
 
 
 def _frame_table(name: str, ci: int, slots: np.ndarray, seed: int,
-                 missing_fraction: float, activity: str = "cycle24") -> pd.DataFrame:
+                 missing_fraction: float, activity: str) -> pd.DataFrame:
     """Frames of one channel: which slots, their T_OBS, EXPTIME, QUALITY and storage order."""
     par = _CHANNELS[name]
     rng = np.random.default_rng([seed, 1, ci])
