@@ -27,7 +27,6 @@ from lascoproc.calibrate.level1 import Level1Options, calibrate_level1, plan_lev
 from lascoproc.io.calib_store import CalibrationStore
 from lascoproc.io.lasco_archive import LascoIndex
 from lascoproc.io.lasco_cube import lasco_cube_from_frames, open_lasco_cube, open_lasco_frames
-from lascoproc.io.level1_fits import write_level1_frame
 from lascoproc.io.zarr_store import (
     DEFAULT_RANGE_FRAMES,
     WriteReport,
@@ -36,9 +35,9 @@ from lascoproc.io.zarr_store import (
     time_ranges,
     write_zarr,
 )
-from lascoproc.kernels.lasco_geometry import missing_blocks
+from lascoproc.pipeline.fits_output import write_level1_fits
 
-__all__ = ["open_level1", "run_level1", "Level1Result", "write_level1_fits", "Level1Ranges"]
+__all__ = ["open_level1", "run_level1", "Level1Result", "Level1Ranges"]
 
 
 @dataclasses.dataclass
@@ -149,40 +148,6 @@ class Level1Ranges:
         range's variables and attributes (made after every frame is planned, so that they
         list every calibration file), pixel variables as placeholders."""
         return cube_template(self.open_range(self.ranges[0]), self.coords)
-
-
-def write_level1_fits(level1: xr.Dataset, level05: xr.Dataset, out: str, *, batch: int = 8,
-                      storage_options: Mapping[str, Any] | None = None,
-                      progress: bool = False) -> list[str]:
-    """Compute and write every frame as a level-1 FITS file; returns the paths."""
-    detector = str(level1.attrs.get("detector", ""))
-    history = [f"lascoproc {level1.attrs.get('lascoproc_version', '')}: "
-               f"{level1.attrs.get('method', '')}"]
-    history += [f"calib {line}" for line in level1.attrs.get("calibration_files", [])]
-    names = [n for n, c in level1.coords.items() if c.dims == ("time",)]
-    values = {n: level1[n].values for n in names}
-    n = level1.sizes["time"]
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=n, desc="writing FITS", unit="frame")
-    written = []
-    for first in range(0, n, batch):
-        sl = slice(first, min(first + batch, n))
-        b, q, c = dask.compute(level1["brightness"].data[sl], level1["quality"].data[sl],
-                               level05["counts"].data[sl])
-        for k, i in enumerate(range(sl.start, sl.stop)):
-            frame = {name: values[name][i] for name in names}
-            written.append(write_level1_frame(
-                out, frame, b[k], q[k], detector=detector,
-                missing_blocks=missing_blocks(c[k]).tolist(), history=history,
-                storage_options=storage_options))
-        if bar is not None:
-            bar.update(sl.stop - sl.start)
-    if bar is not None:
-        bar.close()
-    return written
 
 
 def run_level1(archive: str, *, detector: str, calib: str | CalibrationStore, out: str,
