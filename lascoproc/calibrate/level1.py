@@ -5,19 +5,24 @@ Two separate steps (STYLE rule 9: computing a correction and applying it are apa
 1. :func:`lascoproc.calibrate.plan.plan_level1` works out every per-frame factor and geometry
    of the chain from the level-0.5 header values and the calibration files, without pixels.
 2. :func:`calibrate_level1` applies the plan to the lazy counts, one frame per dask chunk, with
-   the kernels of :mod:`lascoproc.kernels`: photometry, then distortion + keyhole flip + roll
-   in one bilinear resampling (a cached sparse operator per geometry), then the mask. Output:
-   ``brightness`` (float32, MSB, NaN where there is no valid datum) and a per-pixel ``quality``
-   bit mask (:data:`QUALITY_FLAGS`): missing telemetry is *flagged*, not zeroed or filled (the
-   inpainting step fills and flags it).
+   :func:`lascoproc.kernels.level1.calibrate_frame`: photometry, then distortion + keyhole flip
+   + roll in one bilinear resampling, then the mask. Output: ``brightness`` (float32, MSB, NaN
+   where there is no valid datum) and a per-pixel ``quality`` bit mask (:data:`QUALITY_FLAGS`):
+   missing telemetry is *flagged*, not zeroed or filled (the inpainting step fills and flags it).
+
+The calibration images a frame needs (vignetting, C3 ramp and mask, cut to its window and binned
+to its summing) are read when the graph is built and enter it once per cube, as one array the
+frame tasks share: the tasks receive arrays, never the calibration store.
+
+The level-1 cube's coordinates and attributes (:func:`level1_coords`, :func:`level1_attrs`) and
+its variables' metadata (:func:`level1_template`) come from the frames' headers and the plan
+alone, so a writer can make the store's template without building a graph.
 
 Deliberate differences from IDL are listed in ``docs/level1_port.md``.
 """
 
 from __future__ import annotations
 
-import functools
-import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -28,16 +33,22 @@ import xarray as xr
 import lascoproc
 import lascoproc.units  # noqa: F401 - enables the MSB unit of the outputs
 from lascoproc.calibrate.plan import (
-    FRAME_STATUS,
-    PLAN_COLUMNS,
     CalibrationSource,
     Level1Options,
     plan_level1,
 )
 from lascoproc.kernels import lasco_factors as lf
 from lascoproc.kernels import lasco_geometry as lg
-from lascoproc.kernels.quality import MISSING, OUTSIDE, QUALITY_FLAGS
-from lascoproc.kernels.resample import apply_operator, bilinear_operator
+from lascoproc.kernels.level1 import FramePlan, calibrate_frame, frame_checks
+from lascoproc.kernels.quality import (
+    FRAME_NO_DATA,
+    FRAME_NOT_CALIBRATED,
+    FRAME_OK,
+    FRAME_STATUS,
+    FRAME_UNREADABLE,
+    OUTSIDE,
+    QUALITY_FLAGS,
+)
 
 __all__ = [
     "Level1Options",
@@ -45,139 +56,206 @@ __all__ = [
     "FRAME_STATUS",
     "plan_level1",
     "calibrate_level1",
-    "level1_frame",
+    "level1_coords",
+    "level1_attrs",
+    "level1_template",
+    "calibration_images",
+    "frame_rows",
+    "level1_block",
 ]
 
-
-# --- the per-frame computation ---------------------------------------------------------
-
-_CACHE_LOCK = threading.Lock()
-
-
-@functools.lru_cache(maxsize=16)
-def _operator(shape, detector, occulter, binning, rotation, pivot, keyhole, distortion):
-    """The frame's resampling operator and where it has no input (cached per geometry)."""
-    coords = lg.level1_map(shape, detector=detector, occulter_xy=occulter, binning=binning,
-                           rotate_ccw_deg=rotation, pivot_xy=pivot, keyhole=keyhole,
-                           distortion=distortion)
-    op = bilinear_operator(coords, shape)
-    empty = np.diff(op.indptr).reshape(shape) == 0
-    empty.flags.writeable = False
-    return op, empty
+#: The plan values a frame task needs, in the order of the per-frame row it receives.
+_ROW = ("frame_status", "bias", "exptime", "calfac", "subtract_bias", "xsum", "ysum",
+        "occulter_x", "occulter_y", "rotation", "pivot_x", "pivot_y", "keyhole",
+        "vignetting_index", "ramp_index", "mask_index")
+_COL = {name: k for k, name in enumerate(_ROW)}
 
 
-@functools.lru_cache(maxsize=16)
-def _rotated_mask_outside(shape, mask_key, rotation, pivot, keyhole):
-    """Where the (flipped, rotated, not warped) C3 mask is below 0.5 (cached per geometry)."""
-    mask = _MASKS[mask_key]
-    coords = lg.north_up_map(shape, rotate_ccw_deg=rotation, pivot_xy=pivot, keyhole=keyhole)
-    outside = apply_operator(bilinear_operator(coords, shape), mask, shape) < 0.5
-    outside.flags.writeable = False
-    return outside
+def _variables(detector: str) -> dict[str, tuple[tuple[str, ...], np.dtype, dict]]:
+    """Name -> ``(dims, dtype, attrs)`` of the level-1 cube's data variables."""
+    return {
+        "brightness": (("time", "y", "x"), np.dtype(np.float32), {
+            "long_name": f"LASCO {detector} level-1 brightness",
+            "units": "MSB",
+            "comment": "mean solar brightness; NaN where quality != 0",
+        }),
+        "quality": (("time", "y", "x"), np.dtype(np.uint8), {
+            "long_name": "per-pixel quality flags",
+            "flag_masks": np.array(list(QUALITY_FLAGS.values()), np.uint8),
+            "flag_meanings": " ".join(QUALITY_FLAGS),
+        }),
+        "nmissing": (("time",), np.dtype(np.int16), {
+            "long_name": "missing 32x32 telemetry blocks in the level-0.5 frame"}),
+        "frame_status": (("time",), np.dtype(np.uint8), {
+            "long_name": "frame status",
+            "flag_values": np.array(list(FRAME_STATUS), np.uint8),
+            "flag_meanings": " ".join(FRAME_STATUS.values()),
+            "comment": "0 only for a frame calibrated cleanly; frame_status_reason says why "
+                       "a frame was not calibrated",
+        }),
+    }
 
 
-_MASKS: dict = {}
+def _detector(frames: xr.Dataset) -> str:
+    detector = str(frames.attrs.get("detector", ""))
+    if not detector:
+        detector = str(frames["detector"].values[0]) if frames.sizes["time"] else "C2"
+    return detector.strip().upper()
 
 
-def _cached(fn, *args):
-    # lru_cache is thread safe for lookups; the lock avoids building one operator twice.
-    with _CACHE_LOCK:
-        return fn(*args)
+def level1_coords(frames: xr.Dataset, plan: xr.Dataset) -> xr.Dataset:
+    """The per-frame coordinates of the level-1 cube of ``frames`` (no graph, no pixel).
 
-
-_WINDOW_CACHE: dict = {}
-
-
-def _calibration_image(calib, relpath, window, binning, clip_c2=False):
-    """A calibration image cut to the frame's window and binned to its summing (cached)."""
-    # keyed by the store's URL: on a dask worker each task unpickles its own store object
-    key = (getattr(calib, "url", id(calib)), relpath, window, binning, clip_c2)
-    with _CACHE_LOCK:
-        if key in _WINDOW_CACHE:
-            return _WINDOW_CACHE[key]
-    image = lg.bin_to_frame(lg.crop_to_window(calib.fits_image(relpath), *window), binning)
-    if clip_c2:
-        image = lf.clip_c2_vignetting(image)
-    image = np.asarray(image, dtype=np.float32)
-    with _CACHE_LOCK:
-        if len(_WINDOW_CACHE) > 32:
-            _WINDOW_CACHE.clear()
-        _WINDOW_CACHE[key] = image
-    return image
-
-
-def level1_frame(counts: np.ndarray, p: Mapping[str, Any], calib: CalibrationSource, *,
-                 detector: str, window: tuple[int, int, int, int],
-                 options: Level1Options = Level1Options()) -> tuple[np.ndarray, np.ndarray]:
-    """Calibrate one level-0.5 frame with its plan row ``p``: ``(brightness, quality)``.
-
-    The order of ``reduce_level_1.pro`` 1.68 (see ``lasco_geometry``), resampled once::
-
-        img = photometric_calibration(counts)             c2/c3_calibrate.pro
-        img[counts <= 0] = NaN                            missing telemetry
-        b = S @ img                                       c?_warp + ROTATE(.,2) + ROT(-roll)
-        mask = R @ mask                                   C3 mask, flipped/rotated, not warped
-
-    ``quality``: MISSING where ``b`` is NaN inside the field (a missing pixel contributes with a
-    non-zero bilinear weight), OUTSIDE where the frame has no data after the rotation or the C3
-    mask is below 0.5 (IDL multiplies by the binned mask; a fractional edge pixel is kept if
-    at least half its area is in the field). ``brightness`` is NaN wherever ``quality`` is set.
+    The level-0.5 header values of ``frames`` (a cube or the headers-only frames of
+    :func:`lascoproc.io.lasco_cube.open_lasco_frames`) and every plan column but
+    ``frame_status``; where a plan column has the name of a header value (``exptime``,
+    ``crpix1``...), the level-1 value takes the name and the level-0.5 one gets the suffix
+    ``_level05``.
     """
-    det = detector.upper()
-    shape = counts.shape
-    binning = (int(p["xsum"]), int(p["ysum"]))
-    vig = _calibration_image(calib, p["vignetting_file"], window, binning,
-                             clip_c2=(det == "C2"))
-    ramp = (_calibration_image(calib, p["ramp_file"], window, binning) if p["ramp_file"]
-            else np.float32(0.0))
-    img = lf.photometric_calibration(counts, bias=p["bias"], exptime=p["exptime"],
-                                     calfac=p["calfac"], vignetting=vig, ramp=ramp,
-                                     subtract_bias=bool(p["subtract_bias"]), dtype=np.float32)
-    img[lg.missing_pixel_mask(counts)] = np.nan
-    rotation = float(p["rotation"])
-    pivot = (float(p["pivot_x"]), float(p["pivot_y"]))
-    keyhole = bool(p["keyhole"])
-    op, outside = _cached(_operator, shape, det,
-                          (float(p["occulter_x"]), float(p["occulter_y"])), binning, rotation,
-                          pivot, keyhole, bool(options.distortion))
-    out = apply_operator(op, img, shape)
-    if p["mask_file"]:
-        mask_key = (getattr(calib, "url", id(calib)), str(p["mask_file"]), window, binning)
-        if mask_key not in _MASKS:
-            _MASKS[mask_key] = _calibration_image(calib, p["mask_file"], window, binning)
-        outside = outside | _cached(_rotated_mask_outside, shape, mask_key, rotation, pivot,
-                                    keyhole)
-    missing = np.isnan(out) & ~outside
-    quality = (missing.astype(np.uint8) * MISSING) | (outside.astype(np.uint8) * OUTSIDE)
-    out[outside] = np.nan
-    return out, quality
+    coords = {}
+    columns = [name for name in plan.data_vars if plan[name].dims == ("time",)]
+    for name, coord in frames.coords.items():
+        if coord.dims == ("time",):
+            clash = name in columns and name != "time"
+            coords[f"{name}_level05" if clash else name] = coord.variable
+    for name in columns:
+        if name != "frame_status":
+            coords[name] = plan[name].variable
+    return xr.Dataset(coords=coords)
 
 
-def _level1_block(counts, status, plan_rows, calib=None, detector=None, options=None):
-    """dask block: frames -> ``(brightness, quality, nmissing)`` for the frames of the block.
+def level1_attrs(frames: xr.Dataset, calib: CalibrationSource,
+                 options: Level1Options) -> dict[str, Any]:
+    """Attributes of the level-1 cube: what it is and its provenance (lascoproc version,
+    options, every calibration file read so far with its SHA-256, rejected input files)."""
+    detector = _detector(frames)
+    return {
+        "title": f"SOHO/LASCO {detector} level-1 brightness",
+        "instrument": "LASCO",
+        "detector": detector,
+        "level": "1",
+        "source_archive": frames.attrs.get("source_archive", ""),
+        "lascoproc_version": lascoproc.__version__,
+        "method": "SolarSoft reduce_level_1.pro 1.68 chain as ported in lascoproc "
+                  "(docs/level1_port.md); time correction (adjust_all_date_obs, TIME_DIFF.DAT) "
+                  "not applied",
+        "calibration_store": getattr(calib, "url", ""),
+        "calibration_files": [f"{path} sha256:{digest}"
+                              for path, digest in calib.provenance().items()],
+        "rejected": list(frames.attrs.get("rejected", [])),
+        **options.as_attrs(),
+    }
 
-    One task per frame does all of a frame's work (calibration, resampling, flags, the count
-    of missing blocks): dask's overhead per task is not small against a ~8 ms frame.
+
+def level1_template(frames: xr.Dataset, plan: xr.Dataset, calib: CalibrationSource,
+                    options: Level1Options = Level1Options()) -> xr.Dataset:
+    """The level-1 cube of ``frames`` without its data: coordinates, attributes, and each data
+    variable as a one-chunk placeholder of its dims, dtype and attributes (for a store's
+    template; nothing in it is meant to be computed)."""
+    ny, nx = (int(v) for v in str(frames.attrs["frame_shape"]).split("x"))
+    n = frames.sizes["time"]
+    sizes = {"time": n, "y": ny, "x": nx}
+    data = {}
+    for name, (dims, dtype, attrs) in _variables(_detector(frames)).items():
+        shape = tuple(sizes[d] for d in dims)
+        data[name] = (dims, da.zeros(shape, dtype=dtype, chunks=shape or ()), dict(attrs))
+    return xr.Dataset(data, coords=level1_coords(frames, plan).coords,
+                      attrs=level1_attrs(frames, calib, options))
+
+
+def calibration_images(frames: xr.Dataset, plan: xr.Dataset, calib: CalibrationSource
+                       ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """The calibration images of a cube's frames, cut to each frame's window and binned to its
+    summing, stacked: ``(images (m, ny, nx) float32, {"vignetting_index": ..., "ramp_index":
+    ..., "mask_index": ...})``, the index arrays giving each frame's image (-1: none).
+
+    ``c2/c3_calibrate.pro``: the vignetting (C2 clipped to [0, 100]) and the C3 ramp;
+    ``reduce_level_1.pro``: the C3 level-1 mask. Frames that are not calibrated get -1.
     """
+    n = frames.sizes["time"]
+    detector = _detector(frames)
+    windows = np.stack([np.asarray(frames[c].values, np.int64)
+                        for c in ("r1col", "r1row", "r2col", "r2row")], axis=1)
+    status = np.asarray(plan["frame_status"].values)
+    binning = np.stack([np.asarray(plan["xsum"].values, np.int64),
+                        np.asarray(plan["ysum"].values, np.int64)], axis=1)
+    keys: dict[tuple, int] = {}
+    images: list[np.ndarray] = []
+    index = {name: np.full(n, -1, np.int64) for name in
+             ("vignetting_index", "ramp_index", "mask_index")}
+    files = {"vignetting_index": plan["vignetting_file"].values,
+             "ramp_index": plan["ramp_file"].values, "mask_index": plan["mask_file"].values}
+    for i in range(n):
+        if status[i] != FRAME_OK:
+            continue
+        window, bins = tuple(int(v) for v in windows[i]), tuple(int(v) for v in binning[i])
+        for name, relpaths in files.items():
+            relpath = str(relpaths[i])
+            if not relpath:
+                continue
+            clip = name == "vignetting_index" and detector == "C2"
+            key = (relpath, window, bins, clip)
+            if key not in keys:
+                image = lg.bin_to_frame(lg.crop_to_window(calib.fits_image(relpath), *window),
+                                        bins)
+                if clip:
+                    image = lf.clip_c2_vignetting(image)
+                keys[key] = len(images)
+                images.append(np.asarray(image, dtype=np.float32))
+            index[name][i] = keys[key]
+    if not images:
+        ny, nx = (int(v) for v in str(frames.attrs["frame_shape"]).split("x"))
+        images.append(np.zeros((ny, nx), np.float32))
+    return np.stack(images), index
+
+
+def frame_rows(plan: xr.Dataset, index: Mapping[str, np.ndarray]) -> np.ndarray:
+    """Per-frame plan values (float64, ``(n, len(_ROW))``) in the order of :data:`_ROW`, with
+    each frame's calibration images (``index``, from :func:`calibration_images`)."""
+    columns = []
+    for name in _ROW:
+        values = index[name] if name in index else plan[name].values
+        columns.append(np.asarray(values, dtype=np.float64))
+    return np.stack(columns, axis=1) if columns else np.zeros((0, len(_ROW)))
+
+
+def level1_block(counts, read_status, rows, images, *, detector, distortion):
+    """Level-1 ``(brightness, quality, nmissing, frame_status)`` of a block of frames
+    (``(t, y, x)`` counts, ``(t,)`` read status, ``(t, k)`` rows of :func:`frame_rows`, the
+    images of :func:`calibration_images`): the gufunc ``(y,x),(),(k),(m,y,x)->(y,x),(y,x),(),()``
+    that :func:`calibrate_level1` maps over the frames, and the plain-numpy path on arrays."""
+    nt = counts.shape[0]
     brightness = np.full(counts.shape, np.nan, np.float32)
     quality = np.full(counts.shape, OUTSIDE, np.uint8)
-    nmissing = np.zeros(counts.shape[0], np.int16)
-    for k in range(counts.shape[0]):
-        nmissing[k] = lg.missing_blocks(counts[k]).size
-        row = plan_rows[k]
-        if row["frame_status"] != 0 or status[k] != 0:
-            continue  # not calibrated: NaN, flagged outside; frame_status says why
-        brightness[k], quality[k] = level1_frame(
-            counts[k], row, calib, detector=detector, window=row["window"], options=options)
-    return brightness, quality, nmissing
-
-
-def _nmissing_part(blocks):
-    return blocks[0][0][2]
-
-
-def _part(block, index):
-    return block[index]
+    nmissing = np.zeros(nt, np.int16)
+    status = np.zeros(nt, np.uint8)
+    for k in range(nt):
+        row = rows[k]
+        if read_status[k] != 0:
+            status[k] = FRAME_UNREADABLE
+            continue
+        nmissing[k], no_data = frame_checks(counts[k])
+        if row[_COL["frame_status"]] != FRAME_OK:
+            status[k] = FRAME_NOT_CALIBRATED
+            continue
+        if no_data:
+            status[k] = FRAME_NO_DATA
+            continue
+        vig, ramp, mask = (images[j] if j >= 0 else None for j in (
+            int(row[_COL["vignetting_index"]]), int(row[_COL["ramp_index"]]),
+            int(row[_COL["mask_index"]])))
+        plan = FramePlan(
+            bias=float(row[_COL["bias"]]), exptime=float(row[_COL["exptime"]]),
+            calfac=float(row[_COL["calfac"]]), subtract_bias=bool(row[_COL["subtract_bias"]]),
+            binning=(int(row[_COL["xsum"]]), int(row[_COL["ysum"]])),
+            occulter_xy=(float(row[_COL["occulter_x"]]), float(row[_COL["occulter_y"]])),
+            rotation=float(row[_COL["rotation"]]),
+            pivot_xy=(float(row[_COL["pivot_x"]]), float(row[_COL["pivot_y"]])),
+            keyhole=bool(row[_COL["keyhole"]]))
+        brightness[k], quality[k] = calibrate_frame(
+            counts[k], plan, detector=detector, vignetting=vig, ramp=ramp, mask=mask,
+            distortion=distortion)
+    return brightness, quality, nmissing, status
 
 
 def calibrate_level1(ds: xr.Dataset, calib: CalibrationSource, *,
@@ -188,99 +266,43 @@ def calibrate_level1(ds: xr.Dataset, calib: CalibrationSource, *,
     Parameters
     ----------
     ds
-        Level-0.5 cube (:func:`lascoproc.io.lasco_cube.open_lasco_cube`).
+        Level-0.5 cube (:func:`lascoproc.io.lasco_cube.open_lasco_cube`): ``counts`` and
+        ``read_status`` over ``time``, the header values as coordinates.
     calib
-        Calibration files; read once per process and cached.
+        Calibration files: the images the frames need are read here, once, and enter the graph
+        as one shared array (module docstring).
+    options
+        What the run is (distortion, roll correction, ...).
     plan
-        The result of :func:`plan_level1` (computed here when not given).
+        The result of :func:`~lascoproc.calibrate.plan.plan_level1` for these frames (made
+        here when not given).
 
     Returns
     -------
     xarray.Dataset
         ``brightness`` (time, y, x) float32 in MSB, ``quality`` (time, y, x) uint8
-        (:data:`QUALITY_FLAGS`), ``frame_status`` (time); the plan columns and the level-0.5
-        header values as per-frame coordinates; provenance attributes (lascoproc version,
-        options, every calibration file with its SHA-256).
+        (:data:`QUALITY_FLAGS`), ``nmissing`` and ``frame_status`` (time) (:data:`FRAME_STATUS`,
+        known when computed); per-frame coordinates (:func:`level1_coords`); attributes
+        (:func:`level1_attrs`). Each output is its own dask array of one task chain per frame
+        (``dask.array.apply_gufunc``); nothing is computed here.
     """
     if plan is None:
         plan = plan_level1(ds, calib, options)
-    detector = str(ds.attrs.get("detector", ""))
-    if not detector:
-        detector = str(ds["detector"].values[0]) if ds.sizes["time"] else "C2"
+    detector = _detector(ds)
+    images, index = calibration_images(ds, plan, calib)
+    rows = frame_rows(plan, index)
     counts = ds["counts"].data
-    status = ds["read_status"].data
-    n = ds.sizes["time"]
-    plan_table = np.empty(n, dtype=object)
-    plan_columns = [name for name in PLAN_COLUMNS]
-    columns = {name: plan[name].values for name in plan_columns}
-    windows = [ds[c].values for c in ("r1col", "r1row", "r2col", "r2row")]
-    for i in range(n):
-        row = {name: columns[name][i] for name in plan_columns}
-        row["window"] = tuple(int(w[i]) for w in windows)
-        plan_table[i] = row
     tchunks = counts.chunks[0]
-    rows = da.from_array(plan_table, chunks=(tchunks,))
-    parts = da.blockwise(
-        _level1_block, "tyx", counts, "tyx", status, "t", rows, "t",
-        dtype=object, meta=np.empty((0, 0, 0), dtype=object),
-        calib=calib, detector=detector, options=options,
-    )
-    brightness = parts.map_blocks(_part, 0, dtype=np.float32,
-                                  meta=np.empty((0, 0, 0), np.float32))
-    quality = parts.map_blocks(_part, 1, dtype=np.uint8, meta=np.empty((0, 0, 0), np.uint8))
-    # one (y, x) block per frame: blockwise hands it over nested in lists, unwrap it
-    nmissing = da.blockwise(_nmissing_part, "t", parts, "tyx", dtype=np.int16,
-                            meta=np.empty((0,), np.int16))
-    frame_status = np.where(plan["frame_status"].values != 0, 2, 0).astype(np.uint8)
-    coords = {}
-    for name, coord in ds.coords.items():
-        if coord.dims == ("time",):
-            # level-1 values replace the level-0.5 ones of the same name (EXPTIME, CRPIX);
-            # the level-0.5 ones stay available with a suffix
-            clash = name in plan_columns and name != "time"
-            coords[f"{name}_level05" if clash else name] = coord
-    for name in plan_columns:
-        if name != "frame_status":
-            coords[name] = plan[name]
-    out = xr.Dataset(
-        {
-            "brightness": (("time", "y", "x"), brightness, {
-                "long_name": f"LASCO {detector} level-1 brightness",
-                "units": "MSB",
-                "comment": "mean solar brightness; NaN where quality != 0",
-            }),
-            "quality": (("time", "y", "x"), quality, {
-                "long_name": "per-pixel quality flags",
-                "flag_masks": np.array(list(QUALITY_FLAGS.values()), np.uint8),
-                "flag_meanings": " ".join(QUALITY_FLAGS),
-            }),
-            "nmissing": ("time", nmissing, {
-                "long_name": "missing 32x32 telemetry blocks in the level-0.5 frame"}),
-            # read failures are only known when computed: combine lazily with the plan
-            "frame_status": ("time", da.maximum(
-                da.from_array(frame_status, chunks=(tchunks,)),
-                status.astype(np.uint8)), {
-                "long_name": "frame status",
-                "flag_values": np.array(list(FRAME_STATUS), np.uint8),
-                "flag_meanings": " ".join(FRAME_STATUS.values()),
-            }),
-        },
-        coords=coords,
-    )
-    out.attrs.update({
-        "title": f"SOHO/LASCO {detector} level-1 brightness",
-        "instrument": "LASCO",
-        "detector": detector,
-        "level": "1",
-        "source_archive": ds.attrs.get("source_archive", ""),
-        "lascoproc_version": lascoproc.__version__,
-        "method": "SolarSoft reduce_level_1.pro 1.68 chain as ported in lascoproc "
-                  "(docs/level1_port.md); time correction (adjust_all_date_obs, TIME_DIFF.DAT) "
-                  "not applied",
-        "calibration_store": getattr(calib, "url", ""),
-        "calibration_files": [f"{path} sha256:{digest}"
-                              for path, digest in calib.provenance().items()],
-        "rejected": list(ds.attrs.get("rejected", [])),
-        **options.as_attrs(),
-    })
+    rows_da = da.from_array(rows, chunks=(tchunks, rows.shape[1]))
+    images_da = da.from_array(images, chunks=images.shape)
+    outputs = da.apply_gufunc(
+        level1_block, "(y,x),(),(k),(m,y,x)->(y,x),(y,x),(),()",
+        counts, ds["read_status"].data, rows_da, images_da,
+        output_dtypes=(np.float32, np.uint8, np.int16, np.uint8),
+        detector=detector, distortion=bool(options.distortion))
+    template = level1_template(ds, plan, calib, options)
+    out = template.copy()
+    for name, data in zip(("brightness", "quality", "nmissing", "frame_status"), outputs,
+                          strict=True):
+        out[name] = template[name].copy(data=data)
     return out

@@ -26,12 +26,14 @@ What IDL does and in which order (``reduce_level_1.pro`` 1.68)::
 
 :func:`level1_map` composes warp, flip and rotation into one map so a frame is resampled once
 (IDL interpolates twice when it rotates); the level-1 mask goes through :func:`north_up_map`.
+These maps are the vectorised statement of the geometry: the level-1 chain evaluates the same
+formulas pixel by pixel inside its resampling (:func:`lascoproc.kernels.resample.
+level1_resample`, tested against ``apply_map(image, level1_map(...))``), so no map is stored.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
 
 import numpy as np
 from scipy import ndimage
@@ -45,10 +47,6 @@ __all__ = [
     "window_slices",
     "crop_to_window",
     "bin_to_frame",
-    "missing_pixel_mask",
-    "missing_blocks",
-    "c2_missing_block_count",
-    "level1_mask",
     "distortion_scale",
     "distorted_radius",
     "occulter_center_in_frame",
@@ -144,82 +142,6 @@ def bin_to_frame(image: np.ndarray, binning: tuple[int, int]) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------------------------
-# Missing blocks and the level-1 mask (reduce_level_1.pro 1.68)
-# --------------------------------------------------------------------------------------------
-
-def missing_pixel_mask(raw: np.ndarray) -> np.ndarray:
-    """True where the raw level-0.5 frame has no data: IDL ``zz = WHERE(a LE 0)``."""
-    return np.asarray(raw) <= 0
-
-
-def missing_blocks(raw: np.ndarray, block: int = 32) -> np.ndarray:
-    """Indices of the 32 x 32-pixel telemetry blocks with no data, in IDL order.
-
-    IDL: ``spx = REBIN(a, naxis1/32, naxis2/32)`` (integer mean of each block of the raw INT
-    image) and ``zblocks = WHERE(spx LE 0)``. IDL's 1-D index runs x fastest:
-    ``k = by * (naxis1 / 32) + bx`` -- the same as numpy's row-major flat index of the
-    ``[by, bx]`` block array (a transposed ``[bx, by]`` order would misplace the holes).
-    """
-    raw = np.asarray(raw)
-    if raw.dtype.kind == "f":
-        spx = bin_to_frame(raw, (block, block))
-        return np.flatnonzero(spx <= 0)
-    # Integer REBIN truncates the block mean towards zero, so ``mean <= 0`` is exactly
-    # ``sum < block * block``: one int64 sum per block, no full-size int64 copy.
-    ny, nx = raw.shape
-    if ny % block or nx % block:
-        raise ValueError(f"cannot cut a {raw.shape} image into {block} x {block} blocks")
-    sums = raw.reshape(ny // block, block, nx // block, block).sum(axis=(1, 3), dtype=np.int64)
-    return np.flatnonzero(sums < block * block)
-
-
-def c2_missing_block_count(blocks: np.ndarray, nominal: np.ndarray, *, summed: bool) -> int:
-    """``NMISSING`` of a C2 frame (``reduce_level_1.pro`` 1.68, C2 branch).
-
-    Summed frames: ``len(blocks) - 8``. Otherwise the blocks not among the nominally missing
-    ones (``c2nullblocks.txt``). IDL masks missing pixels in C2 only when this is > 0.
-    """
-    blocks = np.asarray(blocks)
-    if blocks.size == 0:
-        return 0
-    if summed:
-        return int(blocks.size - 8)
-    return int(np.setdiff1d(blocks, np.asarray(nominal)).size)
-
-
-def level1_mask(detector: str, shape: tuple[int, int], *, c3_mask: np.ndarray | None = None,
-                missing_warped: np.ndarray | None = None) -> np.ndarray:
-    """The level-1 mask multiplied into the warped frame, before the roll correction.
-
-    ``reduce_level_1.pro`` 1.68:
-
-    - C3: ``b = bn * float(maskallw * mask)``: ``mask`` is ``c3_cl_mask_lvl1.fts`` (occulter,
-      pylon and field edge) cropped and binned to the frame (:func:`crop_to_window`,
-      :func:`bin_to_frame`) and *not* warped; ``maskallw`` is the missing-pixel mask
-      (1 = data) warped with the frame, used only when IDL's fuzzy fill gave up
-      (``mask_blocks > 0``); otherwise it is all ones.
-    - C2: no occulter or pylon mask at level 1 ("For C2, simply use missing blocks as the
-      mask"): only the warped missing-pixel mask, and only when
-      :func:`c2_missing_block_count` > 0.
-
-    ``missing_warped`` is the 0/1 data mask resampled with the distortion map (pass ``None``
-    when IDL would not apply it). Returns float32; the caller then resamples it with
-    :func:`north_up_map` (IDL masks before it rotates).
-    """
-    tel = str(detector).strip().upper()
-    mask = np.ones(shape, dtype=np.float32)
-    if missing_warped is not None:
-        mask *= np.asarray(missing_warped, dtype=np.float32)
-    if tel == "C3":
-        if c3_mask is None:
-            raise ValueError("C3 level 1 needs c3_cl_mask_lvl1.fts cut to the frame")
-        mask *= np.asarray(c3_mask, dtype=np.float32)
-    elif tel != "C2":
-        raise ValueError(f"detector {detector!r} is not LASCO C2 or C3")
-    return mask
-
-
-# --------------------------------------------------------------------------------------------
 # Distortion (c2_warp.pro, c3_warp.pro 1.9, c?_distortion.pro, distortion_coeffs.pro 1.4)
 # --------------------------------------------------------------------------------------------
 
@@ -297,22 +219,16 @@ def distortion_coordinates(x: np.ndarray, y: np.ndarray, *, detector: str,
     return occulter_xy[0] + r0 * np.cos(theta), occulter_xy[1] + r0 * np.sin(theta)
 
 
-@functools.lru_cache(maxsize=8)
 def distortion_map(shape: tuple[int, int], *, detector: str,
                    occulter_xy: tuple[float, float], binning: tuple[int, int] = (1, 1)
                    ) -> np.ndarray:
-    """Resampling map of the distortion correction alone, ``(2, ny, nx)`` float32, read-only.
-
-    Cached: a pure function of the frame geometry (a handful of distinct values per archive).
-    Use it for the missing-pixel mask, which IDL warps with the frame (:func:`level1_mask`).
-    """
+    """Resampling map of the distortion correction alone (``c?_warp.pro``), ``(2, ny, nx)``
+    float32: the warp as IDL applies it, before the flip and the rotation."""
     ny, nx = shape
     y, x = np.mgrid[0:ny, 0:nx].astype(np.float64)
     xs, ys = distortion_coordinates(x, y, detector=detector, occulter_xy=occulter_xy,
                                     binning=binning)
-    out = np.stack([np.clip(ys, 0, ny - 1), np.clip(xs, 0, nx - 1)]).astype(np.float32)
-    out.flags.writeable = False
-    return out
+    return np.stack([np.clip(ys, 0, ny - 1), np.clip(xs, 0, nx - 1)]).astype(np.float32)
 
 
 # --------------------------------------------------------------------------------------------
@@ -463,8 +379,6 @@ def level1_map(shape: tuple[int, int], *, detector: str, occulter_xy: tuple[floa
     ``rotate_ccw_deg``, ``pivot_xy``, ``keyhole`` from :func:`level1_pointing`;
     ``distortion=False`` is IDL's ``/NOWARP``.
 
-    A pure function of its (hashable) arguments: callers may memoise it, though the roll
-    differs from frame to frame and the map costs only a few vector operations.
     """
     ny, nx = shape
     x, y = _grid(shape)

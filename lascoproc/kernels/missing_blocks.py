@@ -22,7 +22,7 @@ SolarSoft LASCO library, read for the conventions; the code here is written from
   ``k = (by + y0) * nbx_ccd + (bx + x0)`` with ``nbx_ccd = ceil(1024 / (32 xsum))``,
   ``x0 = (R1COL - 20) // (32 xsum)`` and ``y0 = (R1ROW - 1) // (32 ysum)``
   (``miss_blocks.pro``: ``start_xblock = (x1 - 20) / 32``). For a full unsummed frame this is
-  ``k = by * 32 + bx``, the order of :func:`lascoproc.kernels.lasco_geometry.missing_blocks`.
+  ``k = by * 32 + bx``, IDL's ``WHERE(REBIN(a, 32, 32) LE 0)`` order.
 
 Pure numpy; numpy arrays are indexed ``[y, x]`` (row = y), see
 :mod:`lascoproc.kernels.lasco_geometry`.
@@ -40,8 +40,10 @@ __all__ = [
     "BlockGrid",
     "readout_block_grid",
     "zero_blocks",
+    "missing_pixel_mask",
     "detect_missing_blocks",
     "missing_block_numbers",
+    "c2_missing_block_count",
 ]
 
 #: Edge of a telemetry block in frame pixels.
@@ -150,6 +152,18 @@ def zero_blocks(counts: np.ndarray) -> np.ndarray:
     return ~nonzero.reshape(nby, BLOCK, nbx, BLOCK).any(axis=(1, 3))
 
 
+def missing_pixel_mask(counts: np.ndarray) -> np.ndarray:
+    """Pixels of a level-0.5 frame that hold no observation: a count that is not positive.
+
+    ``reduce_level_1.pro`` 1.68: ``zz = WHERE(a LE 0)``. Every observed pixel carries the CCD
+    bias (hundreds of DN), so a count <= 0 is never data: it is a pixel of a lost block
+    (:func:`zero_blocks`) or, rarely, a lone corrupt value, and both are masked as IDL masks
+    them. The level-1 chain flags these pixels ``missing_telemetry``; the blocks themselves
+    (for ``NMISSING`` and inpainting) are the all-zero blocks of :func:`zero_blocks`.
+    """
+    return np.asarray(counts) <= 0
+
+
 def detect_missing_blocks(counts: np.ndarray, *, sumcol: int = 0, sumrow: int = 0,
                           lebxsum: int = 1, lebysum: int = 1, r1col: int = _FIRST_COLUMN,
                           r1row: int = _FIRST_ROW,
@@ -194,3 +208,19 @@ def missing_block_numbers(counts: np.ndarray, *, sumcol: int = 0, sumrow: int = 
     grid = readout_block_grid(counts.shape, sumcol=sumcol, sumrow=sumrow, lebxsum=lebxsum,
                               lebysum=lebysum, r1col=r1col, r1row=r1row)
     return np.sort(grid.numbers()[zero_blocks(counts)])
+
+
+def c2_missing_block_count(blocks: np.ndarray, nominal: np.ndarray, *, summed: bool) -> int:
+    """``NMISSING`` of a C2 frame as ``reduce_level_1.pro`` 1.68 counts it (C2 branch).
+
+    ``blocks`` are the frame's lost block numbers (:func:`missing_block_numbers`), ``nominal``
+    the nominally empty C2 blocks of ``c2nullblocks.txt``. Summed frames: ``len(blocks) - 8``;
+    otherwise the blocks not among the nominal ones. IDL masks missing pixels in C2 only when
+    this is > 0.
+    """
+    blocks = np.asarray(blocks)
+    if blocks.size == 0:
+        return 0
+    if summed:
+        return int(blocks.size - 8)
+    return int(np.setdiff1d(blocks, np.asarray(nominal)).size)

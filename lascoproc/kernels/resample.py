@@ -1,74 +1,242 @@
-"""Bilinear resampling as a cached sparse operator: one matrix-vector product per frame.
+"""One bilinear resampling per level-1 frame: distortion, keyhole flip and north-up rotation fused.
 
-A resampling map (``(2, ny, nx)``: input row and column for each output pixel, as
-:func:`scipy.ndimage.map_coordinates` takes it, see :mod:`lascoproc.kernels.lasco_geometry`)
-depends only on a frame's geometry, not on its pixels. Bilinear interpolation with a fixed map
-is linear in the image, so it can be written once as a sparse matrix ``S`` with at most four
-non-zero weights per output pixel and applied to every frame of that geometry as ``S @ image``:
-about four times faster than ``map_coordinates(order=1)`` with the same map, for identical
-results (up to float rounding).
+The level-1 geometry of a frame (:func:`lascoproc.kernels.lasco_geometry.level1_map`) maps each
+output pixel to the input point it samples: the roll correction about the sun centre, the
+keyhole flip, then the radial distortion about the occulter centre (``reduce_level_1.pro`` 1.68:
+``ROT(ROTATE(c?_warp(b), 2), -roll, 1, xc, yc, /INTERP, /PIVOT, MISSING=0)``, with the two IDL
+interpolations replaced by one). The map changes with every frame whose roll or sun centre
+changes, which since about 2010 is nearly every frame (the roll of the attitude tables drifts).
 
-Zero weights are not stored: a NaN input pixel therefore spreads NaN exactly to the output
-pixels that use it with a non-zero weight, which is how the level-1 chain tracks the pixels
-contaminated by missing telemetry blocks. Output pixels whose map entry is off the frame (the
-``OUTSIDE`` marker of ``lasco_geometry``) have no weights and come out 0, like IDL's
-``MISSING=0``.
+So nothing here is cached per frame: :func:`level1_resample` evaluates the map of each output
+pixel and interpolates in the same pass, a compiled loop (numba) over the output pixels that
+holds no per-frame table. Its cost does not depend on whether the frame is rotated.
+
+Bilinear weights for a point ``(y, x)``, ``y0 = floor(y)``, ``fy = y - y0`` (``x`` the same)::
+
+    (1-fy)(1-fx) at (y0, x0),  (1-fy) fx at (y0, x0+1),
+    fy (1-fx)   at (y0+1, x0), fy fx     at (y0+1, x0+1)
+
+A term whose weight is 0 is left out, so a NaN input pixel (missing telemetry) spreads NaN
+exactly to the output pixels that use it with a non-zero weight: that is how the level-1 chain
+tracks the pixels contaminated by lost blocks. An output pixel whose rotated position is off the
+frame has no input (IDL ``MISSING=0``) and is reported in ``outside``. The arithmetic follows
+:func:`~lascoproc.kernels.lasco_geometry.level1_map` (float64 positions rounded to float32, as the
+map is stored) and :func:`scipy.ndimage.map_coordinates` ``order=1`` (float32 weights and sums),
+so that the result equals ``map_coordinates(image, level1_map(...), order=1)`` within float32
+rounding (tests).
+
+The C3 level-1 mask is resampled with the flip and the rotation only, not warped
+(``reduce_level_1.pro`` multiplies it in after ``c3_warp``): with ``mask=`` the same pass samples
+it at the rotated position and reports where it is below 0.5 (IDL multiplies by the binned mask;
+a fractional edge pixel is kept if at least half of it is in the field).
 """
 
 from __future__ import annotations
 
+import math
+
+import numba
 import numpy as np
-from scipy import sparse
 
-__all__ = ["bilinear_operator", "apply_operator"]
+from lascoproc.kernels.lasco_geometry import DISTORTION_COEFFS, PIXEL_SIZE_MM
+
+__all__ = ["level1_resample", "bilinear_sample"]
+
+#: Tolerance of the off-frame test of a rotated position (``north_up_coordinates``).
+_EDGE_EPS = 1e-6
 
 
-def bilinear_operator(coords: np.ndarray, input_shape: tuple[int, int]) -> sparse.csr_matrix:
-    """The sparse matrix of bilinear interpolation at ``coords`` on an ``input_shape`` grid.
+@numba.njit(nogil=True, cache=True, inline="always")
+def _bilinear(image, y32, x32):
+    """Bilinear value of ``image`` at the float32 position ``(y32, x32)`` inside the frame.
 
-    ``coords[0]`` are row (y) and ``coords[1]`` column (x) positions, 0-based; positions
-    outside ``[0, n - 1]`` in either axis give an empty row (output 0), matching
-    ``map_coordinates(order=1, mode="constant", cval=0)`` for maps clipped to the frame.
+    Float32 arithmetic, as ``map_coordinates`` on a float32 image. The common case is one
+    expression of the four neighbours; when it is NaN (a neighbour is missing), the terms with a
+    zero weight are left out (module docstring) and the sum is taken again.
+    """
+    ny, nx = image.shape
+    iy = min(np.int64(y32), ny - 2) if ny > 1 else 0
+    ix = min(np.int64(x32), nx - 2) if nx > 1 else 0
+    fy = y32 - np.float32(iy)
+    fx = x32 - np.float32(ix)
+    iy1 = min(iy + 1, ny - 1)
+    ix1 = min(ix + 1, nx - 1)
+    a = image[iy, ix]
+    b = image[iy, ix1]
+    c = image[iy1, ix]
+    d = image[iy1, ix1]
+    gx = np.float32(1.0) - fx
+    gy = np.float32(1.0) - fy
+    total = gy * (gx * a + fx * b) + fy * (gx * c + fx * d)
+    if total == total:
+        return total
+    total = np.float32(0.0)
+    if gy * gx > 0:
+        total += gy * gx * a
+    if gy * fx > 0:
+        total += gy * fx * b
+    if fy * gx > 0:
+        total += fy * gx * c
+    if fy * fx > 0:
+        total += fy * fx * d
+    return total
 
-    Weights for a point ``(y, x)`` with ``y0 = floor(y)``, ``x0 = floor(x)``,
-    ``fy = y - y0``, ``fx = x - x0``::
 
-        (1-fy)(1-fx) at (y0, x0),  (1-fy) fx at (y0, x0+1),
-        fy (1-fx)   at (y0+1, x0), fy fx     at (y0+1, x0+1)
+@numba.njit(nogil=True, cache=True)
+def _row_positions(i, nx, ny, rotate, cos_a, sin_a, px, py, keyhole, ys_rot, xs_rot, off):
+    """Positions (float64) in the warped frame that output row ``i`` samples after the roll
+    correction and the keyhole flip (``north_up_coordinates``), and whether each is off the
+    frame."""
+    xmax = np.float64(nx - 1)
+    ymax = np.float64(ny - 1)
+    y = np.float64(i)
+    v = y - py
+    for j in range(nx):
+        x = np.float64(j)
+        if rotate:
+            u = x - px
+            xr = px + u * cos_a + v * sin_a
+            yr = py - u * sin_a + v * cos_a
+            off[j] = (xr < -_EDGE_EPS) | (xr > xmax + _EDGE_EPS) | (yr < -_EDGE_EPS) | (
+                yr > ymax + _EDGE_EPS)
+            xr = min(max(xr, 0.0), xmax)
+            yr = min(max(yr, 0.0), ymax)
+        else:
+            xr = x
+            yr = y
+            off[j] = False
+        if keyhole:
+            xr = xmax - xr
+            yr = ymax - yr
+        xs_rot[j] = xr
+        ys_rot[j] = yr
+
+
+@numba.njit(nogil=True, cache=True)
+def _row_distortion(nx, ny, ox, oy, xsum, ysum, k0, k1, k2, ys_rot, xs_rot, ys, xs):
+    """``distortion_coordinates`` of a row of positions, clamped to the frame (IDL
+    ``INTERPOLATE`` clamps), rounded to float32 as the map is stored."""
+    xmax = np.float64(nx - 1)
+    ymax = np.float64(ny - 1)
+    same = xsum == ysum
+    for j in range(nx):
+        dx = xs_rot[j] - ox
+        dy = ys_rot[j] - oy
+        # r0 = r * scale(r) / xsum along the ray from the occulter centre, r the radius in
+        # full-resolution pixels; for xsum == ysum, r0 cos(theta) = scale * dx exactly
+        bx = xsum * dx
+        by = ysum * dy
+        r2 = bx * bx + by * by
+        mm2 = r2 * (PIXEL_SIZE_MM * PIXEL_SIZE_MM)
+        factor = k0 + k1 * mm2 + k2 * mm2 * mm2
+        if not same:
+            rho = math.sqrt(dx * dx + dy * dy)
+            factor = factor * math.sqrt(r2) / (xsum * rho) if rho > 0.0 else 1.0
+        xs[j] = np.float32(min(max(ox + factor * dx, 0.0), xmax))
+        ys[j] = np.float32(min(max(oy + factor * dy, 0.0), ymax))
+
+
+@numba.njit(nogil=True, cache=True)
+def _resample_kernel(image, mask, out, outside, mask_low, rotate, cos_a, sin_a, px, py,
+                     keyhole, distortion, ox, oy, xsum, ysum, k0, k1, k2, use_mask):
+    ny, nx = out.shape
+    ys_rot = np.empty(nx, np.float64)
+    xs_rot = np.empty(nx, np.float64)
+    ys = np.empty(nx, np.float32)
+    xs = np.empty(nx, np.float32)
+    off = np.empty(nx, np.bool_)
+    for i in range(ny):
+        _row_positions(i, nx, ny, rotate, cos_a, sin_a, px, py, keyhole, ys_rot, xs_rot, off)
+        if use_mask:
+            for j in range(nx):
+                mask_low[i, j] = off[j] or _bilinear(mask, np.float32(ys_rot[j]),
+                                                     np.float32(xs_rot[j])) < 0.5
+        if distortion:
+            _row_distortion(nx, ny, ox, oy, xsum, ysum, k0, k1, k2, ys_rot, xs_rot, ys, xs)
+        else:
+            for j in range(nx):
+                ys[j] = np.float32(ys_rot[j])
+                xs[j] = np.float32(xs_rot[j])
+        for j in range(nx):
+            outside[i, j] = off[j]
+            out[i, j] = np.float32(0.0) if off[j] else _bilinear(image, ys[j], xs[j])
+
+
+def level1_resample(image: np.ndarray, *, detector: str, occulter_xy: tuple[float, float],
+                    binning: tuple[int, int] = (1, 1), rotate_ccw_deg: float = 0.0,
+                    pivot_xy: tuple[float, float] = (0.0, 0.0), keyhole: bool = False,
+                    distortion: bool = True, mask: np.ndarray | None = None
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Resample a calibrated frame to level-1 geometry in one bilinear pass.
+
+    Equal, within float32 rounding, to ``map_coordinates(image, level1_map(...), order=1)``
+    (:func:`lascoproc.kernels.lasco_geometry.level1_map`, same arguments), computed without
+    building the map.
+
+    Parameters
+    ----------
+    image
+        The photometrically calibrated frame (float32; NaN where telemetry was lost).
+    detector, occulter_xy, binning, rotate_ccw_deg, pivot_xy, keyhole, distortion
+        As :func:`~lascoproc.kernels.lasco_geometry.level1_map`: ``occulter_xy`` in frame
+        coordinates, the rotation, pivot and flip from
+        :func:`~lascoproc.kernels.lasco_geometry.level1_pointing`; ``distortion=False`` is IDL's
+        ``/NOWARP``.
+    mask
+        The C3 level-1 mask cut and binned to the frame, or ``None``.
 
     Returns
     -------
-    scipy.sparse.csr_matrix
-        Shape ``(coords[0].size, ny * nx)``, float32.
+    out : numpy.ndarray
+        float32, 0 where ``outside``.
+    outside : numpy.ndarray
+        bool, True where the rotated position is off the frame (no input).
+    mask_low : numpy.ndarray or None
+        bool, True where the flipped and rotated (not warped) mask is below 0.5 or off the
+        frame; ``None`` without ``mask``.
     """
-    ny, nx = input_shape
-    y = np.asarray(coords[0], dtype=np.float64).ravel()
-    x = np.asarray(coords[1], dtype=np.float64).ravel()
-    inside = (y >= 0) & (y <= ny - 1) & (x >= 0) & (x <= nx - 1)
-    y0 = np.floor(np.where(inside, y, 0)).astype(np.int64)
-    x0 = np.floor(np.where(inside, x, 0)).astype(np.int64)
-    fy = np.where(inside, y - y0, 0.0)
-    fx = np.where(inside, x - x0, 0.0)
-    rows, cols, weights = [], [], []
-    n_out = y.size
-    out_index = np.arange(n_out)
-    for dy, dx, w in ((0, 0, (1 - fy) * (1 - fx)), (0, 1, (1 - fy) * fx),
-                      (1, 0, fy * (1 - fx)), (1, 1, fy * fx)):
-        keep = inside & (w > 0) & (y0 + dy < ny) & (x0 + dx < nx)
-        rows.append(out_index[keep])
-        cols.append(((y0 + dy) * nx + (x0 + dx))[keep])
-        weights.append(w[keep])
-    matrix = sparse.coo_matrix(
-        (np.concatenate(weights).astype(np.float32),
-         (np.concatenate(rows), np.concatenate(cols))),
-        shape=(n_out, ny * nx),
-    ).tocsr()
-    matrix.sum_duplicates()
-    return matrix
+    image = np.ascontiguousarray(image, dtype=np.float32)
+    if image.ndim != 2:
+        raise ValueError(f"level1_resample takes one 2-D frame, got shape {image.shape}")
+    use_mask = mask is not None
+    if use_mask:
+        mask = np.ascontiguousarray(mask, dtype=np.float32)
+        if mask.shape != image.shape:
+            raise ValueError(f"mask shape {mask.shape} differs from the frame's {image.shape}")
+    else:
+        mask = np.zeros((1, 1), np.float32)
+    c0, c1, c2 = DISTORTION_COEFFS[str(detector).strip().upper()] if distortion else (0, 0, 0)
+    a = np.deg2rad(float(rotate_ccw_deg))
+    out = np.empty(image.shape, np.float32)
+    outside = np.empty(image.shape, np.bool_)
+    mask_low = np.empty(image.shape if use_mask else (1, 1), np.bool_)
+    _resample_kernel(image, mask, out, outside, mask_low, bool(rotate_ccw_deg),
+                     float(np.cos(a)), float(np.sin(a)), float(pivot_xy[0]), float(pivot_xy[1]),
+                     bool(keyhole), bool(distortion), float(occulter_xy[0]),
+                     float(occulter_xy[1]), float(binning[0]), float(binning[1]),
+                     1.0 + float(c0), float(c1), float(c2), use_mask)
+    return out, outside, (mask_low if use_mask else None)
 
 
-def apply_operator(operator: sparse.csr_matrix, image: np.ndarray,
-                   output_shape: tuple[int, int]) -> np.ndarray:
-    """``operator @ image`` reshaped to ``output_shape`` (float32)."""
-    flat = np.ascontiguousarray(image, dtype=np.float32).ravel()
-    return (operator @ flat).reshape(output_shape)
+@numba.njit(nogil=True, cache=True)
+def _sample_kernel(image, ys, xs, out):
+    ny, nx = image.shape
+    for k in range(ys.size):
+        y = ys[k]
+        x = xs[k]
+        if y >= 0 and y <= ny - 1 and x >= 0 and x <= nx - 1:
+            out[k] = _bilinear(image, y, x)
+        else:
+            out[k] = np.float32(0.0)
+
+
+def bilinear_sample(image: np.ndarray, coords: np.ndarray) -> np.ndarray:
+    """Bilinear values of ``image`` at ``coords`` (``(2, ...)``: rows, columns), zero-weight
+    terms left out (module docstring), 0 off the frame: ``map_coordinates(order=1,
+    mode="constant", cval=0)`` but for the NaN rule."""
+    image = np.ascontiguousarray(image, dtype=np.float32)
+    ys = np.ascontiguousarray(np.asarray(coords[0], dtype=np.float32).ravel())
+    xs = np.ascontiguousarray(np.asarray(coords[1], dtype=np.float32).ravel())
+    out = np.empty(ys.size, np.float32)
+    _sample_kernel(image, ys, xs, out)
+    return out.reshape(np.shape(coords)[1:])

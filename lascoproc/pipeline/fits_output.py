@@ -11,7 +11,7 @@ import dask
 import xarray as xr
 
 from lascoproc.io.level1_fits import write_level1_frame
-from lascoproc.kernels.lasco_geometry import missing_blocks
+from lascoproc.kernels.missing_blocks import missing_block_numbers as missing_blocks
 
 __all__ = ["write_level1_fits"]
 

@@ -72,7 +72,8 @@ TAI_EPOCH = np.datetime64("1958-01-01", "D")
 GAIN = 15.0  # electrons per DN
 READ_NOISE = 1.5  # DN
 STAR_DRIFT = 3548.0  # arcsec/day: the Sun moves ~0.9856 deg/day east among the stars
-_TEMPLATE = "lasco_c3_l05.header"
+#: Real level-0.5 headers whose cards the frames take (``lascoproc/data``; see its README).
+_TEMPLATES = {"2002": "lasco_c3_l05.header", "2023": "lasco_c3_l05_33785492.header"}
 
 # TAI - UTC in seconds (IERS Bulletin C), for OBT_TIME.
 _LEAP_SECONDS = (
@@ -129,6 +130,7 @@ def write_lasco_archive(
     detectors=("c2", "c3"), seed: int = 0, binned_per_day: int = 1, subfields_per_day: int = 1,
     missing_blocks: tuple[int, int] = (0, 6), cme: bool = True, bad_files: bool = False,
     days_without_img_hdr: int = 0, unlisted_per_day: int = 0, progress: bool = False,
+    roll: float | None = None, roll_drift: float = 0.0, template: str = "2002",
 ) -> SynthArchive:
     """Write a synthetic LASCO level-0.5 archive under ``root`` (a local directory).
 
@@ -172,6 +174,18 @@ def write_lasco_archive(
         Extra full frames per day and detector, written but not listed in ``img_hdr.txt``.
     progress : bool
         Show a tqdm progress bar.
+    roll : float or None
+        Spacecraft roll (``CROTA1``, deg) of every frame; by default a small roll within
+        +-0.5 deg per detector (no north-up rotation at level 1). Since about 2010 most frames
+        have ``|roll| >= 1`` deg and are rotated north up at level 1.
+    roll_drift : float
+        Degrees added to the roll at each frame of a detector, in time order: the roll of real
+        frames drifts from frame to frame, so that no two frames share a level-1 geometry.
+    template : str
+        The real header whose cards (order, formats, extra keywords) the frames take:
+        ``"2002"`` (C3 32088304.fts, 2002-05-21) or ``"2023"`` (C3 33785492.fts, 2023-12-01,
+        a quicklook header with ``CROTA``, ``XCEN``, ``NMISSING``...; both in
+        ``lascoproc/data``).
 
     Returns
     -------
@@ -184,6 +198,8 @@ def write_lasco_archive(
                          f"{missing_blocks!r}; (0, 1) means none")
     if days < 1 or frames_per_day < 1:
         raise ValueError("days and frames_per_day must be at least 1")
+    if template not in _TEMPLATES:
+        raise ValueError(f"template must be one of {sorted(_TEMPLATES)}, not {template!r}")
     dets = tuple(dict.fromkeys(d.upper() for d in detectors))
     unknown = set(dets) - set(_TELESCOPES)
     if unknown:
@@ -194,13 +210,14 @@ def write_lasco_archive(
         start_day, days=days, frames_per_day=frames_per_day, detectors=dets, seed=seed,
         binned_per_day=binned_per_day, subfields_per_day=subfields_per_day,
         bad_files=bad_files, unlisted_per_day=unlisted_per_day,
-        days_without_img_hdr=days_without_img_hdr,
+        days_without_img_hdr=days_without_img_hdr, roll=roll, roll_drift=roll_drift,
     )
     sky = _Sky.build(start_day, days=days, seed=seed, cme=cme, frames_per_day=frames_per_day)
 
     frames, listings = [], {}
     for plan in tqdm(plans, disable=not progress, desc="LASCO level-0.5", unit="frame"):
-        frame, line = _write_frame(root, plan, sky, seed=seed, missing_range=(lo, hi))
+        frame, line = _write_frame(root, plan, sky, seed=seed, missing_range=(lo, hi),
+                                   template=template)
         frames.append(frame)
         if plan.day_has_img_hdr:
             lines = listings.setdefault(plan.directory, [])
@@ -292,12 +309,13 @@ def _format_card(card: _Card) -> str:
     return text.ljust(CARD)
 
 
-@functools.lru_cache(maxsize=1)
-def _template_cards() -> tuple[_Card, ...]:
-    """The cards of the real C3 level-0.5 header shipped in ``lascoproc/data``."""
-    resource = importlib.resources.files("lascoproc") / "data" / _TEMPLATE
+@functools.lru_cache(maxsize=2)
+def _template_cards(template: str = "2002") -> tuple[_Card, ...]:
+    """The cards of a real C3 level-0.5 header shipped in ``lascoproc/data``."""
+    resource = importlib.resources.files("lascoproc") / "data" / _TEMPLATES[template]
     text = resource.read_bytes().decode("latin-1")
-    return tuple(_parse_card(line) for line in text.splitlines() if line.strip())
+    return tuple(_parse_card(line) for line in text.splitlines()
+                 if line.strip() and line.rstrip() != "END")
 
 
 def _header_bytes(cards: list[_Card]) -> bytes:
@@ -648,10 +666,12 @@ class _Plan:
 
 
 def _plan_archive(start_day, *, days, frames_per_day, detectors, seed, binned_per_day,
-                  subfields_per_day, bad_files, unlisted_per_day, days_without_img_hdr):
+                  subfields_per_day, bad_files, unlisted_per_day, days_without_img_hdr,
+                  roll=None, roll_drift=0.0):
     """Times, kinds, windows, filters and file numbers of every file, in time order."""
     rng = np.random.default_rng([seed, 1])
-    roll = {d: round(float(rng.uniform(-0.5, 0.5)), 3) for d in _TELESCOPES}
+    drawn = {d: round(float(rng.uniform(-0.5, 0.5)), 3) for d in _TELESCOPES}
+    roll = drawn if roll is None else {d: float(roll) for d in _TELESCOPES}
     plans = []
     n_binned = n_sub = 0
     for day in range(days):
@@ -692,6 +712,12 @@ def _plan_archive(start_day, *, days, frames_per_day, detectors, seed, binned_pe
                                    roll[det], listed[i], has_img_hdr))
     plans = _special_frames(plans, rng, roll)
     plans.sort(key=lambda p: (p.time, p.detector))
+    if roll_drift:
+        seen = dict.fromkeys(_TELESCOPES, 0)
+        for i, plan in enumerate(plans):
+            k = seen[plan.detector]
+            seen[plan.detector] += 1
+            plans[i] = dataclasses.replace(plan, roll=round(plan.roll + roll_drift * k, 6))
     numbers = {d: int(rng.integers(1_000_000, 8_000_000)) for d in _TELESCOPES}
     counters = {d: int(rng.integers(1, 60_000)) for d in _TELESCOPES}
     out = []
@@ -836,7 +862,7 @@ _MONTH_NAMES = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "
 
 
 def _cards(plan: _Plan, tel: _Telescope, exposure: dict, stats: dict, bias: float,
-           shape: tuple[int, int]) -> list[_Card]:
+           shape: tuple[int, int], template: str = "2002") -> list[_Card]:
     """The template's cards with this frame's values."""
     time = plan.time
     day = time.astype("datetime64[D]")
@@ -878,15 +904,17 @@ def _cards(plan: _Plan, tel: _Telescope, exposure: dict, stats: dict, bias: floa
         "R1COL": plan.readout.r1col, "R1ROW": plan.readout.r1row,
         "R2COL": plan.readout.r2col, "R2ROW": plan.readout.r2row, "EFFPORT": "C",
         **stats,
-        "CRPIX1": crpix1, "CRPIX2": crpix2, "CROTA1": plan.roll, "CROTA2": plan.roll,
+        "CRPIX1": crpix1, "CRPIX2": crpix2, "CROTA": plan.roll, "CROTA1": plan.roll,
+        "CROTA2": plan.roll,
         "CDELT1": tel.platescl * bx, "CDELT2": tel.platescl * by,
     }
     cards = []
-    for card in _template_cards():
+    for card in _template_cards(template):
         if card.key == "SIMPLE":
             card = dataclasses.replace(card, comment=written_by)
         elif card.kind == "text" and card.value.startswith("offset_bias.pro\t"):
-            version = card.value.split(",")[0]
+            # "offset_bias.pro<TAB>1.24 12/13/01, 378.876" or "...<TAB>1.32, 09/01/11, 418.861"
+            version = card.value.rsplit(",", 1)[0]
             card = dataclasses.replace(card, value=f"{version}, {_format_float(bias, 'float')}")
         elif card.key in values:
             card = dataclasses.replace(card, value=values[card.key])
@@ -901,7 +929,8 @@ _NOT_FITS = (
 )
 
 
-def _write_frame(root: str, plan: _Plan, sky: _Sky, *, seed: int, missing_range):
+def _write_frame(root: str, plan: _Plan, sky: _Sky, *, seed: int, missing_range,
+                 template: str = "2002"):
     """Write one file; return its truth and its ``img_hdr.txt`` line."""
     tel = _TELESCOPES[plan.detector]
     rng = np.random.default_rng([seed, plan.index, 7])
@@ -924,7 +953,8 @@ def _write_frame(root: str, plan: _Plan, sky: _Sky, *, seed: int, missing_range)
             missing = _choose_missing_blocks(shape, missing_range, rng)
             for i, j in missing:
                 image[BLOCK * i:BLOCK * (i + 1), BLOCK * j:BLOCK * (j + 1)] = 0
-        cards = _cards(plan, tel, exposure, _statistics(image), bias, shape)
+        stats = {**_statistics(image), "NMISSING": len(missing)}
+        cards = _cards(plan, tel, exposure, stats, bias, shape, template)
         stored = shape
         if plan.kind == "header_incomplete":
             cards = [c for c in cards if c.key not in ("DATE-OBS", "EXPTIME")]

@@ -21,16 +21,17 @@ import xarray as xr
 from astropy.io import fits
 
 from lascoproc.calibrate.level1 import (
-    MISSING,
-    OUTSIDE,
     Level1Options,
     calibrate_level1,
-    level1_frame,
+    calibration_images,
+    frame_rows,
+    level1_block,
     plan_level1,
 )
 from lascoproc.io.calib_store import CalibrationStore
 from lascoproc.io.lasco_cube import open_lasco_cube
 from lascoproc.pipeline.level1 import open_level1, run_level1
+from lascoproc.kernels.quality import MISSING, OUTSIDE
 from tests.conftest import raise_if_dask_computes
 
 NO_GEOMETRY = Level1Options(distortion=False, roll_correction=False)
@@ -129,13 +130,13 @@ def test_dask_path_equals_numpy_loop_on_uneven_chunks(cube_c2, store):
     l1 = calibrate_level1(cube, store, plan=plan)
     assert l1["brightness"].chunks[0][:2] == (1, 2)
     got_b, got_q = dask.compute(l1["brightness"].data, l1["quality"].data)
-    windows = np.stack([cube_c2[c].values for c in ("r1col", "r1row", "r2col", "r2row")], 1)
+    images, index = calibration_images(cube_c2, plan, store)
+    rows = frame_rows(plan, index)
     for i in range(cube_c2.sizes["time"]):
-        row = {name: plan[name].values[i] for name in plan.data_vars}
-        b, q = level1_frame(cube_c2["counts"][i].values, row, store, detector="C2",
-                            window=tuple(windows[i]))
-        np.testing.assert_array_equal(got_b[i], b)
-        np.testing.assert_array_equal(got_q[i], q)
+        b, q, _, _ = level1_block(cube_c2["counts"][i:i + 1].values, np.zeros(1, np.uint8),
+                                  rows[i:i + 1], images, detector="C2", distortion=True)
+        np.testing.assert_array_equal(got_b[i], b[0])
+        np.testing.assert_array_equal(got_q[i], q[0])
 
 
 def test_keyhole_frame_is_flipped_and_crota_true(cube_c3, store):

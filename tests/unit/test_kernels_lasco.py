@@ -281,27 +281,6 @@ def test_bin_to_frame_like_idl_rebin():
         lg.bin_to_frame(img, (3, 3))
 
 
-def test_missing_blocks_idl_order_not_transposed():
-    raw = np.full((64, 96), 600, dtype=np.int16)  # 2 block rows x 3 block columns
-    raw[0:32, 64:96] = 0  # block (by=0, bx=2): IDL index 0 * 3 + 2 = 2 (transposed would be 4)
-    raw[40, 5] = 0  # a single zero pixel does not make a block missing
-    np.testing.assert_array_equal(lg.missing_blocks(raw), [2])
-    assert lg.missing_pixel_mask(raw).sum() == 32 * 32 + 1
-    assert lg.c2_missing_block_count(np.arange(10), np.array([]), summed=True) == 2
-    assert lg.c2_missing_block_count(np.array([1, 2, 3]), np.array([2, 3]), summed=False) == 1
-    assert lg.c2_missing_block_count(np.array([]), np.array([2]), summed=False) == 0
-
-
-def test_level1_mask():
-    c3 = np.array([[0.0, 1.0], [1.0, 1.0]])
-    missing = np.array([[1.0, 1.0], [0.0, 1.0]])
-    np.testing.assert_array_equal(lg.level1_mask("C3", (2, 2), c3_mask=c3,
-                                                 missing_warped=missing), [[0, 1], [0, 1]])
-    np.testing.assert_array_equal(lg.level1_mask("C2", (2, 2)), np.ones((2, 2)))
-    with pytest.raises(ValueError, match="c3_cl_mask_lvl1"):
-        lg.level1_mask("C3", (2, 2))
-
-
 # --------------------------------------------------------------------------------------------
 # distortion (c2_warp / c3_warp, distortion_coeffs.pro 1.4)
 # --------------------------------------------------------------------------------------------
@@ -331,7 +310,7 @@ def test_c3_distortion_is_not_ten_times_too_small():
 def test_distortion_map_centre_sign_and_magnitude():
     occ = (516.0, 529.0)
     m = lg.distortion_map((1024, 1024), detector="C3", occulter_xy=occ)
-    assert m.dtype == np.float32 and m.shape == (2, 1024, 1024) and not m.flags.writeable
+    assert m.dtype == np.float32 and m.shape == (2, 1024, 1024)
     # identity at the occulter centre
     assert (m[0, 529, 516], m[1, 529, 516]) == (529.0, 516.0)
     # +x, r = 300: samples inward at 516 + 297.420362685, same row
@@ -339,8 +318,6 @@ def test_distortion_map_centre_sign_and_magnitude():
     assert m[0, 529, 816] == pytest.approx(529.0, abs=1e-4)
     # -y, r = 500: samples outward at 529 - 501.537856875 = 27.462143125
     assert m[0, 29, 516] == pytest.approx(27.462143125, abs=1e-4)
-    # the same geometry is served from the cache
-    assert lg.distortion_map((1024, 1024), detector="C3", occulter_xy=occ) is m
 
 
 def test_distortion_map_binned_frame():

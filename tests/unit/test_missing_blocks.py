@@ -5,10 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from lascoproc.kernels.level1 import frame_checks
 from lascoproc.kernels.missing_blocks import (
     BLOCK,
+    c2_missing_block_count,
     detect_missing_blocks,
     missing_block_numbers,
+    missing_pixel_mask,
     readout_block_grid,
     zero_blocks,
 )
@@ -121,3 +124,34 @@ def test_an_intensity_threshold_would_be_wrong(c3_archive):
     assert false.mean() > 0.05  # ...but also more than 5% of the frame that was observed
     assert exact.mean() < 0.01
     assert np.all(counts[false] > 0)  # every one of those pixels holds data
+
+
+def test_idl_order_not_transposed_and_lone_zero_pixels():
+    raw = np.full((64, 96), 600, dtype=np.uint16)  # 2 block rows x 3 block columns
+    raw[0:32, 64:96] = 0  # block (by=0, bx=2): IDL index 0 * 3 + 2 = 2 (transposed: 4)
+    raw[40, 5] = 0  # a lone zero pixel does not make its block lost ...
+    np.testing.assert_array_equal(
+        missing_block_numbers(raw, r1col=20, r1row=1), [2])
+    # ... but it holds no observation: IDL's zz = WHERE(a LE 0) masks it too
+    assert missing_pixel_mask(raw).sum() == 32 * 32 + 1
+    nmissing, no_data = frame_checks(raw)
+    assert (nmissing, no_data) == (1, False)
+    assert frame_checks(np.zeros((64, 96), np.uint16)) == (6, True)
+
+
+def test_c2_missing_block_count_as_idl():
+    # reduce_level_1.pro 1.68, C2: summed frames n - 8; else blocks beyond c2nullblocks.txt
+    assert c2_missing_block_count(np.arange(10), np.array([]), summed=True) == 2
+    assert c2_missing_block_count(np.array([1, 2, 3]), np.array([2, 3]), summed=False) == 1
+    assert c2_missing_block_count(np.array([]), np.array([2]), summed=False) == 0
+
+
+def test_frame_sides_not_multiples_of_32():
+    # a 100 x 70 subfield: 4 x 3 blocks, the last row and column partial (4 and 6 pixels)
+    raw = np.full((100, 70), 500, np.uint16)
+    raw[96:100, 64:70] = 0  # the partial corner block, all of its stored pixels 0
+    raw[0:32, 0:32] = 0
+    assert zero_blocks(raw).shape == (4, 3)
+    np.testing.assert_array_equal(np.flatnonzero(zero_blocks(raw)), [0, 11])
+    assert frame_checks(raw) == (2, False)
+    assert missing_pixel_mask(raw).sum() == 32 * 32 + 4 * 6

@@ -1,0 +1,137 @@
+"""The fused level-1 resampling kernel against hand values and the vectorised reference maps."""
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from lascoproc.kernels import lasco_geometry as lg
+from lascoproc.kernels.resample import bilinear_sample, level1_resample
+
+
+def _reference(image, **geometry):
+    """``map_coordinates(image, level1_map(...), order=1)``: the geometry as a stored map."""
+    coords = lg.level1_map(image.shape, **geometry)
+    out = ndimage.map_coordinates(image, coords, order=1, mode="constant", cval=0.0,
+                                  prefilter=False)
+    return out, coords[0] == lg.OUTSIDE
+
+
+def _corona(shape, seed=0):
+    """A smooth radial corona with fine structure and stars: gradients of every scale."""
+    rng = np.random.default_rng(seed)
+    ny, nx = shape
+    y, x = np.mgrid[0:ny, 0:nx]
+    r = np.hypot(y - 0.49 * ny, x - 0.51 * nx) + 5.0
+    image = 1e-9 * (r / 50.0) ** -2.5 * (1.0 + 0.2 * np.sin(8 * np.arctan2(y, x)))
+    image *= 1.0 + 0.05 * rng.standard_normal(shape)
+    image[rng.integers(0, ny, 40), rng.integers(0, nx, 40)] *= 30.0
+    return image.astype(np.float32)
+
+
+def test_bilinear_sample_by_hand():
+    image = np.array([[0.0, 1.0, 2.0], [10.0, 11.0, 12.0]], np.float32)
+    coords = np.array([[0.5, 0.25, 1.0, -1.0], [0.5, 1.75, 2.0, 0.0]])
+    # (0.5, 0.5): mean of 0, 1, 10, 11 = 5.5; (0.25, 1.75): 0.75*(0.25*1 + 0.75*2)
+    # + 0.25*(0.25*11 + 0.75*12) = 1.3125 + 2.9375 = 4.25; (1, 2): the corner, 12;
+    # off the frame: 0
+    np.testing.assert_allclose(bilinear_sample(image, coords), [5.5, 4.25, 12.0, 0.0],
+                               rtol=1e-6)
+
+
+def test_nan_spreads_only_to_pixels_that_use_it():
+    image = np.ones((8, 8), np.float32)
+    image[3, 4] = np.nan
+    identity = np.stack(np.mgrid[0:8, 0:8]).astype(np.float64)
+    shifted = identity + np.array([0.0, 0.5])[:, None, None]  # half a pixel in x
+    out = bilinear_sample(image, shifted)
+    assert np.isnan(out).sum() == 2
+    assert np.isnan(out[3, 3]) and np.isnan(out[3, 4])
+    same = bilinear_sample(image, identity)  # exact grid points: zero weights left out
+    assert np.isnan(same).sum() == 1 and same[3, 3] == 1.0 and same[3, 5] == 1.0
+
+
+def test_quarter_turn_about_the_centre_is_an_exact_permutation():
+    image = np.arange(25, dtype=np.float32).reshape(5, 5)
+    out, outside, _ = level1_resample(image, detector="C2", occulter_xy=(2.0, 2.0),
+                                      rotate_ccw_deg=90.0, pivot_xy=(2.0, 2.0),
+                                      distortion=False)
+    # counter-clockwise turn of the image (y up): output (x, y) samples (y, 4 - x) ... the
+    # inverse of ROT(img, -90): out[y, x] = img[4 - x, y]
+    expected = np.array([[image[4 - x, y] for x in range(5)] for y in range(5)])
+    np.testing.assert_allclose(out, expected, atol=2e-6)
+    assert not outside.any()
+
+
+@pytest.mark.parametrize("detector", ["C2", "C3"])
+@pytest.mark.parametrize("geometry", [
+    {},  # distortion only
+    {"rotate_ccw_deg": -7.42, "pivot_xy": (517.3, 509.8)},  # the 2023 C3 roll
+    {"rotate_ccw_deg": 3.1, "pivot_xy": (500.0, 520.0), "keyhole": True},
+    {"keyhole": True},
+    {"rotate_ccw_deg": 178.6, "pivot_xy": (511.5, 511.5), "distortion": False},
+])
+def test_equals_the_reference_map_within_float32_rounding(detector, geometry):
+    image = _corona((1024, 1024))
+    args = {"detector": detector, "occulter_xy": (512.6, 505.3), **geometry}
+    expected, off = _reference(image, **args)
+    got, outside, mask_low = level1_resample(image, **args)
+    assert mask_low is None
+    np.testing.assert_array_equal(outside, off)
+    # the same float32 positions and weights; sums in another order: float32 rounding
+    np.testing.assert_allclose(got, expected, rtol=3e-7, atol=1e-7 * np.abs(expected).max())
+
+
+@pytest.mark.parametrize("binning,shape,occulter", [
+    ((2, 2), (512, 512), (256.3, 252.6)),
+    ((4, 4), (256, 256), (129.1, 132.4)),
+    ((2, 1), (1024, 512), (256.3, 505.3)),  # unequal summing: the general radius formula
+])
+def test_binned_frames_equal_the_reference(binning, shape, occulter):
+    image = _corona(shape, seed=1)
+    args = {"detector": "C3", "occulter_xy": occulter, "binning": binning,
+            "rotate_ccw_deg": 2.5, "pivot_xy": (shape[1] / 2 + 0.3, shape[0] / 2 - 1.1)}
+    expected, off = _reference(image, **args)
+    got, outside, _ = level1_resample(image, **args)
+    np.testing.assert_array_equal(outside, off)
+    np.testing.assert_allclose(got, expected, rtol=3e-7, atol=1e-7 * np.abs(expected).max())
+
+
+def test_drifting_roll_changes_the_result_smoothly():
+    image = _corona((1024, 1024), seed=2)
+    a, _, _ = level1_resample(image, detector="C3", occulter_xy=(512.6, 505.3),
+                              rotate_ccw_deg=-7.420, pivot_xy=(517.3, 509.8))
+    b, _, _ = level1_resample(image, detector="C3", occulter_xy=(512.6, 505.3),
+                              rotate_ccw_deg=-7.423, pivot_xy=(517.3, 509.8))
+    assert not np.array_equal(a, b)  # nothing cached per geometry
+    expected, _ = _reference(image, detector="C3", occulter_xy=(512.6, 505.3),
+                             rotate_ccw_deg=-7.423, pivot_xy=(517.3, 509.8))
+    np.testing.assert_allclose(b, expected, rtol=3e-7, atol=1e-7 * np.abs(expected).max())
+
+
+def test_mask_is_flipped_and_rotated_not_warped():
+    rng = np.random.default_rng(3)
+    mask = np.ones((256, 256), np.float32)
+    y, x = np.mgrid[0:256, 0:256]
+    mask[np.hypot(y - 128, x - 130) < 40] = 0  # occulter
+    mask[120:136, 130:256] = 0  # pylon
+    image = rng.random((256, 256)).astype(np.float32)
+    rot = {"rotate_ccw_deg": 11.0, "pivot_xy": (127.5, 129.0), "keyhole": True}
+    _, outside, mask_low = level1_resample(image, detector="C3", occulter_xy=(130.0, 128.0),
+                                           binning=(4, 4), mask=mask, **rot)
+    m = lg.north_up_map((256, 256), **rot)
+    expected = ndimage.map_coordinates(mask, m, order=1, mode="constant", cval=0.0,
+                                       prefilter=False) < 0.5
+    np.testing.assert_array_equal(mask_low, expected)
+    assert mask_low[outside].all()
+
+
+def test_nan_blocks_flag_their_ring_only():
+    image = np.ones((128, 128), np.float32)
+    image[32:64, 64:96] = np.nan  # one lost block
+    got, _, _ = level1_resample(image, detector="C2", occulter_xy=(64.0, 64.0),
+                                distortion=False)
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(image))  # identity: exact
+    got, _, _ = level1_resample(image, detector="C2", occulter_xy=(64.0, 64.0),
+                                rotate_ccw_deg=1.5, pivot_xy=(64.0, 64.0), distortion=False)
+    bad = np.isnan(got)
+    assert 32 * 32 <= bad.sum() <= 36 * 36  # the block, turned, and a ring of one pixel
