@@ -17,10 +17,12 @@ __all__ = ["add_cluster_options", "cluster_config_from_args"]
 CLUSTER_HELP = """\
 where the computations run (default: Dask's threaded scheduler in this process).
 A --cluster file holds ClusterConfig keys (backend, n_workers, threads_per_worker,
-memory_limit, gpu_workers, adaptive_min, adaptive_max, image, queue, ...); the
+memory_limit, gpu_workers, adaptive_min, adaptive_max, image, queue, tls, ...); the
 environment variables LASCOPROC_CLUSTER, LASCOPROC_CLUSTER_BACKEND,
-LASCOPROC_SCHEDULER, LASCOPROC_WORKERS, LASCOPROC_THREADS_PER_WORKER and
-LASCOPROC_MEMORY_LIMIT override it, and these flags override both."""
+LASCOPROC_SCHEDULER, LASCOPROC_WORKERS, LASCOPROC_THREADS_PER_WORKER,
+LASCOPROC_MEMORY_LIMIT, LASCOPROC_TLS, LASCOPROC_TLS_CA_FILE, LASCOPROC_TLS_CERT,
+LASCOPROC_TLS_KEY and LASCOPROC_TLS_DIRECTORY override it, and these flags override both.
+Cluster traffic is mutual TLS by default on slurm and pbs, and with a tls:// scheduler."""
 
 
 def _positive_int(text: str) -> int:
@@ -35,7 +37,8 @@ def _positive_int(text: str) -> int:
 
 def add_cluster_options(parser: argparse.ArgumentParser) -> None:
     """Add ``--scheduler``, ``--cluster``, ``--cluster-backend``, ``--workers``,
-    ``--threads-per-worker`` and ``--memory-limit`` to a subcommand."""
+    ``--threads-per-worker``, ``--memory-limit``, ``--tls``/``--no-tls``, ``--tls-ca-file``,
+    ``--tls-cert`` and ``--tls-key`` to a subcommand."""
     group = parser.add_argument_group("cluster", CLUSTER_HELP)
     group.add_argument("--scheduler", metavar="ADDRESS", default=None,
                        help="run on the dask scheduler at ADDRESS, e.g. tcp://host:8786")
@@ -50,6 +53,17 @@ def add_cluster_options(parser: argparse.ArgumentParser) -> None:
                        help="threads in each worker")
     group.add_argument("--memory-limit", metavar="SIZE", default=None,
                        help="memory per worker before Dask spills and pauses, e.g. 4GiB")
+    group.add_argument("--tls", action=argparse.BooleanOptionalAction, default=None,
+                       help="mutual TLS between client, scheduler and workers (default: on "
+                            "for slurm and pbs, with temporary certificates made for the run; "
+                            "off for local; a --scheduler address says it with tls://)")
+    group.add_argument("--tls-ca-file", metavar="PEM", default=None,
+                       help="CA certificate of a TLS cluster (a tls:// --scheduler, or your "
+                            "own certificates instead of temporary ones)")
+    group.add_argument("--tls-cert", metavar="PEM", default=None,
+                       help="certificate this side presents, signed by the CA")
+    group.add_argument("--tls-key", metavar="PEM", default=None,
+                       help="private key of --tls-cert (if not appended to it)")
 
 
 def cluster_config_from_args(args: argparse.Namespace, environ=None) -> ClusterConfig:
@@ -66,4 +80,8 @@ def cluster_config_from_args(args: argparse.Namespace, environ=None) -> ClusterC
         n_workers=getattr(args, "workers", None),
         threads_per_worker=getattr(args, "threads_per_worker", None),
         memory_limit=getattr(args, "memory_limit", None),
+        tls=getattr(args, "tls", None),
+        tls_ca_file=getattr(args, "tls_ca_file", None),
+        tls_cert=getattr(args, "tls_cert", None),
+        tls_key=getattr(args, "tls_key", None),
     )

@@ -7,7 +7,9 @@ SLURM or PBS (no data logic here; only :mod:`lascoproc.pipeline` and the CLI use
 ...     ingest_level05(...)
 
 ``dask_kubernetes`` and ``dask_jobqueue`` are imported only by :mod:`lascoproc.cluster.kubernetes`
-and :mod:`lascoproc.cluster.jobqueue`, when their backend is used.
+and :mod:`lascoproc.cluster.jobqueue`, when their backend is used. The TLS credentials of each
+backend (dask ``Security``; on by default for SLURM/PBS) come from
+:mod:`lascoproc.cluster.tls`, the only module that imports ``cryptography``.
 """
 
 from lascoproc.cluster.config import BACKENDS, ClusterConfig, load_cluster_config

@@ -29,6 +29,24 @@ Backends
 
 GPU workers advertise the Dask resources ``gpu_resources`` (``GPU=1`` by default); tasks that
 need a GPU are annotated with them (``dask.annotate(resources={"GPU": 1})``) and run only there.
+
+TLS
+---
+Whoever can open a connection to a Dask scheduler can run any Python code as the user who
+started its workers. ``tls`` says whether the run's cluster traffic is authenticated and
+encrypted with mutual TLS (:mod:`lascoproc.cluster.tls`):
+
+- ``slurm``, ``pbs``: **on by default** (the scheduler listens on a login node that every user
+  of the site reaches); temporary credentials made for the run, or the certificate files given;
+  ``tls: false`` (``--no-tls``) turns it off.
+- ``scheduler``: on when the address is ``tls://``; the certificates are the files given
+  (``tls_ca_file``, ``tls_cert``, ``tls_key``) or those of Dask's own configuration
+  (``distributed.comm.tls.*``).
+- ``local``: off by default (it listens on loopback only); ``tls: true`` uses temporary
+  credentials kept in memory.
+- ``kubernetes``: not available (the dask-kubernetes operator talks to the scheduler over
+  ``tcp://``); the scheduler is protected by its namespace and a NetworkPolicy
+  (``deploy/kubernetes/networkpolicy.yaml``).
 """
 
 from __future__ import annotations
@@ -55,6 +73,12 @@ BACKENDS = ("threads", "local", "scheduler", "kubernetes", "slurm", "pbs")
 
 #: Backends that start GPU worker groups of their own.
 GPU_GROUP_BACKENDS = ("kubernetes", "slurm", "pbs")
+#: Backends whose cluster traffic can be TLS (``tls``); the ``scheduler`` one by its address.
+TLS_BACKENDS = ("local", "scheduler", "slurm", "pbs")
+#: Backends where TLS is on unless ``tls: false``: their scheduler listens on a shared node.
+TLS_DEFAULT_BACKENDS = ("slurm", "pbs")
+#: Certificate-file fields (paths to PEM files, never their contents).
+TLS_FILE_FIELDS = ("tls_ca_file", "tls_cert", "tls_key")
 
 #: Container image of the Kubernetes scheduler and workers (``deploy/Dockerfile``).
 DEFAULT_IMAGE = "ghcr.io/lascoproc/lascoproc:0.1.0"
@@ -71,6 +95,11 @@ ENV_VARS = {
     "LASCOPROC_GPU_WORKERS": "gpu_workers",
     "LASCOPROC_ADAPTIVE_MIN": "adaptive_min",
     "LASCOPROC_ADAPTIVE_MAX": "adaptive_max",
+    "LASCOPROC_TLS": "tls",
+    "LASCOPROC_TLS_CA_FILE": "tls_ca_file",
+    "LASCOPROC_TLS_CERT": "tls_cert",
+    "LASCOPROC_TLS_KEY": "tls_key",
+    "LASCOPROC_TLS_DIRECTORY": "tls_directory",
 }
 CLUSTER_FILE_ENV = "LASCOPROC_CLUSTER"
 
@@ -122,6 +151,23 @@ def _optional_int(value: Any, field: str) -> int | None:
     if number < 0:
         raise ValueError(f"{field}: must be >= 0, got {number}")
     return number
+
+
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
+
+
+def _optional_bool(value: Any, field: str) -> bool | None:
+    """``True``/``False``/``None``, or the strings of an environment variable
+    (``1``/``true``/``yes``/``on``, ``0``/``false``/``no``/``off``)."""
+    if value is None or isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ValueError(f"{field}: want true or false, got {value!r}")
 
 
 def format_resources(pairs: _Resources) -> str:
@@ -180,6 +226,23 @@ class ClusterConfig:
         extra job directives (e.g. ``--gres=gpu:1``), network interface, worker scratch, and
         the sections of Dask's ``jobqueue`` configuration holding site defaults
         (``deploy/hpc/jobqueue.yaml``; default: the backend name and ``<backend>-gpu``).
+    tls
+        Mutual TLS on the cluster's connections: ``None`` (the default) means on for ``slurm``
+        and ``pbs``, off for ``local``, and for ``scheduler`` whatever the address's scheme
+        says (see :attr:`uses_tls`).
+    tls_ca_file, tls_cert, tls_key
+        Paths of PEM files: the CA that signed the cluster's certificates, this side's
+        certificate and its private key (the key may instead be appended to the
+        certificate file). ``scheduler``: the client's credentials (else Dask's
+        ``distributed.comm.tls.ca-file``, ``client.cert``, ``client.key``); ``local``,
+        ``slurm``, ``pbs``: used by scheduler, workers and client instead of temporary
+        credentials (on a file system the compute nodes see). Contents are refused: a key
+        in a config file or an environment variable ends up in logs.
+    tls_directory
+        ``slurm``, ``pbs`` with temporary credentials: a directory on a file system the
+        compute nodes see, where a private subdirectory (mode 0700) holds the run's
+        certificate and key (0600) while the run lasts. Default: the jobqueue section's
+        ``shared-temp-directory``, else ``~/.lascoproc/tls``.
     """
 
     backend: str = "threads"
@@ -214,6 +277,12 @@ class ClusterConfig:
     local_directory: str | None = None
     jobqueue_section: str | None = None
     gpu_jobqueue_section: str | None = None
+    # TLS
+    tls: bool | None = None
+    tls_ca_file: str | None = None
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    tls_directory: str | None = None
 
     def __post_init__(self):
         if self.backend not in BACKENDS:
@@ -255,6 +324,40 @@ class ClusterConfig:
                                  f"{self.memory_limit!r}") from err
         if self.timeout <= 0:
             raise ValueError("timeout must be positive")
+        self._check_tls()
+
+    def _check_tls(self) -> None:
+        """TLS options that cannot be honoured are errors, never silently ignored."""
+        if self.tls is not None and not isinstance(self.tls, bool):
+            raise ValueError(f"tls must be true, false or unset, got {self.tls!r}")
+        for field in TLS_FILE_FIELDS:
+            value = getattr(self, field)
+            if value is not None and ("\n" in value or "-----BEGIN" in value):
+                # the value is not repeated: it may be a private key
+                raise ValueError(f"{field}: give the path of a PEM file, not its contents (a "
+                                 "key in a config file or the environment ends up in logs)")
+        if self.tls and self.backend not in TLS_BACKENDS:
+            if self.backend == "kubernetes":
+                raise ValueError(
+                    "tls: the dask-kubernetes operator connects to the scheduler over tcp:// "
+                    "and has no TLS option; on Kubernetes the scheduler is protected by its "
+                    "namespace and a NetworkPolicy (deploy/kubernetes/networkpolicy.yaml, "
+                    "deploy/README.md): drop --tls")
+            raise ValueError("tls: the threads backend has no network traffic to protect; "
+                             "TLS needs the local, scheduler, slurm or pbs backend")
+        if self.backend == "scheduler":
+            tls_address = self.address.lower().startswith("tls://")
+            if self.tls and not tls_address:
+                raise ValueError(f"TLS is asked (--tls) but the scheduler address "
+                                 f"{self.address} is not tls://: give tls://HOST:PORT")
+            if self.tls is False and tls_address:
+                raise ValueError(f"TLS is turned off (--no-tls) but the scheduler address "
+                                 f"{self.address} is tls://: a TLS scheduler needs TLS")
+            given = [f for f in TLS_FILE_FIELDS if getattr(self, f)]
+            if given and not tls_address:
+                raise ValueError(f"certificate files are given ({', '.join(given)}) but the "
+                                 f"scheduler address {self.address} is not tls://: give "
+                                 "tls://HOST:PORT, or leave them out")
 
     # ------------------------------------------------------------------ construction
 
@@ -268,14 +371,18 @@ class ClusterConfig:
     def from_yaml(cls, path: str | os.PathLike) -> ClusterConfig:
         """Read a YAML file of :class:`ClusterConfig` fields (``yaml.safe_load``).
 
-        Relative paths in it (``dask_config``, ``cluster_spec``, ``gpu_worker_spec``) are
-        relative to the file's directory.
+        Relative paths in it (``dask_config``, ``cluster_spec``, ``gpu_worker_spec``,
+        ``tls_ca_file``, ``tls_cert``, ``tls_key``) are relative to the file's directory;
+        those starting with ``~`` or ``$`` are kept as written (the TLS files are expanded
+        where they are used, :mod:`lascoproc.cluster.tls`).
         """
         values = read_yaml(path)
         base = Path(path).parent
         for field in _PATH_FIELDS:
-            if values.get(field) and not Path(str(values[field])).is_absolute():
-                values[field] = str(base / str(values[field]))
+            value = values.get(field)
+            if (isinstance(value, str) and value and not value.startswith(("~", "$"))
+                    and not Path(value).is_absolute()):
+                values[field] = str(base / value)
         return cls().replace(values, source=str(path))
 
     def replace(self, values: Mapping[str, Any], *, source: str = "cluster config"
@@ -309,6 +416,19 @@ class ClusterConfig:
         return self.backend != "threads"
 
     @property
+    def uses_tls(self) -> bool:
+        """Whether the run's cluster connections use mutual TLS.
+
+        ``scheduler``: the address is ``tls://``; otherwise ``tls`` when given, else on for
+        :data:`TLS_DEFAULT_BACKENDS` (slurm, pbs) and off for the others.
+        """
+        if self.backend == "scheduler":
+            return bool(self.address) and self.address.lower().startswith("tls://")
+        if self.tls is None:
+            return self.backend in TLS_DEFAULT_BACKENDS
+        return self.tls
+
+    @property
     def adaptive(self) -> bool:
         return self.adaptive_min is not None or self.adaptive_max is not None
 
@@ -319,7 +439,7 @@ class ClusterConfig:
         return dict(self.gpu_resources)
 
 
-_PATH_FIELDS = ("dask_config", "cluster_spec", "gpu_worker_spec")
+_PATH_FIELDS = ("dask_config", "cluster_spec", "gpu_worker_spec", *TLS_FILE_FIELDS)
 _RESOURCE_FIELDS = ("worker_resources", "gpu_resources")
 _LIST_FIELDS = ("job_extra", "gpu_job_extra")
 _INT_FIELDS = ("n_workers", "threads_per_worker", "adaptive_min", "adaptive_max")
@@ -336,6 +456,8 @@ def _convert(field: str, value: Any) -> Any:
         return _optional_int(value, field) or 0
     if field == "timeout":
         return float(value)
+    if field == "tls":
+        return _optional_bool(value, field)
     if field == "gpu_limits":
         if isinstance(value, Mapping):
             value = value.items()

@@ -9,6 +9,10 @@ Inside the ``with`` block every dask computation of the run uses the engine: the
 scheduler (``client`` is ``None``), or a ``distributed.Client`` that is the default client of
 the block. Clusters the block started (LocalCluster, KubeCluster, jobqueue clusters) are shut
 down when it ends; an existing scheduler (``backend="scheduler"``) is left running.
+
+Where the configuration asks for TLS (:attr:`ClusterConfig.uses_tls`), the client, the
+scheduler and the workers talk over ``tls://`` with the credentials of
+:mod:`lascoproc.cluster.tls`.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from typing import TYPE_CHECKING
 import dask
 from dask.utils import format_bytes
 
+from lascoproc.cluster import tls
 from lascoproc.cluster.config import ClusterConfig, read_yaml
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -63,9 +68,13 @@ def get_client(config: ClusterConfig | None = None) -> Iterator[Client | None]:
     Raises
     ------
     OSError
-        The scheduler did not answer within ``config.timeout`` seconds.
+        The scheduler did not answer within ``config.timeout`` seconds (or refused the
+        client's certificate).
     ImportError
-        The backend's extra is not installed (the message names it).
+        The backend's extra, or ``cryptography`` for temporary TLS credentials, is not
+        installed (the message names it).
+    ValueError
+        A ``tls://`` scheduler without the client's certificates.
     """
     config = config or ClusterConfig()
     if config.backend == "threads":
@@ -76,11 +85,14 @@ def get_client(config: ClusterConfig | None = None) -> Iterator[Client | None]:
 
     with contextlib.ExitStack() as stack:
         stack.enter_context(dask_config_file(config.dask_config))
+        security = None
         if config.backend == "scheduler":
             target = config.address
-        else:
+            security = tls.client_security(config)  # None for tcp://
+        else:  # the client takes the credentials of the cluster it connects to
             target = stack.enter_context(_start_cluster(config))
-        client = Client(target, timeout=f"{config.timeout}s", set_as_default=True)
+        client = Client(target, timeout=f"{config.timeout}s", set_as_default=True,
+                        security=security)
         stack.callback(client.close)
         logger.info("%s", describe(client))
         yield client
@@ -131,6 +143,9 @@ def _local_cluster(config: ClusterConfig):
         kwargs["memory_limit"] = config.memory_limit
     if config.worker_resources:
         kwargs["resources"] = config.worker_resources_dict()
+    security = tls.local_security(config)
+    if security is not None:
+        kwargs.update(security=security, protocol="tls://")
     with LocalCluster(**kwargs) as cluster:
         if config.adaptive:
             cluster.adapt(minimum=config.adaptive_min or 0, maximum=config.adaptive_max)

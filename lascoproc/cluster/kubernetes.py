@@ -15,6 +15,14 @@ them with ``KubeCluster``:
   workers advertise ``--resources GPU=1`` and whose pods ask for ``nvidia.com/gpu: 1``
   (and tolerate the usual ``nvidia.com/gpu`` node taint).
 
+No TLS: the operator hard-codes ``tcp://`` in the scheduler address it gives the workers
+(``DASK_SCHEDULER_ADDRESS``) and in its own connections to the scheduler (scaling down,
+autoscaling), and ``KubeCluster`` has no ``security`` option, so ``tls: true`` is refused for
+this backend. The scheduler is reachable only inside the Kubernetes cluster (a ``ClusterIP``
+service, or ``kubectl port-forward``, which needs the namespace's RBAC); a NetworkPolicy
+(``deploy/kubernetes/networkpolicy.yaml``) narrows that to the cluster's own pods, the
+operator and labelled client pods (``deploy/README.md``).
+
 Only this module imports ``dask_kubernetes``.
 """
 

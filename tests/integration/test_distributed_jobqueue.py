@@ -1,6 +1,10 @@
 """The jobqueue backend end to end, with dask-jobqueue's own local job class in place of sbatch:
 the scheduler in this process, one CPU job and one GPU job (``--resources GPU=1``) attached to
-it, GPU-annotated tasks only on the GPU worker, every job cancelled at the end."""
+it, GPU-annotated tasks only on the GPU worker, every job cancelled at the end.
+
+TLS is on (the default of the slurm backend): the jobs' workers read the run's temporary
+credentials from the files the job script names, clients without them are refused, no key is
+logged, and the credential directory is gone when the run ends."""
 
 from __future__ import annotations
 
@@ -54,11 +58,29 @@ def gpu_only(x):
     return get_worker().name, x + 1
 
 
-def test_cpu_and_gpu_jobs_attach_to_one_scheduler(local_jobs):
+@pytest.fixture
+def other_ca(tmp_path):
+    pytest.importorskip("cryptography")
+    from tests.integration.test_distributed_tls import CertificateAuthority
+
+    return CertificateAuthority(tmp_path, "other")
+
+
+def test_cpu_and_gpu_jobs_attach_to_one_scheduler(local_jobs, tmp_path, other_ca, caplog):
+    from tests.integration.test_distributed_tls import assert_refused
+
+    for name in ("lascoproc", "dask_jobqueue", "distributed"):
+        caplog.set_level("DEBUG", logger=name)
+    credentials = tmp_path / "tls"
     config = ClusterConfig(backend="slurm", n_workers=1, gpu_workers=1, interface="lo",
-                           dashboard_address="127.0.0.1:0", name="lp")
+                           dashboard_address="127.0.0.1:0", name="lp",
+                           tls_directory=str(credentials))
     with get_client(config) as client:
         client.wait_for_workers(2, timeout=60)
+        assert client.scheduler.address.startswith("tls://127.0.0.1:")
+        (run_dir,) = credentials.iterdir()
+        assert f"--tls-key {run_dir}/key.pem" in client.cluster.job_script()
+        assert_refused(client.scheduler.address, other_ca)
         workers = client.scheduler_info(n_workers=-1)["workers"].values()
         resources = {w["name"]: w["resources"] for w in workers}
         assert resources.get("lp-gpu-0") == {"GPU": 1.0}
@@ -69,3 +91,7 @@ def test_cpu_and_gpu_jobs_attach_to_one_scheduler(local_jobs):
         results = dask.compute(*tasks, optimize_graph=False)
         assert {name for name, _ in results} == {"lp-gpu-0"}
         assert [v for _, v in results] == [1, 2, 3, 4]
+        key_line = (run_dir / "key.pem").read_text().splitlines()[1]
+    assert list(credentials.iterdir()) == []  # removed with the cluster
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "PRIVATE KEY" not in logged and key_line not in logged

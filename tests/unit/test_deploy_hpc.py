@@ -24,6 +24,12 @@ from lascoproc.cluster import jobqueue  # noqa: E402
 HPC = Path(__file__).parents[2] / "deploy" / "hpc"
 
 
+@pytest.fixture(autouse=True)
+def in_tmp_path(tmp_path, monkeypatch):
+    """dask-jobqueue makes the section's relative log-directory when a job is built."""
+    monkeypatch.chdir(tmp_path)
+
+
 def site_config() -> dict:
     """deploy/hpc/jobqueue.yaml as Dask reads it: merged over dask-jobqueue's defaults."""
     return dask.config.merge(*dask.config.defaults, yaml.safe_load(
@@ -72,13 +78,18 @@ def slurm():
 
 def test_lascoproc_slurm_jobs(slurm):
     assert (slurm.backend, slurm.gpu_workers, slurm.adaptive_max) == ("slurm", 2, 64)
-    cpu = jobqueue.cpu_job(slurm, "tcp://10.0.0.1:8786").job_script()
-    gpu = jobqueue.gpu_job(slurm, "tcp://10.0.0.1:8786").job_script()
+    assert slurm.uses_tls and slurm.tls is True  # the default on a batch system, written out
+    assert slurm.tls_directory == "~/.lascoproc/tls"
+    assert slurm.dashboard_address == "127.0.0.1:8787"  # plain HTTP: login node loopback only
+    cpu = jobqueue.cpu_job(slurm, "tls://10.0.0.1:8786").job_script()
+    gpu = jobqueue.gpu_job(slurm, "tls://10.0.0.1:8786").job_script()
     assert "#SBATCH -p cpu\n" in cpu and "#SBATCH -p gpu\n" in gpu
     assert "--gres" not in cpu and "#SBATCH --gres=gpu:1\n" in gpu
     assert "--resources" not in cpu
     assert gpu.count("--resources GPU=1") == 1  # from the site section, not added twice
-    assert "tcp://10.0.0.1:8786" in gpu
+    assert "tls://10.0.0.1:8786" in gpu
+    for script in (cpu, gpu):
+        assert "--protocol tls://" in script and "--tls-key " in script
     assert "#SBATCH --cpus-per-task=8" in gpu and "#SBATCH --mem=64G" in gpu
     assert "#SBATCH -t 04:00:00" in gpu  # taken from the gpu section
     assert "source $HOME/lascoproc/.venv/bin/activate" in gpu  # inherited from `slurm`
@@ -112,6 +123,20 @@ def test_resources_added_when_the_site_has_none():
     assert kwargs["config_name"] == "slurm-gpu" and kwargs["processes"] == 1
 
 
+def test_without_tls_the_scripts_are_plain_tcp(slurm):
+    import dataclasses
+
+    config = dataclasses.replace(slurm, tls=False)
+    script = jobqueue.cpu_job(config, "tcp://10.0.0.1:8786").job_script()
+    assert "tcp://10.0.0.1:8786" in script
+    assert "--protocol" not in script and "--tls-" not in script
+    # a worker of a TLS run could not reach a tcp:// scheduler, nor the other way round
+    with pytest.raises(ValueError, match="does not match tls=False"):
+        jobqueue.cpu_job(config, "tls://10.0.0.1:8786")
+    with pytest.raises(ValueError, match="does not match tls=True"):
+        jobqueue.cpu_job(slurm, "tcp://10.0.0.1:8786")
+
+
 def test_pbs_jobs():
     config = ClusterConfig.from_yaml(HPC / "pbs.yaml")
     with dask_config_file(config.dask_config):
@@ -119,6 +144,7 @@ def test_pbs_jobs():
         gpu = jobqueue.gpu_job(config).job_script()
     assert "#PBS -q workq" in cpu and "#PBS -l select=1:ncpus=4:mem=16GB" in cpu
     assert "#PBS -q gpu" in gpu and "ngpus=1" in gpu and "--resources GPU=1" in gpu
+    assert config.uses_tls and "--protocol tls://" in cpu and "tls://<scheduler-address>" in cpu
 
 
 def test_not_a_jobqueue_backend():

@@ -182,3 +182,117 @@ def test_manifest_paths_are_used_as_they_are():
                           cluster_spec=str(DEPLOY / "gpu-workergroup.yaml"))
     with pytest.raises(ValueError, match="not a DaskCluster manifest"):
         k8s.cluster_spec(wrong)
+
+
+# ------------------------------------------------------------------ network policy
+
+
+def _model_type(type_name: str):
+    """The model class or the element type of a kubernetes-client ``openapi_types`` string."""
+    import kubernetes.client as k8s_client
+
+    for prefix in ("List[", "list["):
+        if type_name.startswith(prefix):
+            return "list", type_name[len(prefix):-1]
+    for prefix in ("Dict[str, ", "dict(str, "):
+        if type_name.startswith(prefix):
+            return "dict", type_name[len(prefix):-1]
+    return "model", getattr(k8s_client, type_name, None)
+
+
+def unknown_k8s_fields(value, type_name: str, path: str = "") -> list[str]:
+    """Keys of ``value`` that the Kubernetes API type ``type_name`` does not have (the
+    kubernetes client's models: every field with its JSON name and type)."""
+    kind, inner = _model_type(type_name)
+    if inner is None or not isinstance(value, list if kind == "list" else dict):
+        return []  # a leaf, or a value of the wrong type: the models' validation says so
+    if kind == "list":
+        return [f for i, item in enumerate(value)
+                for f in unknown_k8s_fields(item, inner, f"{path}[{i}]")]
+    if kind == "dict":
+        return [f for key, item in value.items()
+                for f in unknown_k8s_fields(item, inner, f"{path}.{key}")]
+    json_names = {json: attr for attr, json in inner.attribute_map.items()}
+    found = []
+    for key, item in value.items():
+        if key not in json_names:
+            found.append(f"{path}.{key}")
+        else:
+            found += unknown_k8s_fields(item, inner.openapi_types[json_names[key]],
+                                        f"{path}.{key}")
+    return found
+
+
+def validate_k8s(resource: dict, type_name: str) -> None:
+    """Raise unless ``resource`` is a valid ``type_name``: no unknown field (checked here) and
+    every value of its field's type (the client's pydantic models, strict on strings)."""
+    import kubernetes.client as k8s_client
+
+    unknown = unknown_k8s_fields(resource, type_name)
+    if unknown:
+        raise ValueError(f"unknown fields: {unknown}")
+    getattr(k8s_client, type_name).from_dict(resource)
+
+
+def test_network_policy_is_a_valid_network_policy():
+    k8s_client = pytest.importorskip("kubernetes.client")
+    if not hasattr(k8s_client.V1NetworkPolicy, "from_dict"):
+        pytest.skip("kubernetes client without pydantic models (from_dict)")
+    policy = load("networkpolicy.yaml")
+    assert (policy["apiVersion"], policy["kind"]) == ("networking.k8s.io/v1", "NetworkPolicy")
+    validate_k8s(policy, "V1NetworkPolicy")
+    misspelt = copy.deepcopy(policy)
+    misspelt["spec"]["ingress"][0]["form"] = misspelt["spec"]["ingress"][0].pop("from")
+    with pytest.raises(ValueError, match=r"unknown fields: \['.spec.ingress\[0\].form'\]"):
+        validate_k8s(misspelt, "V1NetworkPolicy")
+    for bad in (("policyTypes", "Ingress"), ("ingress", {"from": []})):
+        wrong_type = copy.deepcopy(policy)
+        wrong_type["spec"][bad[0]] = bad[1]
+        with pytest.raises(ValueError):  # pydantic's ValidationError is a ValueError
+            validate_k8s(wrong_type, "V1NetworkPolicy")
+    wrong_type = copy.deepcopy(policy)
+    wrong_type["spec"]["ingress"][1]["ports"][0]["protocol"] = 6
+    with pytest.raises(ValueError):
+        validate_k8s(wrong_type, "V1NetworkPolicy")
+
+
+def test_network_policy_selects_what_the_operator_makes():
+    """The policy's labels are those the operator's controller gives the scheduler, worker
+    and DaskJob runner pods of daskcluster.yaml, and its ports are the scheduler's."""
+    from dask_kubernetes.operator.controller import controller
+
+    policy = load("networkpolicy.yaml")["spec"]
+    cluster = load("daskcluster.yaml")
+    name = cluster["metadata"]["name"]
+    scheduler = controller.build_scheduler_deployment_spec(name, {}, {}, {})
+    worker = controller.build_worker_deployment_spec("default", "lascoproc", name, "x",
+                                                     {"containers": []}, {}, {})
+    runner = controller.build_job_pod_spec("job", name, "lascoproc", {"containers": []}, {}, {})
+    pod_labels = [scheduler["spec"]["template"]["metadata"]["labels"],
+                  worker["spec"]["template"]["metadata"]["labels"],
+                  runner["metadata"]["labels"]]
+    selected = policy["podSelector"]["matchLabels"]
+    own_pods = policy["ingress"][0]["from"][0]["podSelector"]["matchLabels"]
+    for labels in pod_labels:
+        assert selected.items() <= labels.items()  # protected ...
+        assert own_pods.items() <= labels.items()  # ... and allowed to talk to each other
+    service_ports = {p["name"]: p["targetPort"]
+                     for p in cluster["spec"]["scheduler"]["service"]["ports"]}
+    container_ports = {p["name"]: p["containerPort"]
+                       for p in cluster["spec"]["scheduler"]["spec"]["containers"][0]["ports"]}
+    scheduler_ports = {container_ports[service_ports[n]] for n in ("tcp-comm", "http-dashboard")}
+    assert scheduler_ports == {8786, 8787}
+    for rule in policy["ingress"][1:]:
+        assert {p["port"] for p in rule["ports"]} == scheduler_ports
+    assert policy["ingress"][2]["from"][0]["namespaceSelector"]["matchLabels"] == {
+        "kubernetes.io/metadata.name": "dask-operator"}
+    # the scheduler is not exposed outside the Kubernetes cluster
+    assert cluster["spec"]["scheduler"]["service"]["type"] == "ClusterIP"
+    assert k8s.cluster_spec(ClusterConfig.from_yaml(DEPLOY / "cluster.yaml"))["spec"][
+        "scheduler"]["service"]["type"] == "ClusterIP"
+
+
+def test_kubernetes_backend_refuses_tls_and_points_at_the_policy():
+    with pytest.raises(ValueError, match=r"networkpolicy\.yaml"):
+        ClusterConfig.from_mapping({"backend": "kubernetes", "tls": True})
+    assert not ClusterConfig.from_yaml(DEPLOY / "cluster.yaml").uses_tls
