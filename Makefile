@@ -28,6 +28,8 @@ demo: $(STAMP)
 	$(BIN)/lascoproc demo --out demo-output
 
 test: $(STAMP)
+	$(BIN)/ruff check lascoproc cli tests bench
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q
 
 test-all: $(STAMP)
@@ -35,6 +37,7 @@ test-all: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check lascoproc cli tests bench
+	$(BIN)/lint-imports
 
 clean:
 	rm -rf $(VENV) demo-output .pytest_cache

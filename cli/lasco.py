@@ -52,9 +52,9 @@ def add_parser(commands) -> None:
     mode = ingest.add_mutually_exclusive_group()
     mode.add_argument("--resume", action="store_true", help="continue an existing store")
     mode.add_argument("--overwrite", action="store_true", help="replace an existing store")
-    ingest.add_argument("--region-frames", type=int, default=16,
-                        help="frames per written region (unit of resumption; default 16)")
+    add_region_frames(ingest)
     add_range_frames(ingest)
+    add_reliability_options(ingest)
     add_storage_option(ingest)
     add_cluster_options(ingest)
     ingest.set_defaults(run=run_ingest)
@@ -79,6 +79,34 @@ def add_parser(commands) -> None:
                                 "partial-convolution network (~3 s per 1024x1024 frame on a "
                                 "CPU), the biharmonic fallback (~0.3 s), or none (default: "
                                 "left NaN and flagged)")
+    calibrate.add_argument("--nrl-scaling", action="store_true",
+                           help="with --format fits: C3 Clear frames as NRL's int16 "
+                                "(reduce_level_1.pro 1.68: clipped to [0, 6.5e-9] MSB, "
+                                "BSCALE/BZERO), as in NRL's own files; default float32")
+    calibrate.add_argument("--allow-unverified", action="store_true",
+                           help="use a calibration store without MANIFEST.json (its files are "
+                                "then identified by the SHA-256 of their bytes, and the output "
+                                "attributes say UNVERIFIED); see 'lascoproc calib manifest'")
+    calibrate.add_argument("--no-time-correction", action="store_true",
+                           help="keep the level-0.5 DATE-OBS (IDL /NOTIMECORRECTION); by "
+                                "default the time is corrected with TIME_DIFF.DAT as NRL's "
+                                "level-1 files are")
+    calibrate.add_argument("--pointing-fallback", choices=("idl", "header"), default="idl",
+                           help="after the roll/centre tables' last day: IDL's get_sun_center "
+                                "and get_roll_or_xy (default), or the level-0.5 header values")
+    calibrate.add_argument("--no-orbit", action="store_true",
+                           help="do not read SOHO's orbit files: observer at 0.99 AU on the "
+                                "Sun-Earth line (stated in the output)")
+    calibrate.add_argument("--no-history-bias", action="store_true",
+                           help="ignore the bias NRL's offset_bias.pro 1.32 recorded in the "
+                                "level-0.5 HISTORY; use the offset_bias port instead")
+    calibrate.add_argument("--table-bias-unscaled", action="store_true",
+                           help="do not multiply the exposure-factor table's bias by "
+                                "LEBXSUM*LEBYSUM for LEB-summed frames (not settled by any "
+                                "public IDL source; docs/level1_port.md)")
+    calibrate.add_argument("--bias-version", choices=("latest", "1.26"), default="latest",
+                           help="offset_bias.pro coefficients where neither a table nor the "
+                                "HISTORY gives the bias (default latest)")
     calibrate.add_argument("--no-distortion", action="store_true",
                            help="do not correct the distortion (IDL /NOWARP)")
     calibrate.add_argument("--no-roll-correction", action="store_true",
@@ -87,9 +115,9 @@ def add_parser(commands) -> None:
     mode = calibrate.add_mutually_exclusive_group()
     mode.add_argument("--resume", action="store_true", help="continue an existing store")
     mode.add_argument("--overwrite", action="store_true", help="replace an existing store")
-    calibrate.add_argument("--region-frames", type=int, default=16,
-                           help="frames per written region (unit of resumption; default 16)")
+    add_region_frames(calibrate)
     add_range_frames(calibrate)
+    add_reliability_options(calibrate)
     calibrate.add_argument("--gpu-resource", action=argparse.BooleanOptionalAction,
                            default=None,
                            help="with --inpaint network on a cluster: run the inpainting tasks "
@@ -102,8 +130,33 @@ def add_parser(commands) -> None:
     calibrate.set_defaults(run=run_calibrate)
 
 
+def add_region_frames(parser) -> None:
+    from lascoproc.pipeline.regions import DEFAULT_REGION_FRAMES
+
+    parser.add_argument("--region-frames", type=int, default=DEFAULT_REGION_FRAMES,
+                        metavar="N",
+                        help="frames per written region: the unit of writing and of "
+                             "resumption, and one shard of the images in the store (one "
+                             "object per region and variable); a region of 1024x1024 frames "
+                             f"holds ~5 MB per frame in memory while written (default "
+                             f"{DEFAULT_REGION_FRAMES})")
+
+
+def add_reliability_options(parser) -> None:
+    parser.add_argument("--retries", type=int, default=3, metavar="N",
+                        help="retries of a pixel read that fails with an I/O error, a "
+                             "timeout, a server error (5xx) or a short body, with "
+                             "exponential backoff; a frame still unreadable leaves its region "
+                             "unwritten for --resume (default 3)")
+    parser.add_argument("--retry-backoff", type=float, default=0.5, metavar="SECONDS",
+                        help="wait before the first retry, doubled at each (default 0.5)")
+    parser.add_argument("--strict", action="store_true",
+                        help="exit with status 3 when any input file was rejected or "
+                             "flagged (the run report says which and why)")
+
+
 def add_range_frames(parser) -> None:
-    from lascoproc.io.zarr_store import DEFAULT_RANGE_FRAMES
+    from lascoproc.pipeline.regions import DEFAULT_RANGE_FRAMES
 
     parser.add_argument("--range-frames", type=int, default=DEFAULT_RANGE_FRAMES, metavar="N",
                         help="frames per time range: the run is built and written one range "
@@ -173,13 +226,22 @@ def run_index(args) -> int:
     return 0
 
 
+def _read_policy(args):
+    from lascoproc.io.retry import ReadPolicy
+
+    if args.retries < 0 or args.retry_backoff < 0:
+        raise ValueError("--retries and --retry-backoff must be >= 0")
+    return ReadPolicy(retries=args.retries, backoff=args.retry_backoff)
+
+
 def _run_on_cluster(args, run, desc):
     """Run ``run(progress, client, config)`` on the engine the cluster options choose; print
-    the dashboard link while it runs and the summary at its end (frames, flags, throughput)."""
-    import xarray as xr
-
+    the dashboard link while it runs and, at its end, a summary per store written (frames,
+    flags, throughput), the run report's summary and any region left for --resume."""
     from lascoproc.cluster.factory import describe, get_client
+    from lascoproc.io.zarr_store import open_store
     from lascoproc.pipeline.progress import RunProgress, summarize_run
+    from lascoproc.pipeline.report import report_path
 
     config = cluster_config_from_args(args)
     with get_client(config) as client:
@@ -187,11 +249,33 @@ def _run_on_cluster(args, run, desc):
         print(f"running on {engine}", file=sys.stderr)
         progress = RunProgress(client=client, desc=desc)
         result = run(progress, client, config)
-    flags = xr.open_zarr(result.report.store, chunks=None)
-    print(summarize_run(result.report, flags=flags,
-                        rejected=result.dataset.attrs.get("rejected", []),
-                        progress=progress, engine=engine).format())
+    stores = [(result.report.store, result.report), *result.others.values()]
+    for store, report in stores:
+        print(summarize_run(report, flags=open_store(store), rejected=(),
+                            engine=engine).format())
+    if result.run_report is not None:
+        print(result.run_report.summary())
+        print(f"run report: {report_path(result.report.store)}")
     return result
+
+
+def _exit_code(args, result) -> int:
+    """0: every region written (and, with --strict, nothing rejected or flagged); 3 with
+    --strict otherwise; 4 when regions failed with I/O errors (rerun with --resume)."""
+    reports = [result.report, *(report for _, report in result.others.values())]
+    failed = [f for report in reports if report is not None for f in report.failed]
+    if failed:
+        print(f"{len(failed)} regions not written (I/O errors after retries); rerun the same "
+              "command with --resume to retry them:", file=sys.stderr)
+        for failure in failed[:20]:
+            print(f"  {failure}", file=sys.stderr)
+        return 4
+    if getattr(args, "strict", False) and result.run_report is not None and \
+            not result.run_report.clean:
+        print("--strict: input files were rejected or flagged (see the run report)",
+              file=sys.stderr)
+        return 3
+    return 0
 
 
 def run_ingest(args) -> int:
@@ -204,10 +288,10 @@ def run_ingest(args) -> int:
             overwrite=args.overwrite, region_frames=args.region_frames,
             range_frames=args.range_frames,
             storage_options=storage_options(args.storage_option), progress=progress,
-            client=client)
+            client=client, policy=_read_policy(args))
 
-    _run_on_cluster(args, run, f"{args.detector} level-0.5 frames")
-    return 0
+    result = _run_on_cluster(args, run, f"{args.detector} level-0.5 frames")
+    return _exit_code(args, result)
 
 
 def run_calibrate(args) -> int:
@@ -215,7 +299,13 @@ def run_calibrate(args) -> int:
     from lascoproc.pipeline.level1 import run_level1
 
     options = Level1Options(distortion=not args.no_distortion,
-                            roll_correction=not args.no_roll_correction)
+                            roll_correction=not args.no_roll_correction,
+                            bias_version=args.bias_version,
+                            bias_history=not args.no_history_bias,
+                            table_bias_lebsum=not args.table_bias_unscaled,
+                            time_correction=not args.no_time_correction,
+                            pointing_fallback=args.pointing_fallback,
+                            orbit=not args.no_orbit)
 
     def run(progress, client, config):
         return run_level1(
@@ -226,16 +316,17 @@ def run_calibrate(args) -> int:
             storage_options=storage_options(args.storage_option),
             progress=progress if args.output_format == "zarr" else True, client=client,
             inpaint=None if args.inpaint == "none" else args.inpaint,
-            gpu_resource=gpu_placement(args, client, config))
+            gpu_resource=gpu_placement(args, client, config), policy=_read_policy(args),
+            nrl_scaling=args.nrl_scaling, allow_unverified=args.allow_unverified)
 
     if args.output_format == "fits":
         result = run(True, None, None)
         print(f"{len(result.fits_files)} level-1 FITS files written under {args.out}")
-    else:
-        result = _run_on_cluster(args, run, f"{args.detector} level-1 frames")
-    for line in result.flagged:
-        print(f"  not calibrated: {line}")
-    return 0
+        for line in result.flagged:
+            print(f"  not calibrated: {line}")
+        return 0
+    result = _run_on_cluster(args, run, f"{args.detector} level-1 frames")
+    return _exit_code(args, result)
 
 
 def gpu_placement(args, client, config) -> bool:

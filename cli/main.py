@@ -81,7 +81,9 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as err:  # noqa: BLE001 - one line for the user, not a traceback
         if not _reportable(err):
             raise
-        message = textwrap.shorten(str(err), width=400, placeholder=" ...")
+        from lascoproc.io.fs import redact_text
+
+        message = textwrap.shorten(redact_text(str(err)), width=400, placeholder=" ...")
         print(f"lascoproc: error: {message}", file=sys.stderr)
         return 1
 

@@ -14,7 +14,8 @@ from --seed, for tests, demos and benchmarks:
          per day: 1024x1024 frames (plus binned and subfield ones), a corona with
          streamers, stars and a CME, missing 32x32 telemetry blocks
   calib  SolarSoft's lasco/data/calib files (vignetting, masks, stray light,
-         exposure-factor tables, occulter centre and roll tables)
+         exposure-factor tables, occulter centre and roll tables, TIME_DIFF.DAT
+         and the C2 time offsets), SOHO orbit files and a MANIFEST.json
   aia    an SDOML v2-format Zarr store (format 2, <year>/<channel>), with a known
          per-channel degradation injected
 """
@@ -75,7 +76,8 @@ def run_calib(args) -> int:
 
     files = write_calibration_files(args.directory, start=args.start, days=args.days,
                                     seed=args.seed)
-    print(f"{len(files)} calibration files written under {args.directory}")
+    print(f"{len(files)} calibration files written under {args.directory} "
+          "(MANIFEST.json has their SHA-256)")
     return 0
 
 

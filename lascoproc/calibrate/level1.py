@@ -39,16 +39,16 @@ from lascoproc.calibrate.plan import (
 )
 from lascoproc.kernels import lasco_factors as lf
 from lascoproc.kernels import lasco_geometry as lg
-from lascoproc.kernels.level1 import FramePlan, calibrate_frame, frame_checks
-from lascoproc.kernels.quality import (
+from lascoproc.kernels.frame_status import (
     FRAME_NO_DATA,
     FRAME_NOT_CALIBRATED,
     FRAME_OK,
     FRAME_STATUS,
     FRAME_UNREADABLE,
-    OUTSIDE,
-    QUALITY_FLAGS,
 )
+from lascoproc.kernels.level1 import FramePlan, calibrate_frame, frame_checks
+from lascoproc.kernels.quality import OUTSIDE, QUALITY_FLAGS
+from lascoproc.redaction import redact_url
 
 __all__ = [
     "Level1Options",
@@ -85,7 +85,10 @@ def _variables(detector: str) -> dict[str, tuple[tuple[str, ...], np.dtype, dict
             "flag_meanings": " ".join(QUALITY_FLAGS),
         }),
         "nmissing": (("time",), np.dtype(np.int16), {
-            "long_name": "missing 32x32 telemetry blocks in the level-0.5 frame"}),
+            "long_name": "missing 32x32 telemetry blocks in the level-0.5 frame",
+            "comment": "every all-zero block of the frame as read out (kernels/missing_blocks);"
+                       " the level-1 FITS NMISSING counts as IDL does, leaving out C2's "
+                       "nominally empty blocks (docs/level1_parity.md)"}),
         "frame_status": (("time",), np.dtype(np.uint8), {
             "long_name": "frame status",
             "flag_values": np.array(list(FRAME_STATUS), np.uint8),
@@ -116,11 +119,17 @@ def level1_coords(frames: xr.Dataset, plan: xr.Dataset) -> xr.Dataset:
     columns = [name for name in plan.data_vars if plan[name].dims == ("time",)]
     for name, coord in frames.coords.items():
         if coord.dims == ("time",):
-            clash = name in columns and name != "time"
+            clash = name in columns or name == "time"
             coords[f"{name}_level05" if clash else name] = coord.variable
     for name in columns:
         if name != "frame_status":
             coords[name] = plan[name].variable
+    # the level-1 time is NRL's corrected DATE-OBS (adjust_all_date_obs; the level-0.5 time
+    # where the tables do not cover the frame, as date_obs_source says)
+    times = plan["date_obs"].values if "date_obs" in plan else frames["time"].values
+    coords["time"] = xr.Variable("time", np.asarray(times, dtype="datetime64[ns]"),
+                                 {"long_name": "start of exposure (UTC), corrected as NRL's "
+                                               "level-1 DATE-OBS"})
     return xr.Dataset(coords=coords)
 
 
@@ -134,12 +143,13 @@ def level1_attrs(frames: xr.Dataset, calib: CalibrationSource,
         "instrument": "LASCO",
         "detector": detector,
         "level": "1",
-        "source_archive": frames.attrs.get("source_archive", ""),
+        "source_archive": redact_url(str(frames.attrs.get("source_archive", ""))),
         "lascoproc_version": lascoproc.__version__,
         "method": "SolarSoft reduce_level_1.pro 1.68 chain as ported in lascoproc "
-                  "(docs/level1_port.md); time correction (adjust_all_date_obs, TIME_DIFF.DAT) "
-                  "not applied",
-        "calibration_store": getattr(calib, "url", ""),
+                  "(docs/level1_port.md)" + ("" if options.time_correction else
+                                             "; time correction (TIME_DIFF.DAT) not applied"),
+        "calibration_store": redact_url(str(getattr(calib, "url", ""))),
+        "calibration_integrity": str(getattr(calib, "integrity", "")),
         "calibration_files": [f"{path} sha256:{digest}"
                               for path, digest in calib.provenance().items()],
         "rejected": list(frames.attrs.get("rejected", [])),

@@ -288,6 +288,13 @@ class ClusterConfig:
         if self.backend not in BACKENDS:
             raise ValueError(f"cluster backend {self.backend!r} unknown; choose one of "
                              f"{', '.join(BACKENDS)}")
+        self._check_counts()
+        self._check_backend()
+        self._check_resources()
+        self._check_tls()
+
+    def _check_counts(self) -> None:
+        """Worker, thread and GPU-worker counts are non-negative integers."""
         for field in ("n_workers", "threads_per_worker", "adaptive_min", "adaptive_max"):
             value = getattr(self, field)
             if value is not None and (not isinstance(value, int) or value < 0):
@@ -297,6 +304,9 @@ class ClusterConfig:
         if not isinstance(self.gpu_workers, int) or self.gpu_workers < 0:
             raise ValueError(f"gpu_workers must be a non-negative integer, got "
                              f"{self.gpu_workers!r}")
+
+    def _check_backend(self) -> None:
+        """The options that only some backends honour go with one of them."""
         if self.backend == "scheduler" and not self.address:
             raise ValueError("the scheduler backend needs an address such as "
                              "tcp://host:8786 (--scheduler or LASCOPROC_SCHEDULER)")
@@ -316,6 +326,9 @@ class ClusterConfig:
                              f"{self.backend!r}")
         if lo is not None and hi is not None and lo > hi:
             raise ValueError(f"adaptive_min ({lo}) > adaptive_max ({hi})")
+
+    def _check_resources(self) -> None:
+        """Memory limit and timeout are sizes and durations the workers can use."""
         if self.memory_limit is not None and self.memory_limit != "auto":
             try:
                 parse_bytes(self.memory_limit)
@@ -324,7 +337,6 @@ class ClusterConfig:
                                  f"{self.memory_limit!r}") from err
         if self.timeout <= 0:
             raise ValueError("timeout must be positive")
-        self._check_tls()
 
     def _check_tls(self) -> None:
         """TLS options that cannot be honoured are errors, never silently ignored."""

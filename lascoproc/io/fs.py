@@ -15,7 +15,10 @@ from typing import Any
 import fsspec
 from fsspec.core import url_to_fs
 
-__all__ = ["get_fs", "join", "protocol_of", "EXTRA_FOR_PROTOCOL"]
+from lascoproc.redaction import redact_text, redact_url
+
+__all__ = ["get_fs", "join", "protocol_of", "redact_url", "redact_text", "write_json_atomic",
+           "EXTRA_FOR_PROTOCOL"]
 
 #: Which optional extra of lascoproc provides the fsspec driver of a protocol.
 EXTRA_FOR_PROTOCOL = {
@@ -56,8 +59,9 @@ def get_fs(url: str, storage_options: Mapping[str, Any] | None = None):
         When the fsspec driver for the URL's protocol is not installed; the message names the
         lascoproc extra that provides it (``pip install 'lascoproc[cloud]'``).
     """
-    url = str(url)
-    options = default_storage_options(url, storage_options)
+    url, options = _credentials_out_of_url(str(url), default_storage_options(url,
+                                                                              storage_options))
+    options = _http_timeout(url, options)
     try:
         return url_to_fs(url, **options)
     except ImportError as err:
@@ -69,7 +73,60 @@ def get_fs(url: str, storage_options: Mapping[str, Any] | None = None):
         ) from err
 
 
+def _credentials_out_of_url(url: str, options: dict) -> tuple[str, dict]:
+    """An ``http(s)://user:password@host/...`` URL becomes the URL without them and HTTP basic
+    authentication in the driver's options, so that no path derived from it (listings, frame
+    paths, attributes, messages) ever carries the password. Other drivers take credentials out
+    of their URLs themselves."""
+    if protocol_of(url) not in ("http", "https") or "@" not in url.split("/", 3)[2]:
+        return url, options
+    from urllib.parse import unquote, urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    clean = urlunsplit((parts.scheme, parts.netloc.rsplit("@", 1)[-1], parts.path, parts.query,
+                        parts.fragment))
+    if parts.username is not None:
+        import base64
+
+        token = base64.b64encode(f"{unquote(parts.username)}:{unquote(parts.password or '')}"
+                                 .encode()).decode("ascii")
+        client = dict(options.get("client_kwargs", {}))
+        client["headers"] = {"Authorization": f"Basic {token}",
+                             **dict(client.get("headers", {}))}
+        options = {**options, "client_kwargs": client}
+    return clean, options
+
+
+def _http_timeout(url: str, options: dict) -> dict:
+    """``timeout=SECONDS`` (e.g. ``--storage-option timeout=30``) for an http(s) archive:
+    a request that takes longer (a stalled server) fails and is retried, instead of hanging."""
+    if protocol_of(url) not in ("http", "https") or "timeout" not in options:
+        return options
+    from aiohttp import ClientTimeout
+
+    options = dict(options)
+    seconds = float(options.pop("timeout"))
+    client = dict(options.get("client_kwargs", {}))
+    client.setdefault("timeout", ClientTimeout(total=seconds, sock_read=seconds))
+    options["client_kwargs"] = client
+    return options
+
+
 def join(fs: fsspec.AbstractFileSystem, *parts: str) -> str:
     """Join path parts with the separator of ``fs`` (always ``/`` for fsspec paths)."""
     del fs
     return posixpath.join(*[str(p) for p in parts])
+
+
+def write_json_atomic(path: str, value: Any, *,
+                      storage_options: Mapping[str, Any] | None = None) -> None:
+    """Write ``value`` as JSON to ``path``: to a temporary name beside it, then renamed, so a
+    crash never leaves a truncated file under the final name."""
+    import json
+    import uuid
+
+    fs, target = get_fs(path, storage_options)
+    temporary = f"{target}.tmp-{uuid.uuid4().hex[:8]}"
+    with fs.open(temporary, "w") as handle:
+        json.dump(value, handle, indent=1, default=str)
+    fs.mv(temporary, target)

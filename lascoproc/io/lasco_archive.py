@@ -23,16 +23,17 @@ import numpy as np
 import pandas as pd
 
 from lascoproc.io import lasco_header
-from lascoproc.io.fs import get_fs, join
+from lascoproc.io.fs import get_fs, join, redact_text, redact_url
 from lascoproc.io.img_hdr import parse_img_hdr
+from lascoproc.io.retry import ReadPolicy, with_retries
 
-__all__ = ["LascoIndex", "Problem", "index_archive", "day_directory", "parse_day_directory"]
+__all__ = ["LascoIndex", "Problem", "index_archive", "parse_day_directory", "read_frame_header"]
 
 DETECTORS = ("c2", "c3")
 _DAY = re.compile(r"^\d{6}$")
 #: Columns of :attr:`LascoIndex.frames`.
 INDEX_COLUMNS = ("path", "filename", "time", "detector", "filter", "polarizer", "exptime",
-                 "naxis1", "naxis2", "source")
+                 "naxis1", "naxis2", "source", "directory")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,12 +49,19 @@ class Problem:
 
 @dataclasses.dataclass
 class LascoIndex:
-    """Frames of an archive (one row per frame, sorted by time) and the problems met."""
+    """Frames of an archive (one row per frame, sorted by time) and the problems met.
+
+    ``headers``: the FITS headers the index had to read (files ``img_hdr.txt`` does not list),
+    ``path -> (header, data offset)``, so that they are not read again. ``span``: the first
+    and last day directory of the whole archive (``None`` if it has none), for messages.
+    """
 
     root: str
     frames: pd.DataFrame
     problems: list[Problem]
     storage_options: dict[str, Any] = dataclasses.field(default_factory=dict)
+    headers: dict[str, tuple[Any, int]] = dataclasses.field(default_factory=dict)
+    span: tuple[np.datetime64 | None, np.datetime64 | None] = (None, None)
 
     def __len__(self) -> int:
         return len(self.frames)
@@ -61,7 +69,9 @@ class LascoIndex:
     def select(self, *, detector: str | None = None, start=None, end=None) -> LascoIndex:
         """A new index restricted to a detector and a closed time range ``[start, end]``."""
         frames = _select(self.frames, detector, start, end)
-        return LascoIndex(self.root, frames, list(self.problems), dict(self.storage_options))
+        keep = set(frames["path"])
+        return LascoIndex(self.root, frames, list(self.problems), dict(self.storage_options),
+                          {p: h for p, h in self.headers.items() if p in keep}, self.span)
 
 
 def parse_day_directory(name: str) -> np.datetime64 | None:
@@ -76,11 +86,6 @@ def parse_day_directory(name: str) -> np.datetime64 | None:
         return None
 
 
-def day_directory(day) -> str:
-    """NRL's ``YYMMDD`` directory name of a date."""
-    return pd.Timestamp(day).strftime("%y%m%d")
-
-
 def _as_time(value) -> np.datetime64 | None:
     if value is None:
         return None
@@ -89,8 +94,8 @@ def _as_time(value) -> np.datetime64 | None:
 
 def _select(frames: pd.DataFrame, detector, start, end) -> pd.DataFrame:
     keep = np.ones(len(frames), dtype=bool)
-    if detector is not None:
-        keep &= frames["detector"].str.lower().to_numpy() == detector.lower()
+    if detector is not None:  # the directory says which detector a file is filed under
+        keep &= frames["directory"].str.lower().to_numpy() == detector.lower()
     start, end = _as_time(start), _as_time(end)
     times = frames["time"].to_numpy()
     if start is not None:
@@ -108,69 +113,96 @@ def _level05_root(fs, root: str) -> str:
     return root
 
 
-def _day_dirs(fs, level05: str, start, end) -> list[tuple[np.datetime64, str]]:
+def _day_dirs(fs, level05: str, start, end, policy):
+    """``([(day, path)] in [start, end], (first day, last day) of the whole archive)``."""
     try:
-        entries = fs.ls(level05, detail=False)
+        entries = with_retries(lambda: fs.ls(level05, detail=False), policy)
     except FileNotFoundError as err:
-        raise FileNotFoundError(f"no LASCO archive at {level05!r}") from err
-    start_day = None if start is None else np.datetime64(start, "D")
-    end_day = None if end is None else np.datetime64(end, "D")
-    days = []
+        raise FileNotFoundError(f"no LASCO archive at {redact_url(level05)!r}") from err
+    except OSError as err:
+        raise OSError(f"cannot list the LASCO archive at {redact_url(level05)!r} ({err}); "
+                      "check the URL and the network, then run again") from err
+    start_day = None if start is None else np.datetime64(pd.Timestamp(start).date(), "D")
+    end_day = None if end is None else np.datetime64(pd.Timestamp(end).date(), "D")
+    days, every = [], []
     for entry in entries:
         name = entry.rstrip("/").rsplit("/", 1)[-1]
         day = parse_day_directory(name)
         if day is None:
             continue
+        every.append(day)
         if start_day is not None and day < start_day:
             continue
         if end_day is not None and day > end_day:
             continue
         days.append((day, entry.rstrip("/")))
-    return sorted(days)
+    span = (min(every), max(every)) if every else (None, None)
+    return sorted(days), span
 
 
-def read_frame_header(fs, path: str):
-    """Read and check the primary header of one level-0.5 file; returns ``(header, size_ok)``.
+def read_frame_header(fs, path: str, policy: ReadPolicy = ReadPolicy()):
+    """Read the primary header of one level-0.5 file: ``(header, data offset in bytes)``.
 
-    Raises :class:`~lascoproc.io.lasco_header.HeaderError` with the reason when the file is not a
-    usable level-0.5 frame: not FITS, truncated header, missing keywords, or a file shorter than
-    its header's data array (a truncated or wrong-size file).
+    Raises :class:`~lascoproc.io.lasco_header.HeaderError` with the reason when the file cannot
+    hold a frame: not FITS, truncated header, no ``NAXIS1``/``NAXIS2``/``BITPIX``, or a file
+    shorter than its header's data array (a truncated or wrong-size file). What the header's
+    values say of the frame is :func:`lascoproc.io.lasco_header.header_problems`'s. I/O errors
+    are retried under ``policy`` before they are raised.
     """
-    with fs.open(path, "rb") as handle:
-        raw = lasco_header.read_header_bytes(handle)
+    def read():
+        with fs.open(path, "rb") as handle:
+            return lasco_header.read_header_bytes(handle)
+
+    raw = with_retries(read, policy, listed=True)
     header = lasco_header.parse_header(raw)
-    lasco_header.check_header(header)
+    for key in ("NAXIS1", "NAXIS2", "BITPIX"):
+        if key not in header:
+            raise lasco_header.HeaderError(f"header_unreadable: no {key} in the header")
     expected = lasco_header.expected_file_size(header, raw)
-    size = fs.size(path)
+    size = with_retries(lambda: fs.size(path), policy, listed=True)
     if size is not None and size < expected:
         raise lasco_header.HeaderError(
-            f"file holds {size} bytes but its header needs {expected} "
+            f"file_truncated: file holds {size} bytes but its header needs {expected} "
             f"({header['NAXIS1']}x{header['NAXIS2']} BITPIX {header['BITPIX']}): truncated "
             "or wrong size"
         )
-    return header
+    return header, lasco_header.header_size(raw)
 
 
-def _row_from_header(path: str, header) -> dict:
+def _row_from_header(path: str, header, directory: str) -> dict:
+    try:
+        time = lasco_header.observation_time(header)
+    except lasco_header.HeaderError as err:  # a frame that cannot be placed in time
+        codes = [f"{c}: {m}" for c, m in lasco_header.header_problems(header)
+                 if c.startswith("date_")]
+        raise lasco_header.HeaderError("; ".join(codes) or f"date_unparsable: {err}") from err
+    exptime = header.get("EXPTIME", np.nan)
     return {
         "path": path,
         "filename": path.rsplit("/", 1)[-1],
-        "time": lasco_header.observation_time(header),
-        "detector": str(header["DETECTOR"]).strip().upper(),
-        "filter": str(header["FILTER"]).strip(),
-        "polarizer": str(header["POLAR"]).strip(),
-        "exptime": float(header["EXPTIME"]),
+        "time": time,
+        "detector": str(header.get("DETECTOR", "")).strip().upper(),
+        "filter": str(header.get("FILTER", "")).strip(),
+        "polarizer": str(header.get("POLAR", "")).strip(),
+        "exptime": float(exptime) if isinstance(exptime, (int, float)) else np.nan,
         "naxis1": int(header["NAXIS1"]),
         "naxis2": int(header["NAXIS2"]),
         "source": "header",
+        "directory": directory,
     }
 
 
-def _rows_from_img_hdr(fs, directory: str, files: set[str], problems: list[Problem]):
+def _rows_from_img_hdr(fs, directory: str, files: set[str], problems: list[Problem],
+                       policy: ReadPolicy):
     path = join(fs, directory, "img_hdr.txt")
-    if not fs.exists(path):
+    try:
+        if not fs.exists(path):
+            return {}
+        text = with_retries(lambda: fs.cat_file(path), policy).decode("latin-1")
+    except OSError as err:  # the day's FITS headers are read instead
+        problems.append(Problem(redact_url(path), f"index_unreadable: {err}; the day's FITS "
+                                                  "headers were read instead"))
         return {}
-    text = fs.cat_file(path).decode("latin-1")
     lines, bad = parse_img_hdr(text)
     for number, reason in bad:
         problems.append(Problem(f"{path}:{number}", f"malformed img_hdr.txt line: {reason}"))
@@ -191,18 +223,24 @@ def _rows_from_img_hdr(fs, directory: str, files: set[str], problems: list[Probl
             "naxis1": line.naxis1,
             "naxis2": line.naxis2,
             "source": "img_hdr",
+            "directory": directory.rstrip("/").rsplit("/", 1)[-1],
         }
     return rows
 
 
-def _header_rows(fs, paths: Iterable[str], problems: list[Problem], threads: int, progress):
+def _header_rows(fs, paths: Iterable[str], problems: list[Problem], threads: int, progress,
+                 headers: dict, policy: ReadPolicy):
     paths = list(paths)
 
     def one(path):
         try:
-            return _row_from_header(path, read_frame_header(fs, path)), None
+            header, offset = read_frame_header(fs, path, policy)
+            headers[path] = (header, offset)
+            directory = path.rstrip("/").rsplit("/", 2)[-2]
+            return _row_from_header(path, header, directory), None
         except (lasco_header.HeaderError, OSError, KeyError, ValueError) as err:
-            return None, Problem(path, str(err))
+            reason = str(err) if ": " in str(err)[:40] else f"header_unreadable: {err}"
+            return None, Problem(redact_url(path), redact_text(reason))
 
     rows = []
     if not paths:
@@ -231,6 +269,7 @@ def index_archive(
     threads: int = 16,
     verify: bool = False,
     progress: bool = False,
+    policy: ReadPolicy = ReadPolicy(),
 ) -> LascoIndex:
     """Index the level-0.5 frames of an archive without reading pixel data.
 
@@ -252,6 +291,9 @@ def index_archive(
         unlisted ones): unusable files then appear in ``problems`` instead of the frames.
     progress
         Show a progress bar while reading headers.
+    policy
+        How listings and header reads are retried on I/O errors; a directory or file still
+        unreadable is named in ``problems`` and the rest goes on.
 
     Returns
     -------
@@ -267,21 +309,32 @@ def index_archive(
     problems: list[Problem] = []
     rows: list[dict] = []
     to_read: list[str] = []
-    for _, day_path in _day_dirs(fs, level05, start, end):
+    headers: dict[str, tuple[Any, int]] = {}
+    days, span = _day_dirs(fs, level05, start, end, policy)
+    for _, day_path in days:
         for det in detectors:
             directory = join(fs, day_path, det)
-            if not fs.isdir(directory):
+            try:
+                if not fs.isdir(directory):
+                    continue
+                listing = [p.rstrip("/") for p in
+                           with_retries(lambda d=directory: fs.ls(d, detail=False), policy)]
+            except OSError as err:  # one day that cannot be listed is named, the rest goes on
+                problems.append(Problem(redact_url(directory),
+                                        f"directory_unreadable: {redact_text(str(err))}"))
                 continue
-            listing = [p.rstrip("/") for p in fs.ls(directory, detail=False)]
             files = {p.rsplit("/", 1)[-1] for p in listing if p.lower().endswith((".fts", ".fits"))}
-            listed = {} if verify else _rows_from_img_hdr(fs, directory, files, problems)
+            listed = {} if verify else _rows_from_img_hdr(fs, directory, files, problems,
+                                                          policy)
             if verify:
-                _rows_from_img_hdr(fs, directory, files, problems)  # report bad lines
+                _rows_from_img_hdr(fs, directory, files, problems, policy)  # bad lines
             rows.extend(listed.values())
             to_read.extend(join(fs, directory, f) for f in sorted(files - set(listed)))
-    rows.extend(_header_rows(fs, to_read, problems, threads, progress))
+    rows.extend(_header_rows(fs, to_read, problems, threads, progress, headers, policy))
     frames = pd.DataFrame(rows, columns=list(INDEX_COLUMNS))
     frames["time"] = pd.to_datetime(frames["time"]).astype("datetime64[ms]")
     frames = frames.sort_values(["time", "filename"], kind="stable").reset_index(drop=True)
     frames = _select(frames, detector, start, end)
-    return LascoIndex(url, frames, problems, dict(storage_options or {}))
+    keep = set(frames["path"])
+    return LascoIndex(url, frames, problems, dict(storage_options or {}),
+                      {p: h for p, h in headers.items() if p in keep}, span)

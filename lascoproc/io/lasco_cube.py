@@ -1,16 +1,22 @@
 """Lazy LASCO level-0.5 cubes: an :class:`xarray.Dataset` (time, y, x) per detector and frame size.
 
-One frame per dask chunk (STYLE rule 5); headers are read when the cube is built (a few kB per
-file, concurrently) and become per-frame coordinates; pixel data are read only when computed.
+One frame per dask chunk (STYLE rule 5). Headers are read once per run, when the frames are
+listed (:func:`open_lasco_frames`: a few kB per file, concurrently), and become per-frame
+coordinates, with where each file's data start (``data_offset``); pixels are read only when
+computed, each frame in one request of exactly its data bytes.
 
 A frame whose header is unusable (not FITS, truncated, incomplete, inconsistent with the file
-size) is left out of the cube and listed, with its reason, in the ``rejected`` attribute. A frame
-that fails to read at compute time gives a zero image and ``read_status = 1``: the run goes on and
-the frame is flagged, never silently kept as data.
+size) is left out of the cube and listed, with its reason, in the ``rejected`` attribute. At
+compute time, a read that fails with an I/O error (the network, a server's 5xx, a short body)
+is retried with backoff (:class:`ReadPolicy`) and, still failing, raises
+:class:`FrameReadError` (the region writer leaves its region for ``--resume``); a file whose
+content is not a frame gives zeros and ``read_status = 1``.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 from collections import Counter
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -18,16 +24,17 @@ from typing import Any
 
 import dask.array as da
 import numpy as np
-import pandas as pd
 import xarray as xr
 
 import lascoproc
 from lascoproc.io import lasco_header
-from lascoproc.io.fs import get_fs
+from lascoproc.io.fs import get_fs, redact_text, redact_url
 from lascoproc.io.lasco_archive import LascoIndex, Problem, index_archive, read_frame_header
+from lascoproc.io.retry import TRANSIENT, ReadPolicy, with_retries
 
-__all__ = ["open_lasco_cube", "open_lasco_frames", "lasco_cube_from_frames", "frame_shapes",
-           "read_frame", "READ_STATUS_MEANINGS"]
+__all__ = ["open_lasco_cube", "open_lasco_frames", "open_lasco_frame_groups", "FrameGroups",
+           "lasco_cube_from_frames", "level05_template", "read_frame", "read_frames",
+           "ReadPolicy", "FrameReadError", "CorruptFrameError", "READ_STATUS_MEANINGS"]
 
 #: ``read_status`` flag values and meanings (CF ``flag_values``/``flag_meanings``).
 READ_STATUS_MEANINGS = {0: "ok", 1: "unreadable_at_compute_time"}
@@ -47,31 +54,19 @@ def _card_values(raw: bytes, keys: tuple[str, ...]) -> dict[str, str]:
     return out
 
 
-def read_frame(fs, path: str) -> np.ndarray:
-    """Read the pixels of one level-0.5 file as ``uint16`` (rows = NAXIS2, columns = NAXIS1).
+class FrameReadError(OSError):
+    """A frame's pixels could not be read after every retry (the region is left for resume)."""
 
-    The data are read directly after the header (FITS primary array, big-endian), with
-    ``BZERO``/``BSCALE`` honoured: level-0.5 files are ``BITPIX = 16`` counts without ``BZERO``
-    (see :mod:`lascoproc.io.lasco_header`), kept as unsigned 16-bit. Only the five keywords
-    needed are parsed from the header cards (the full header was checked when the cube was
-    opened).
-    """
-    with fs.open(path, "rb") as handle:
-        raw = lasco_header.read_header_bytes(handle)
-        cards = _card_values(raw, ("BITPIX", "NAXIS1", "NAXIS2", "BSCALE", "BZERO"))
-        try:
-            bitpix = int(cards["BITPIX"])
-            ny, nx = int(cards["NAXIS2"]), int(cards["NAXIS1"])
-            bscale = float(cards.get("BSCALE", 1.0))
-            bzero = float(cards.get("BZERO", 0.0))
-        except (KeyError, ValueError) as err:
-            raise OSError(f"{path}: unusable BITPIX/NAXIS/BSCALE/BZERO ({err})") from err
-        dtype = np.dtype(_BITPIX_DTYPE[bitpix])
-        nbytes = ny * nx * dtype.itemsize
-        handle.seek(lasco_header.header_size(raw))
-        buf = handle.read(nbytes)
-    if len(buf) < nbytes:
-        raise OSError(f"{path}: data truncated ({len(buf)} of {nbytes} bytes)")
+
+class CorruptFrameError(ValueError):
+    """A file whose content cannot be a frame (not retried: the frame is flagged unreadable)."""
+
+
+def _decode(buf: bytes, shape: tuple[int, int], bitpix: int, bscale: float,
+            bzero: float) -> np.ndarray:
+    """FITS primary-array bytes (big-endian) to ``uint16`` counts, ``BZERO``/``BSCALE``
+    honoured (level 0.5: ``BITPIX = 16`` counts without ``BZERO``, kept as unsigned 16-bit)."""
+    ny, nx = shape
     if bitpix == 16 and bscale == 1.0 and bzero in (0.0, 32768.0):
         # big-endian int16 read as uint16 is the same bits: BZERO 0 keeps them (14-bit counts
         # are never negative), BZERO 32768 (the unsigned convention) flips the sign bit
@@ -79,37 +74,114 @@ def read_frame(fs, path: str) -> np.ndarray:
         if bzero:
             return (data ^ np.uint16(0x8000)).astype(np.uint16)
         return data.astype(np.uint16)
-    data = np.frombuffer(buf, dtype=dtype).reshape(ny, nx)
+    data = np.frombuffer(buf, dtype=_BITPIX_DTYPE[bitpix]).reshape(ny, nx)
     return np.clip(np.rint(data * bscale + bzero), 0, 65535).astype(np.uint16)
 
 
-def _read_block(paths: np.ndarray, fs=None, shape=None):
-    """dask block function: ``(frame[1, ny, nx], status[1])`` for a one-path block."""
-    path = paths[0]
+def read_frame(fs, path: str, *, offset: int | None = None,
+               shape: tuple[int, int] | None = None, bitpix: int = 16, bscale: float = 1.0,
+               bzero: float = 0.0, policy: ReadPolicy = ReadPolicy()) -> np.ndarray:
+    """Read the pixels of one level-0.5 file as ``uint16`` (rows = NAXIS2, columns = NAXIS1).
+
+    With ``offset`` and ``shape`` (what the frames table holds: the header was read once, when
+    the run listed its frames) only the data bytes are read, in one request. Without them the
+    header is read first for ``BITPIX``/``NAXIS``/``BSCALE``/``BZERO``.
+
+    Transient failures (:class:`ReadPolicy`) are retried with backoff; still failing, the read
+    raises :class:`FrameReadError` naming the file, the attempts and the last error. A file
+    that is not a frame raises :class:`CorruptFrameError` at once.
+    """
     try:
-        frame = read_frame(fs, path)
-        if frame.shape != shape:
-            raise OSError(f"{path}: shape {frame.shape} differs from its header's {shape}")
-        return frame[np.newaxis], np.zeros(1, np.uint8)
-    except Exception:  # noqa: BLE001 - any read failure is flagged, never kills the run
-        return np.zeros((1, *shape), np.uint16), np.ones(1, np.uint8)
+        return with_retries(lambda: _read_once(fs, path, offset, shape, bitpix, bscale, bzero),
+                            policy, listed=True)
+    except FileNotFoundError as err:  # gone since it was listed: not transient
+        raise FrameReadError(f"{redact_url(path)}: no longer in the archive") from err
+    except TRANSIENT as err:
+        raise FrameReadError(f"{redact_url(path)}: unreadable after {policy.attempts} "
+                             f"attempts ({type(err).__name__}: {redact_text(str(err))})") \
+            from err
 
 
-def _frame_part(block, part: int):
-    return block[part]
-
-
-def frame_shapes(index: LascoIndex) -> Counter:
-    """How many frames of each ``(ny, nx)`` an index holds."""
-    return Counter(zip(index.frames["naxis2"], index.frames["naxis1"], strict=True))
-
-
-def _read_headers(fs, paths, threads, progress):
-    def one(path):
+def _read_once(fs, path, offset, shape, bitpix, bscale, bzero) -> np.ndarray:
+    if offset is None or shape is None:
+        with fs.open(path, "rb") as handle:
+            raw = lasco_header.read_header_bytes(handle)
+        cards = _card_values(raw, ("BITPIX", "NAXIS1", "NAXIS2", "BSCALE", "BZERO"))
         try:
-            return path, read_frame_header(fs, path), None
+            bitpix = int(cards["BITPIX"])
+            shape = (int(cards["NAXIS2"]), int(cards["NAXIS1"]))
+            bscale = float(cards.get("BSCALE", 1.0))
+            bzero = float(cards.get("BZERO", 0.0))
+        except (KeyError, ValueError) as err:
+            raise CorruptFrameError(f"{redact_url(path)}: unusable BITPIX/NAXIS/BSCALE/BZERO "
+                                    f"({err})") from err
+        offset = lasco_header.header_size(raw)
+    if bitpix not in _BITPIX_DTYPE:
+        raise CorruptFrameError(f"{redact_url(path)}: BITPIX {bitpix}")
+    dtype = np.dtype(_BITPIX_DTYPE[bitpix])
+    nbytes = int(shape[0]) * int(shape[1]) * dtype.itemsize
+    buf = fs.cat_file(path, start=int(offset), end=int(offset) + nbytes)
+    if len(buf) > nbytes:  # a server that ignores the Range header sends the whole file
+        buf = buf[int(offset):int(offset) + nbytes]
+    if len(buf) < nbytes:  # a short body: a dropped connection, a server that cut it
+        raise OSError(f"{redact_url(path)}: data truncated ({len(buf)} of {nbytes} bytes)")
+    return _decode(buf, (int(shape[0]), int(shape[1])), bitpix, bscale, bzero)
+
+
+def read_frames(paths: np.ndarray, offsets: np.ndarray, *, fs, shape: tuple[int, int],
+                policy: ReadPolicy = ReadPolicy()) -> tuple[np.ndarray, np.ndarray]:
+    """The gufunc ``(),()->(y,x),()`` over a block of frames: ``(counts, read_status)``.
+
+    A file whose content is not a frame of ``shape`` gives zeros and ``read_status = 1``; an
+    I/O failure after the retries raises :class:`FrameReadError` (its region is left for
+    ``resume``).
+    """
+    counts = np.zeros((*paths.shape, *shape), np.uint16)
+    status = np.zeros(paths.shape, np.uint8)
+    for k in np.ndindex(paths.shape):
+        try:
+            counts[k] = read_frame(fs, str(paths[k]), offset=int(offsets[k]),
+                                   shape=tuple(shape), policy=policy)
+        except CorruptFrameError:
+            status[k] = 1
+    return counts, status
+
+
+#: Header problems (:func:`lascoproc.io.lasco_header.header_problems` codes) that keep a file
+#: out of the cube: it cannot be placed in time, or is not a LASCO C2/C3 frame of its size.
+#: Other problems (the exposure time, an unparsable card) keep the frame, flagged: the level-1
+#: plan then flags it as not calibrated, and the level-0.5 cube carries the flags.
+REJECTING = frozenset({
+    "keyword_missing", "date_missing", "date_unparsable", "date_before_launch",
+    "date_in_future", "instrument_not_lasco", "detector_not_c2_c3", "naxis_not_2",
+    "size_mismatch_window",
+})
+
+
+@dataclasses.dataclass
+class _Record:
+    path: str
+    header: Any
+    offset: int
+    time: np.datetime64
+    flags: list[str]
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return int(self.header["NAXIS2"]), int(self.header["NAXIS1"])
+
+
+def _read_headers(fs, paths, threads, progress, known, policy):
+    """``(path, header, offset, error)`` of every path; ``known`` headers are not read again."""
+    def one(path):
+        if path in known:
+            header, offset = known[path]
+            return path, header, offset, None
+        try:
+            header, offset = read_frame_header(fs, path, policy)
+            return path, header, offset, None
         except (lasco_header.HeaderError, OSError, KeyError, ValueError) as err:
-            return path, None, str(err)
+            return path, None, 0, f"header_unreadable: {redact_text(str(err))}"
 
     with ThreadPoolExecutor(max_workers=threads) as pool:
         results = pool.map(one, paths)
@@ -118,6 +190,98 @@ def _read_headers(fs, paths, threads, progress):
 
             results = tqdm(results, total=len(paths), desc="reading headers", unit="file")
         return list(results)
+
+
+def _directory_detector(path: str) -> str | None:
+    """``c2``/``c3`` of NRL's ``.../c2/NNNNNNNN.fts`` layout, or ``None``."""
+    parts = path.replace("\\", "/").rsplit("/", 2)
+    return parts[-2].upper() if len(parts) >= 2 and parts[-2].lower() in ("c2", "c3") else None
+
+
+def _validate(fs, results, detector: str):
+    """Split header results into kept records and problems (with reason codes)."""
+    problems: list[Problem] = []
+    records: list[_Record] = []
+    for path, header, offset, error in results:
+        if header is None:
+            problems.append(Problem(path, error))
+            continue
+        found = lasco_header.header_problems(header)
+        reject = [f"{c}: {m}" for c, m in found if c in REJECTING]
+        det = str(header.get("DETECTOR", "")).strip().upper()
+        folder = _directory_detector(path)
+        if folder is not None and det in ("C2", "C3") and det != folder:
+            reject.append(f"detector_mismatch_directory: DETECTOR = {det} in a {folder.lower()}"
+                          " directory")
+        if int(header.get("BITPIX", 0)) != 16:
+            reject.append(f"bitpix_not_16: BITPIX = {header.get('BITPIX')} (a level-0.5 frame "
+                          "holds 16-bit counts)")
+        if det != detector.upper() and not reject:
+            continue  # another detector's frame, listed under this one's by the index
+        if reject:
+            problems.append(Problem(path, "; ".join(reject)))
+            continue
+        time = lasco_header.observation_time(header)
+        records.append(_Record(path, header, int(offset), time,
+                               [f"{c}: {m}" for c, m in found if c not in REJECTING]))
+    return records, problems
+
+
+def _duplicates(fs, records: list[_Record], problems: list[Problem]) -> list[_Record]:
+    """Byte-identical files: the first (by path) is kept, the others rejected and named.
+    Distinct frames of the same time: both kept, each flagged with the other's name."""
+    by_time: dict[tuple, list[_Record]] = {}
+    for rec in records:
+        by_time.setdefault((rec.time, rec.shape), []).append(rec)
+    drop = set()
+    for group in by_time.values():
+        if len(group) < 2:
+            continue
+        group.sort(key=lambda r: r.path)
+        digests = {}
+        for rec in group:
+            digests[rec.path] = hashlib.sha256(fs.cat_file(rec.path)).hexdigest()
+        kept: dict[str, _Record] = {}
+        for rec in group:
+            twin = kept.get(digests[rec.path])
+            if twin is not None:
+                drop.add(rec.path)
+                problems.append(Problem(rec.path, f"duplicate: byte-identical to "
+                                                  f"{twin.path.rsplit('/', 1)[-1]} (kept)"))
+            else:
+                kept[digests[rec.path]] = rec
+        if len(kept) > 1:
+            names = [r.path.rsplit("/", 1)[-1] for r in kept.values()]
+            for rec in kept.values():
+                others = ", ".join(n for n in names if n != rec.path.rsplit("/", 1)[-1])
+                rec.flags.append(f"time_shared: {others} has the same DATE-OBS/TIME-OBS")
+    return [r for r in records if r.path not in drop]
+
+
+def _span_text(index: LascoIndex) -> str:
+    """What the archive holds, for an error message: its time span, or that it is empty."""
+    full = getattr(index, "span", None)
+    if full is None or full[0] is None:
+        return "the archive holds no frame of this detector"
+    return f"the archive covers {str(full[0])[:19]} .. {str(full[1])[:19]}"
+
+
+def _collect(source, detector, start, end, storage_options, threads, progress,
+             policy=ReadPolicy()):
+    """Index the archive, read every header once, validate: ``(index, records, problems)``."""
+    if isinstance(source, LascoIndex):
+        index = source.select(detector=detector, start=start, end=end)
+        storage_options = storage_options or index.storage_options
+    else:
+        index = index_archive(source, detector=detector, start=start, end=end,
+                              storage_options=storage_options, threads=threads,
+                              progress=progress, policy=policy)
+    fs, _ = get_fs(index.root, storage_options)
+    results = _read_headers(fs, list(index.frames["path"]), threads, progress, index.headers,
+                            policy)
+    records, problems = _validate(fs, results, detector)
+    records = _duplicates(fs, records, problems)
+    return index, records, list(index.problems) + problems
 
 
 def open_lasco_cube(
@@ -130,6 +294,7 @@ def open_lasco_cube(
     storage_options: Mapping[str, Any] | None = None,
     threads: int = 16,
     progress: bool = False,
+    policy: ReadPolicy = ReadPolicy(),
 ) -> xr.Dataset:
     """Open the level-0.5 frames of one detector as a lazy (time, y, x) cube.
 
@@ -142,31 +307,85 @@ def open_lasco_cube(
     start, end
         Closed time range; the whole archive when ``None``.
     shape
-        ``(ny, nx)`` of the frames to put in the cube. A cube holds frames of one size: binned
-        (512x512) and subfield frames are opened with their own ``shape``. By default the full
-        1024x1024 frames, or the most common size if there are none. Frames of other sizes are
-        counted in the ``other_shapes`` attribute.
+        ``(ny, nx)`` of the frames to put in the cube. A cube holds frames of one size
+        (:func:`open_lasco_frame_groups` gives every size): by default the full 1024x1024
+        frames, or the most common size if there are none. The other sizes are named in the
+        ``other_shapes`` attribute.
+    policy
+        How pixel reads are retried (:class:`ReadPolicy`).
 
     Returns
     -------
     xarray.Dataset
         ``counts`` (time, y, x) ``uint16`` DN, dask-backed with one frame per chunk;
         ``read_status`` (time) ``uint8`` flag; header values as per-frame coordinates (see
-        :data:`lascoproc.io.lasco_header.FRAME_COORDS`) and ``path``; attributes ``rejected``
-        (``"path: reason"`` of every unusable file) and provenance.
+        :data:`lascoproc.io.lasco_header.FRAME_COORDS`), ``path``, ``data_offset`` and
+        ``input_flags`` (problems found in the header that do not keep the frame out: the
+        exposure time, an unparsable card, a time shared with another frame); attributes
+        ``rejected`` (``"path: code: reason"`` of every file left out) and provenance.
 
     Notes
     -----
-    The same as ``lasco_cube_from_frames(open_lasco_frames(...))``. The task graph holds three
-    tasks per frame: for a whole mission, open the frames once and build the cube of each time
-    range with :func:`lasco_cube_from_frames` (what :mod:`lascoproc.pipeline` does).
+    The same as ``lasco_cube_from_frames(open_lasco_frames(...))``: for a whole mission, open
+    the frames once and build the cube of each time range with :func:`lasco_cube_from_frames`
+    (what :mod:`lascoproc.pipeline` does).
     """
     frames = open_lasco_frames(source, detector=detector, start=start, end=end, shape=shape,
                                storage_options=storage_options, threads=threads,
                                progress=progress)
     if isinstance(source, LascoIndex):
         storage_options = storage_options or source.storage_options
-    return lasco_cube_from_frames(frames, storage_options=storage_options)
+    return lasco_cube_from_frames(frames, storage_options=storage_options, policy=policy,
+                                  archive=source.root if isinstance(source, LascoIndex)
+                                  else str(source))
+
+
+class FrameGroups(dict):
+    """``{(ny, nx): frames}`` of every frame size (:func:`open_lasco_frame_groups`), with the
+    files left out as :class:`~lascoproc.io.lasco_archive.Problem` objects in
+    :attr:`problems` (path and reason apart)."""
+
+    problems: list[Problem]
+
+
+def open_lasco_frame_groups(
+    source: str | LascoIndex,
+    *,
+    detector: str,
+    start=None,
+    end=None,
+    storage_options: Mapping[str, Any] | None = None,
+    threads: int = 16,
+    progress: bool = False,
+    policy: ReadPolicy = ReadPolicy(),
+) -> FrameGroups:
+    """The frames of every size, headers only: ``{(ny, nx): frames}``, the full 1024x1024
+    frames first, then by number of frames. Each is what :func:`open_lasco_frames` gives for
+    that ``shape``; the files left out are in each group's ``rejected`` attribute and in the
+    result's ``problems``. Raises ``ValueError`` (naming the time range and the archive's
+    span) when there is no frame."""
+    index, records, problems = _collect(source, detector, start, end, storage_options,
+                                        threads, progress, policy)
+    sizes = Counter(r.shape for r in records)
+    if not sizes:
+        raise ValueError(_no_frames_message(index, detector, start, end, problems))
+    order = sorted(sizes, key=lambda s: (s != (1024, 1024), -sizes[s], s))
+    groups = FrameGroups(
+        (shape, _frames_dataset(index.root, detector, shape,
+                                [r for r in records if r.shape == shape], problems, sizes))
+        for shape in order)
+    groups.problems = [Problem(redact_url(p.path), redact_text(p.reason)) for p in problems]
+    return groups
+
+
+def _no_frames_message(index, detector, start, end, problems) -> str:
+    asked = (f"between {start or 'the start'} and {end or 'the end'}"
+             if start is not None or end is not None else "in the whole archive")
+    text = (f"no usable {detector.upper()} frame {asked} of {redact_url(index.root)} "
+            f"({_span_text(index)})")
+    if problems:
+        text += f"; {len(problems)} files were left out, e.g. {problems[0]}"
+    return text
 
 
 def open_lasco_frames(
@@ -188,45 +407,33 @@ def open_lasco_frames(
     Returns
     -------
     xarray.Dataset
-        No data variables: the cube's ``time`` and per-frame coordinates (header values and
-        ``path``) and its attributes (``frame_shape``, ``rejected``, provenance). Select frames
-        with ``isel`` and make them a lazy cube with :func:`lasco_cube_from_frames`.
+        No data variables: the cube's ``time`` and per-frame coordinates (header values,
+        ``path``, ``data_offset``, ``input_flags``) and its attributes (``frame_shape``,
+        ``other_shapes``, ``rejected``, provenance). Select frames with ``isel`` and make them
+        a lazy cube with :func:`lasco_cube_from_frames`.
     """
-    if isinstance(source, LascoIndex):
-        index = source.select(detector=detector, start=start, end=end)
-        storage_options = storage_options or index.storage_options
-    else:
-        index = index_archive(source, detector=detector, start=start, end=end,
-                              storage_options=storage_options, threads=threads,
-                              progress=progress)
-    fs, _ = get_fs(index.root, storage_options)
-    problems: list[Problem] = list(index.problems)
-    records = []
-    for path, header, reason in _read_headers(fs, list(index.frames["path"]), threads, progress):
-        if header is None:
-            problems.append(Problem(path, reason))
-            continue
-        if int(header["BITPIX"]) != 16:
-            problems.append(Problem(path, f"BITPIX {header['BITPIX']}: not a level-0.5 frame"))
-            continue
-        records.append((path, header))
-    sizes = Counter((int(h["NAXIS2"]), int(h["NAXIS1"])) for _, h in records)
+    index, records, problems = _collect(source, detector, start, end, storage_options,
+                                        threads, progress)
+    sizes = Counter(r.shape for r in records)
     if shape is None:
         shape = (1024, 1024) if (1024, 1024) in sizes else (
             sizes.most_common(1)[0][0] if sizes else (1024, 1024))
     shape = (int(shape[0]), int(shape[1]))
-    chosen = [(p, h) for p, h in records if (int(h["NAXIS2"]), int(h["NAXIS1"])) == shape]
+    chosen = [r for r in records if r.shape == shape]
     if not chosen:
+        if not sizes:
+            raise ValueError(_no_frames_message(index, detector, start, end, problems))
         available = ", ".join(f"{ny}x{nx} ({c})" for (ny, nx), c in sorted(sizes.items()))
         raise ValueError(f"no usable {detector.upper()} frame of {shape[0]}x{shape[1]} pixels "
-                         f"in {index.root} for this time range (frame sizes there: "
-                         f"{available or 'none'})")
-    chosen.sort(key=lambda item: (lasco_header.observation_time(item[1]), item[0]))
+                         f"in {redact_url(index.root)} for this time range (frame sizes there: "
+                         f"{available})")
     return _frames_dataset(index.root, detector, shape, chosen, problems, sizes)
 
 
 def lasco_cube_from_frames(frames: xr.Dataset, *,
-                           storage_options: Mapping[str, Any] | None = None) -> xr.Dataset:
+                           storage_options: Mapping[str, Any] | None = None,
+                           policy: ReadPolicy = ReadPolicy(),
+                           archive: str | None = None) -> xr.Dataset:
     """The lazy (time, y, x) cube of exactly the frames of ``frames``.
 
     Parameters
@@ -236,6 +443,11 @@ def lasco_cube_from_frames(frames: xr.Dataset, *,
         a cube works too (its pixel variables are rebuilt).
     storage_options
         fsspec options of the archive (as given to :func:`open_lasco_frames`).
+    policy
+        How pixel reads are retried.
+    archive
+        The archive's URL as given to :func:`open_lasco_frames` (default: the
+        ``source_archive`` attribute, which holds it without credentials or query string).
 
     Returns
     -------
@@ -246,18 +458,32 @@ def lasco_cube_from_frames(frames: xr.Dataset, *,
     """
     frames = frames.drop_vars([n for n in ("counts", "read_status") if n in frames.data_vars])
     ny, nx = (int(v) for v in str(frames.attrs["frame_shape"]).split("x"))
-    fs, _ = get_fs(str(frames.attrs["source_archive"]), storage_options)
+    fs, _ = get_fs(str(archive or frames.attrs["source_archive"]), storage_options)
     counts, status = _pixel_arrays(fs, np.asarray(frames["path"].values, dtype=object),
-                                   (ny, nx))
+                                   np.asarray(frames["data_offset"].values, dtype=np.int64),
+                                   (ny, nx), policy)
+    out = level05_template(frames)
+    out["counts"] = out["counts"].copy(data=counts)
+    out["read_status"] = out["read_status"].copy(data=status)
+    return out
+
+
+def level05_template(frames: xr.Dataset) -> xr.Dataset:
+    """The level-0.5 cube of ``frames`` without its data (coordinates, attributes, and each
+    data variable as a one-chunk placeholder of its dims, dtype and attributes): a store's
+    template, with no graph."""
+    ny, nx = (int(v) for v in str(frames.attrs["frame_shape"]).split("x"))
+    n = frames.sizes["time"]
     detector = str(frames.attrs["detector"])
     return xr.Dataset(
         {
-            "counts": (("time", "y", "x"), counts, {
+            "counts": (("time", "y", "x"), da.zeros((n, ny, nx), dtype=np.uint16,
+                                                    chunks=(n, ny, nx)), {
                 "long_name": f"LASCO {detector} level-0.5 counts",
                 "units": "count",
                 "comment": "raw CCD counts incl. bias; 0 in missing telemetry blocks",
             }),
-            "read_status": ("time", status, {
+            "read_status": ("time", da.zeros(n, dtype=np.uint8, chunks=n), {
                 "long_name": "pixel read status",
                 "flag_values": np.array(list(READ_STATUS_MEANINGS), np.uint8),
                 "flag_meanings": " ".join(READ_STATUS_MEANINGS.values()),
@@ -268,26 +494,28 @@ def lasco_cube_from_frames(frames: xr.Dataset, *,
     )
 
 
-def _pixel_arrays(fs, paths: np.ndarray, shape: tuple[int, int]):
-    """Lazy ``(counts, read_status)`` of the files ``paths``: one frame per chunk."""
+def _pixel_arrays(fs, paths: np.ndarray, offsets: np.ndarray, shape: tuple[int, int],
+                  policy: ReadPolicy):
+    """Lazy ``(counts, read_status)`` of the files ``paths``: one frame per chunk, two outputs
+    of one read task per frame (``dask.array.apply_gufunc``)."""
     n = len(paths)
-    path_blocks = da.from_array(paths, chunks=1) if n else da.empty((0,), dtype=object, chunks=1)
-    pairs = path_blocks.map_blocks(_read_block, fs=fs, shape=shape, dtype=object,
-                                   meta=np.empty((0,), dtype=object))
-    counts = pairs.map_blocks(
-        _frame_part, 0, new_axis=[1, 2], chunks=(path_blocks.chunks[0], (shape[0],), (shape[1],)),
-        dtype=np.uint16, meta=np.empty((0, 0, 0), np.uint16),
-    )
-    status = pairs.map_blocks(_frame_part, 1, dtype=np.uint8, meta=np.empty((0,), np.uint8))
+    paths_da = da.from_array(paths, chunks=1) if n else da.empty((0,), dtype=object, chunks=1)
+    offsets_da = (da.from_array(offsets, chunks=1) if n
+                  else da.empty((0,), dtype=np.int64, chunks=1))
+    counts, status = da.apply_gufunc(
+        read_frames, "(),()->(y,x),()", paths_da, offsets_da,
+        output_dtypes=(np.uint16, np.uint8), output_sizes={"y": shape[0], "x": shape[1]},
+        fs=fs, shape=tuple(shape), policy=policy)
     return counts, status
 
 
-def _frames_dataset(root, detector, shape, chosen, problems, sizes) -> xr.Dataset:
-    paths = np.array([p for p, _ in chosen], dtype=object)
-    times = np.array([lasco_header.observation_time(h) for _, h in chosen],
-                     dtype="datetime64[ms]").astype("datetime64[ns]")
+def _frames_dataset(root, detector, shape, chosen: list[_Record], problems, sizes
+                    ) -> xr.Dataset:
+    chosen = sorted(chosen, key=lambda r: (r.time, r.path))
+    paths = np.array([r.path for r in chosen], dtype=object)
+    times = np.array([r.time for r in chosen], dtype="datetime64[ms]").astype("datetime64[ns]")
     coords: dict[str, Any] = {"time": ("time", times, {"long_name": "start of exposure (UTC)"})}
-    values = [lasco_header.frame_coordinates(h) for _, h in chosen]
+    values = [lasco_header.frame_coordinates(r.header) for r in chosen]
     for _, name, dtype, _fill in lasco_header.FRAME_COORDS:
         column = [v[name] for v in values]
         if dtype.startswith("U"):
@@ -295,6 +523,12 @@ def _frames_dataset(root, detector, shape, chosen, problems, sizes) -> xr.Datase
         else:
             coords[name] = ("time", np.array(column, dtype=dtype))
     coords["path"] = ("time", paths)
+    coords["data_offset"] = ("time", np.array([r.offset for r in chosen], np.int64),
+                             {"long_name": "byte offset of the data in the file"})
+    coords["input_flags"] = ("time", np.array(["; ".join(r.flags) for r in chosen],
+                                              dtype=object),
+                             {"long_name": "problems of the input file that did not keep it "
+                                           "out ('' if none)"})
     other = {f"{ny}x{nx}": c for (ny, nx), c in sorted(sizes.items()) if (ny, nx) != shape}
     ds = xr.Dataset(
         coords=coords,
@@ -303,18 +537,12 @@ def _frames_dataset(root, detector, shape, chosen, problems, sizes) -> xr.Datase
             "instrument": "LASCO",
             "detector": detector.upper(),
             "level": "0.5",
-            "source_archive": str(root),
+            "source_archive": redact_url(str(root)),
             "frame_shape": f"{shape[0]}x{shape[1]}",
             "other_shapes": ", ".join(f"{k}: {v} frames" for k, v in other.items()) or "none",
-            "rejected": [str(p) for p in problems],
+            "rejected": [redact_text(str(p)) for p in problems],
             "lascoproc_version": lascoproc.__version__,
         },
     )
     ds["exptime"].attrs["units"] = "s"
     return ds
-
-
-def frames_table(ds: xr.Dataset) -> pd.DataFrame:
-    """The per-frame coordinates of a cube as a table (no pixel data is read)."""
-    names = [n for n, c in ds.coords.items() if c.dims == ("time",)]
-    return pd.DataFrame({n: ds[n].values for n in names})

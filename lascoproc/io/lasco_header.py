@@ -11,6 +11,14 @@ Level-0.5 headers are written by NRL's ``MAKE_FITS_HDR`` (IDL, SolarSoft
 - ``BITPIX = 16`` without ``BZERO``: pixels are 14-bit CCD counts stored as signed 16-bit integers.
 - ``HISTORY`` cards may contain TAB characters (``offset_bias.pro<TAB>1.24 ...``), which the FITS
   standard forbids and which astropy refuses to *write* but reads; the reader must not stop there.
+  The ``offset_bias.pro`` line records the bias NRL computed for the frame (version, date,
+  value: :func:`lascoproc.kernels.lasco_factors.parse_offset_bias_history`); it is carried as
+  the coordinates ``bias_history`` and ``bias_history_version``.
+- IDL writes a non-finite float unquoted (``DATAP50 =                  NaN``), which is not FITS
+  and which astropy cannot parse (it raises when the value is read). :func:`parse_header` leaves
+  such cards out, keeps the rest of the header, and lists them in ``header.unparsable``;
+  :func:`header_problems` reports them (``unparsable_card``) with the other problems a header
+  alone can show.
 - ``P1COL/P1ROW/P2COL/P2ROW`` and ``R1COL/R1ROW/R2COL/R2ROW`` give the readout window on the CCD in
   1-based CCD pixels including the 20 leading overscan columns (a full frame is 20..1043, 1..1024);
   ``SUMCOL/SUMROW`` are on-chip summing (0 or 1 means none) and ``LEBXSUM/LEBYSUM`` the summing in
@@ -20,17 +28,25 @@ Level-0.5 headers are written by NRL's ``MAKE_FITS_HDR`` (IDL, SolarSoft
 from __future__ import annotations
 
 import dataclasses
+import re
+import warnings
 from typing import Any
 
 import numpy as np
 from astropy.io import fits
+from astropy.io.fits.verify import VerifyError, VerifyWarning
+
+from lascoproc.kernels import lasco_checks
+from lascoproc.kernels.lasco_factors import parse_offset_bias_history
 
 __all__ = [
     "REQUIRED_KEYWORDS",
     "FRAME_COORDS",
     "HeaderError",
+    "LascoHeader",
     "read_header_bytes",
     "parse_header",
+    "header_problems",
     "observation_time",
     "check_header",
     "expected_file_size",
@@ -74,6 +90,9 @@ FRAME_COORDS: tuple[tuple[str, str, str, Any], ...] = (
     ("CROTA1", "crota1", "float64", np.nan),
     ("CDELT1", "cdelt1", "float64", np.nan),
     ("OS_NUM", "os_num", "int32", -1),
+    # from the HISTORY card of offset_bias.pro (NRL's bias of this frame; NaN/"" when absent)
+    ("HISTORY", "bias_history", "float64", np.nan),
+    ("HISTORY", "bias_history_version", "U8", ""),
 )
 
 
@@ -116,20 +135,92 @@ def _find_end(buf: bytes) -> int:
     return -1
 
 
-def parse_header(raw: bytes) -> fits.Header:
-    """Parse header bytes into an :class:`astropy.io.fits.Header`, tolerating LASCO quirks.
+class LascoHeader(fits.Header):
+    """An :class:`astropy.io.fits.Header` of a LASCO file, with the cards it could not parse.
+
+    Attributes
+    ----------
+    unparsable : tuple of (keyword, card, reason)
+        Cards left out of the header because their value cannot be parsed (the 80-character
+        card text as found).
+    nonfinite : dict
+        Keywords among them whose value is an unquoted ``NaN``/``Inf`` as IDL writes it, with
+        that value as a float (so that e.g. a ``NaN`` exposure time is reported as such).
+    """
+
+    unparsable: tuple[tuple[str, str, str], ...] = ()
+    nonfinite: dict[str, float] = {}
+
+
+# The value field of a FITS value card (columns 11-80) that astropy can parse: a terminated
+# string, a logical, an integer or a real (E or D exponent), a complex pair, or nothing; then an
+# optional comment. Anything else is checked by astropy itself (slow, rare).
+_VALUE_FIELD = re.compile(
+    r"""\s*(?:'(?:[^']|'')*'|[TF]|[-+]?(?:\d+\.?\d*|\.\d+)(?:[EeDd][-+]?\d+)?|\(.*\))?"""
+    r"""\s*(?:/.*)?$""", re.DOTALL)
+_NONFINITE = re.compile(r"\s*([-+]?(?:nan|inf|infinity))\s*(?:/.*)?$", re.IGNORECASE)
+
+
+def _check_card(image: str) -> tuple[str, float | None] | None:
+    """``None`` if astropy can parse the card, else ``(reason, non-finite value or None)``."""
+    if image[8:10] != "= " or image[:8].strip() in ("", "COMMENT", "HISTORY"):
+        return None
+    field = image[10:]
+    if _VALUE_FIELD.match(field):
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", VerifyWarning)
+        try:
+            card = fits.Card.fromstring(image)
+            card.value  # noqa: B018 - parsing happens on access
+            return None
+        except (VerifyError, ValueError) as err:
+            reason = str(err).split(",")[0]
+    nonfinite = _NONFINITE.match(field)
+    if nonfinite:
+        return (f"unquoted {nonfinite.group(1)} (IDL's non-finite float; not FITS)",
+                float(nonfinite.group(1).lower().replace("infinity", "inf")))
+    return reason or "unparsable value", None
+
+
+def parse_header(raw: bytes) -> LascoHeader:
+    """Parse header bytes into a :class:`LascoHeader`, tolerating LASCO quirks.
 
     TABs and other non-printable characters in commentary cards are kept as they are; astropy
-    reads them, and the card text is never used for numbers.
+    reads them, and the card text is never used for numbers. A card whose value cannot be
+    parsed (an unquoted ``NaN`` as IDL writes it, an unterminated string, ...) is left out and
+    listed in ``unparsable`` (module docstring): one bad card never stops the header from being
+    read.
+
+    Raises
+    ------
+    HeaderError
+        If there is no END card, or the header as a whole cannot be read.
     """
     end = _find_end(raw)
     if end < 0:
         raise HeaderError("truncated FITS header (no END card)")
     text = raw[: end + CARD].decode("latin-1")
+    bad: list[tuple[str, str, str]] = []
+    nonfinite: dict[str, float] = {}
+    kept = []
+    for start in range(0, end, CARD):
+        image = text[start:start + CARD]
+        problem = _check_card(image)
+        if problem is None:
+            kept.append(image)
+            continue
+        keyword = image[:8].strip()
+        bad.append((keyword, image.rstrip(), problem[0]))
+        if problem[1] is not None:
+            nonfinite[keyword] = problem[1]
     try:
-        return fits.Header.fromstring(text)
-    except Exception as err:  # astropy raises several types on malformed cards
+        header = LascoHeader.fromstring("".join(kept) + text[end:end + CARD])
+    except Exception as err:  # astropy raises several types on malformed headers
         raise HeaderError(f"unreadable FITS header: {err}") from err
+    header.unparsable = tuple(bad)
+    header.nonfinite = nonfinite
+    return header
 
 
 def header_size(raw: bytes) -> int:
@@ -203,11 +294,28 @@ class FrameGeometry:
                 max(self.sumrow, 1) * max(self.lebysum, 1))
 
 
+def _history_bias(header: fits.Header) -> tuple[float, str]:
+    try:
+        history = [str(h) for h in header.get("HISTORY", [])]
+    except (VerifyError, ValueError):
+        history = []
+    found = parse_offset_bias_history(history)
+    return (found.value, found.version) if found is not None else (np.nan, "")
+
+
 def frame_coordinates(header: fits.Header) -> dict[str, Any]:
     """The per-frame values of :data:`FRAME_COORDS` for one header (fill value when absent)."""
     out = {}
+    bias, version = _history_bias(header)
+    derived = {"bias_history": bias, "bias_history_version": version}
     for key, name, dtype, fill in FRAME_COORDS:
-        value = header.get(key, fill)
+        if name in derived:
+            value = derived[name]
+        else:
+            try:
+                value = header.get(key, fill)
+            except (VerifyError, ValueError):
+                value = fill
         if isinstance(value, str):
             value = value.strip()
         if dtype.startswith("U"):
@@ -215,6 +323,117 @@ def frame_coordinates(header: fits.Header) -> dict[str, Any]:
         else:
             try:
                 out[name] = np.dtype(dtype).type(value)
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, OverflowError):
                 out[name] = np.dtype(dtype).type(fill)
     return out
+
+
+def _get(header: fits.Header, key: str, default=None):
+    """``header.get`` that gives ``default`` for a card astropy cannot parse."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", VerifyWarning)
+        try:
+            return header.get(key, default)
+        except (VerifyError, ValueError):
+            return default
+
+
+def _number(header: fits.Header, key: str):
+    value = _get(header, key)
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        return None
+    return value
+
+
+def header_problems(header: fits.Header, *, now=None) -> list[tuple[str, str]]:
+    """What a level-0.5 header alone shows to be wrong: ``[(code, message), ...]``.
+
+    Codes are stable (:data:`lascoproc.kernels.lasco_checks.PROBLEM_CODES`):
+    ``unparsable_card``, ``keyword_missing``, ``exptime_missing/zero/negative/nonfinite``,
+    ``date_missing/unparsable/before_launch/in_future`` (``now`` defaults to the current UTC
+    time), ``instrument_not_lasco``, ``detector_not_c2_c3``, ``naxis_not_2`` and
+    ``size_mismatch_window``: ``NAXIS1 != (R2COL - R1COL + 1) / ((SUMCOL>1)(LEBXSUM>1))`` or the
+    same for rows (``reduce_level_1.pro``'s summing, ``make_fits_hdr.pro``'s window). An empty
+    list means none was found. Nothing here reads pixels or the file size.
+    """
+    problems: list[tuple[str, str]] = []
+    unparsable = getattr(header, "unparsable", None)
+    if unparsable is None:  # a plain astropy header: find the cards it cannot parse
+        unparsable = []
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", VerifyWarning)
+            for card in header.cards:
+                try:
+                    card.value  # noqa: B018
+                except (VerifyError, ValueError) as err:
+                    unparsable.append((card.keyword, str(card.image).rstrip(),
+                                       str(err).split(",")[0]))
+    bad_keys = {k for k, _, _ in unparsable}
+    nonfinite = getattr(header, "nonfinite", {}) or {}
+    for keyword, image, reason in unparsable:
+        problems.append(("unparsable_card", f"{keyword}: {reason} in card {image!r}"))
+    missing = [k for k in REQUIRED_KEYWORDS if k not in header and k not in bad_keys]
+    missing = [k for k in missing if k not in ("EXPTIME", "DATE-OBS")]
+    if missing:
+        problems.append(("keyword_missing", f"missing {', '.join(missing)}"))
+    problems += _exptime_problems(header, bad_keys, nonfinite)
+    problems += _date_problems(header, bad_keys, now)
+    instrument = _get(header, "INSTRUME")
+    if instrument is not None and str(instrument).strip().upper() != "LASCO":
+        problems.append(("instrument_not_lasco", f"INSTRUME = {str(instrument).strip()!r}"))
+    detector = _get(header, "DETECTOR")
+    if detector is not None and str(detector).strip().upper() not in ("C2", "C3"):
+        problems.append(("detector_not_c2_c3", f"DETECTOR = {str(detector).strip()!r}"))
+    naxis = _number(header, "NAXIS")
+    if naxis is not None and int(naxis) != 2:
+        problems.append(("naxis_not_2", f"NAXIS = {naxis} (a LASCO frame has 2 axes)"))
+    problems += _size_problems(header)
+    return problems
+
+
+def _exptime_problems(header, bad_keys, nonfinite) -> list[tuple[str, str]]:
+    if "EXPTIME" in nonfinite:
+        return [("exptime_nonfinite", f"EXPTIME = {nonfinite['EXPTIME']} (unquoted in the "
+                                      "header)")]
+    if "EXPTIME" in bad_keys:
+        return []  # reported as unparsable_card
+    if "EXPTIME" not in header:
+        return [("exptime_missing", "no EXPTIME in the header")]
+    value = _number(header, "EXPTIME")
+    if value is None:
+        return [("exptime_nonfinite", f"EXPTIME = {_get(header, 'EXPTIME')!r} is not a number")]
+    found = lasco_checks.exposure_time_problems([float(value)])[0]
+    return [tuple(found.split(": ", 1))] if found else []
+
+
+def _date_problems(header, bad_keys, now) -> list[tuple[str, str]]:
+    if "DATE-OBS" in bad_keys or "TIME-OBS" in bad_keys:
+        return [("date_unparsable", "DATE-OBS/TIME-OBS card cannot be parsed")]
+    if not str(_get(header, "DATE-OBS", "")).strip():
+        return [("date_missing", "no DATE-OBS")]
+    try:
+        time = observation_time(header)
+    except HeaderError as err:
+        return [("date_unparsable", str(err))]
+    found = lasco_checks.date_problems([time], now=now)[0]
+    return [tuple(found.split(": ", 1))] if found else []
+
+
+def _size_problems(header) -> list[tuple[str, str]]:
+    keys = ("NAXIS1", "NAXIS2", "R1COL", "R2COL", "R1ROW", "R2ROW")
+    values = {k: _number(header, k) for k in keys}
+    if any(v is None for v in values.values()):
+        return []
+    sums = {k: _number(header, k) for k in ("SUMCOL", "SUMROW", "LEBXSUM", "LEBYSUM")}
+    xsum = max(int(sums["SUMCOL"] or 0), 1) * max(int(sums["LEBXSUM"] or 0), 1)
+    ysum = max(int(sums["SUMROW"] or 0), 1) * max(int(sums["LEBYSUM"] or 0), 1)
+    width = int(values["R2COL"]) - int(values["R1COL"]) + 1
+    height = int(values["R2ROW"]) - int(values["R1ROW"]) + 1
+    nx, ny = int(values["NAXIS1"]), int(values["NAXIS2"])
+    if width != nx * xsum or height != ny * ysum:
+        return [("size_mismatch_window",
+                 f"NAXIS1 x NAXIS2 = {nx} x {ny}, but the read-out window R1COL..R2COL = "
+                 f"{values['R1COL']}..{values['R2COL']}, R1ROW..R2ROW = {values['R1ROW']}.."
+                 f"{values['R2ROW']} with summing {xsum} x {ysum} gives "
+                 f"{width / xsum:g} x {height / ysum:g}")]
+    return []

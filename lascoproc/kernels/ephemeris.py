@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["julian_day", "solar_b0_deg", "earth_sun_distance_au", "AU_M"]
+__all__ = ["julian_day", "solar_b0_deg", "earth_sun_distance_au", "solar_b0_deg_array",
+           "earth_sun_distance_au_array", "AU_M"]
 
 #: Astronomical unit in metres (IAU 2012).
 AU_M = 149_597_870_700.0
@@ -59,3 +60,26 @@ def earth_sun_distance_au(mjd: int) -> float:
     n = float(int(mjd) - 51544)
     g = np.deg2rad(357.528 + 0.9856003 * n)
     return float(1.00014 - 0.01672 * np.cos(g) - 0.00014 * np.cos(2.0 * g))
+
+
+def solar_b0_deg_array(time: np.ndarray) -> np.ndarray:
+    """:func:`solar_b0_deg` for an array of ``datetime64`` times (the same formulas)."""
+    t = np.asarray(time, dtype="datetime64[ms]")
+    seconds = (t - np.datetime64("2000-01-01T12:00:00", "ms")) / np.timedelta64(1, "s")
+    jd = 2451545.0 + seconds / 86400.0
+    tc = (jd - 2451545.0) / 36525.0
+    l0 = 280.46646 + 36000.76983 * tc
+    m = np.deg2rad(357.52911 + 35999.05029 * tc)
+    c = ((1.914602 - 0.004817 * tc) * np.sin(m) + 0.019993 * np.sin(2 * m)
+         + 0.000289 * np.sin(3 * m))
+    omega = np.deg2rad(125.04 - 1934.136 * tc)
+    lam = np.deg2rad(l0 + c - 0.00569 - 0.00478 * np.sin(omega))
+    k = np.deg2rad(73.6667 + 1.3958333 * (jd - 2396758.0) / 36525.0)
+    return np.rad2deg(np.arcsin(np.sin(lam - k) * np.sin(np.deg2rad(7.25))))
+
+
+def earth_sun_distance_au_array(mjd: np.ndarray) -> np.ndarray:
+    """:func:`earth_sun_distance_au` for an array of integer MJDs."""
+    n = np.asarray(mjd, dtype=np.int64).astype(np.float64) - 51544.0
+    g = np.deg2rad(357.528 + 0.9856003 * n)
+    return 1.00014 - 0.01672 * np.cos(g) - 0.00014 * np.cos(2.0 * g)

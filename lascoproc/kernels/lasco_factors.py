@@ -28,13 +28,20 @@ __all__ = [
     "SUBTENSE_ARCSEC",
     "ExposureFactorRecord",
     "ExposureCorrection",
+    "NEWEST_OFFSET_BIAS_VERSION",
+    "OffsetBiasHistory",
     "offset_bias",
+    "parse_offset_bias_history",
+    "table_bias_for_frame",
     "parse_expfactor_table",
+    "expfactor_columns",
     "match_expfactor",
+    "match_expfactor_array",
     "exposure_correction",
     "expfactor_table_name",
     "corrected_exposure_time",
     "calibration_factor",
+    "calibration_factor_unsummed",
     "level1_calibration_files",
     "ramp_applies",
     "is_polarization_product",
@@ -183,6 +190,78 @@ def offset_bias(detector: str, mjd: int, *, readport: str = "C", lebsum: int = 1
     raise AssertionError("unreachable: last segment is open-ended")
 
 
+#: The newest ``offset_bias.pro`` version seen in real level-0.5 headers (``1.32, 09/01/11`` in
+#: the 2023 C3 header ``33785492.fts``). Its coefficients are not public; for frames whose
+#: level-0.5 HISTORY records the value this version computed, that value is the bias NRL used.
+NEWEST_OFFSET_BIAS_VERSION = "1.32"
+
+_HISTORY_BIAS = re.compile(
+    r"offset_bias\.pro\s+(?P<version>\d+(?:\.\d+)+)\s*,?\s*"
+    r"(?P<date>\d{2}/\d{2}/\d{2})\s*,\s*(?P<value>[-+]?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)")
+
+
+@dataclasses.dataclass(frozen=True)
+class OffsetBiasHistory:
+    """The ``offset_bias.pro`` line of a level-0.5 HISTORY: version, SCCS date, value (DN)."""
+
+    version: str
+    date: str
+    value: float
+
+
+def parse_offset_bias_history(history: Iterable[str]) -> OffsetBiasHistory | None:
+    """The bias NRL's ``offset_bias.pro`` wrote into a level-0.5 header's HISTORY, or ``None``.
+
+    ``MAKE_FITS_HDR`` (``make_fits_hdr.pro`` V15) calls ``OFFSET_BIAS(fits)``, which appends
+    ``version + ', ' + TRIM(STRING(b))`` with ``version`` the SCCS string after ``@(#)``
+    (``offset_bias.pro`` 1.26: ``'@(#)offset_bias.pro<TAB>1.26 07/09/02'``). Real headers::
+
+        offset_bias.pro<TAB>1.24 12/13/01, 378.876        (2002, C3 32088304.fts)
+        offset_bias.pro<TAB>1.32, 09/01/11, 418.861       (2023, C3 33785492.fts)
+
+    The value is the bias of one unsummed pixel: ``MAKE_FITS_HDR`` does not pass ``/SUM``
+    (``make_fits_hdr.pro``: ``fxaddpar,fits,'OFFSET',offset_bias(fits)``). The last matching
+    line wins.
+    """
+    found = None
+    for line in history:
+        match = _HISTORY_BIAS.search(str(line))
+        if match:
+            found = OffsetBiasHistory(match["version"], match["date"], float(match["value"]))
+    return found
+
+
+def table_bias_for_frame(table_bias: np.ndarray, lebsum: np.ndarray, *,
+                         scale_by_leb_summing: bool = True) -> np.ndarray:
+    """The bias to subtract from a frame whose exposure-factor line gives ``table_bias``.
+
+    Whether the table's bias already holds the LEB summing is **not settled by a public IDL
+    source**: ``get_exp_factor.pro``, which reads the table, is not public. What the public
+    sources say:
+
+    - ``c2_calibrate.pro`` 1.14 subtracts what ``GET_EXP_FACTOR`` returns unchanged (line 82
+      ``valid= GET_EXP_FACTOR(header,expfac,bias)``, line 215 ``img = (img-bias)*calfac/
+      hdr.exptime``); ``c3_calibrate.pro`` 1.54 likewise (line 114, and line 344
+      ``img = (img0-bias)/hdr.exptime``).
+    - Its comment (``c2_calibrate.pro`` 1.14 lines 149-155, ``c3_calibrate.pro`` 1.54 lines
+      252-258): "value of lebsummed = 4(v + b); correctedval = (val/4) - b = (val - b*4)/4 ...
+      bias is *4 in offset_bias.pro, if appropriate": for a LEB-summed frame the bias
+      subtracted must be ``LEBXSUM * LEBYSUM`` times the one-pixel bias.
+    - ``offset_bias.pro`` 1.26 multiplies by ``(LEBXSUM>1)*(LEBYSUM>1)`` only with ``/SUM``.
+
+    So IDL subtracts the right bias from a LEB-summed frame only if the table holds the summed
+    bias or ``GET_EXP_FACTOR`` scales it. With ``scale_by_leb_summing`` (the default, as
+    before) the table value is taken as a one-pixel bias and multiplied by ``lebsum``
+    (``(LEBXSUM>1)*(LEBYSUM>1)``); without, it is used as it is (the NOAA port of
+    ``GET_EXP_FACTOR`` does that). For a 2 x 2 LEB-summed C2 frame the two differ by three times
+    the bias, ~1800 DN.
+    """
+    bias = np.asarray(table_bias, dtype=np.float64)
+    if not scale_by_leb_summing:
+        return bias
+    return bias * np.asarray(lebsum, dtype=np.float64)
+
+
 # --------------------------------------------------------------------------------------------
 # get_exp_factor.pro / read_exp_factor.pro
 # --------------------------------------------------------------------------------------------
@@ -259,6 +338,40 @@ def parse_expfactor_table(text: str) -> list[ExposureFactorRecord]:
     return records
 
 
+def expfactor_columns(text: str) -> dict[str, np.ndarray]:
+    """The columns the matching needs (``mjd``, ``time_ms``, ``factor``, ``bias``) of a table,
+    with exactly the records of :func:`parse_expfactor_table` (same line rules, same duplicate
+    rule), without building a record object per line: what a mission's planning reads."""
+    mjd_of: dict[str, int] = {}
+    mjd, time_ms, factor, bias = [], [], [], []
+    by_time: dict[int, int] = {}
+    for line in text.splitlines():
+        tokens = line.split()
+        if len(tokens) < 7:
+            continue
+        try:
+            int(tokens[-2])
+            float(tokens[-1])
+            day = mjd_of.get(tokens[3])
+            if day is None:
+                day = mjd_of[tokens[3]] = _yymmdd_to_mjd(tokens[3])
+            values = (float(tokens[1]), float(tokens[2]), int(float(tokens[4]) * 1000.0))
+        except (ValueError, IndexError):
+            continue
+        k = by_time.get(values[2])
+        if k is None:
+            by_time[values[2]] = len(mjd)
+            mjd.append(day)
+            factor.append(values[0])
+            bias.append(values[1])
+            time_ms.append(values[2])
+        else:
+            mjd[k], factor[k], bias[k], time_ms[k] = day, values[0], values[1], values[2]
+    return {"mjd": np.array(mjd, dtype=np.int64), "time_ms": np.array(time_ms, dtype=np.int64),
+            "factor": np.array(factor, dtype=np.float64),
+            "bias": np.array(bias, dtype=np.float64)}
+
+
 def _parse_expfactor_line(line: str) -> ExposureFactorRecord | None:
     spans = [m.span() for m in re.finditer(r"\S+", line)]
     if len(spans) < 7:
@@ -294,6 +407,32 @@ def match_expfactor(records: Iterable[ExposureFactorRecord], mid_date: int, mid_
         if record.mjd == int(mid_date) and abs(target - record.time_ms) < tolerance_ms:
             return record
     return None
+
+
+def match_expfactor_array(record_mjd: np.ndarray, record_time_ms: np.ndarray,
+                          mid_date: np.ndarray, mid_time: np.ndarray, *,
+                          tolerance_ms: int = 100) -> np.ndarray:
+    """:func:`match_expfactor` for many frames of one table: the index of each frame's line
+    (first in table order), or -1.
+
+    ``record_*`` are the table's records in order (after :func:`parse_expfactor_table`'s
+    duplicate rule); the frame's time is ``int(1000 * MID_TIME)`` (truncated, as IDL's
+    ``LONG``).
+    """
+    rec_mjd = np.asarray(record_mjd, dtype=np.int64)
+    rec_ms = np.asarray(record_time_ms, dtype=np.int64)
+    day = np.asarray(mid_date, dtype=np.int64)
+    target = np.trunc(1000.0 * np.asarray(mid_time, dtype=np.float64))
+    out = np.full(day.shape, -1, dtype=np.int64)
+    if rec_mjd.size == 0 or day.size == 0:
+        return out
+    ok = np.isfinite(target)
+    target = np.where(ok, target, 0).astype(np.int64)
+    hit = (rec_mjd[None, :] == day[:, None]) & \
+        (np.abs(target[:, None] - rec_ms[None, :]) < tolerance_ms) & ok[:, None]
+    found = hit.any(axis=1)
+    out[found] = np.argmax(hit[found], axis=1)
+    return out
 
 
 def exposure_correction(records: Sequence[ExposureFactorRecord] | None, *, detector: str,
@@ -388,6 +527,12 @@ def _calfactor_unsummed(tel: str, filt: str, polar: str, mjd: int) -> float:
         "returns 0 (no calibration) for this combination")
 
 
+def calibration_factor_unsummed(detector: str, filter: str, polar: str, mjd: int) -> float:
+    """:func:`calibration_factor` before the summing division and the ``1e-10`` (the value
+    the IDL tables hold, in units of 1e-10 MSB/(DN/pixel/s)); raises as it does."""
+    return _calfactor_unsummed(_detector(detector), _squeeze(filter), _squeeze(polar), int(mjd))
+
+
 def calibration_factor(detector: str, filter: str, polar: str, mjd: int, *, sumcol: int = 0,
                        sumrow: int = 0, lebxsum: int = 1, lebysum: int = 1) -> float:
     """Calibration factor in MSB per (DN / pixel / s) (``c2_calfactor.pro``/``c3_calfactor.pro``).
@@ -422,8 +567,7 @@ def calibration_factor(detector: str, filter: str, polar: str, mjd: int, *, sumc
         unlisted polarizers (e.g. ``ND``, whose IDL case label is ``'nd'`` and never matches)
         IDL silently uses the clear-polarizer value, and so does this function.
     """
-    tel = _detector(detector)
-    factor = _calfactor_unsummed(tel, _squeeze(filter), _squeeze(polar), int(mjd))
+    factor = calibration_factor_unsummed(detector, filter, polar, mjd)
     if sumcol > 0:
         factor /= sumcol
     if sumrow > 0:

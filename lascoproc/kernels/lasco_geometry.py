@@ -33,8 +33,6 @@ level1_resample`, tested against ``apply_map(image, level1_map(...))``), so no m
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 from scipy import ndimage
 
@@ -53,8 +51,6 @@ __all__ = [
     "distortion_coordinates",
     "distortion_map",
     "is_keyhole",
-    "Level1Pointing",
-    "level1_pointing",
     "north_up_coordinates",
     "north_up_map",
     "level1_map",
@@ -240,76 +236,6 @@ def is_keyhole(crota1_level05: float) -> bool:
     return abs(float(crota1_level05)) > KEYHOLE_CROTA_DEG
 
 
-@dataclasses.dataclass(frozen=True)
-class Level1Pointing:
-    """Level-1 pointing of a frame and the roll correction to apply to its image.
-
-    ``crpix1/2`` are FITS (1-based) frame pixels of the sun centre; ``crota`` the level-1
-    ``CROTA``/``CROTA1``/``CROTA2`` (0 when the image was rotated north up, else the roll);
-    ``rectify`` the ``RECTIFY`` keyword; ``keyhole`` whether the image is flipped 180 deg;
-    ``rotate_ccw_deg`` the counter-clockwise rotation about ``pivot_xy`` (0-based frame
-    coordinates) applied after the flip, 0 when none.
-    """
-
-    crpix1: float
-    crpix2: float
-    crota: float
-    rectify: float
-    keyhole: bool
-    rotate_ccw_deg: float
-    pivot_xy: tuple[float, float]
-
-    @property
-    def rotated(self) -> bool:
-        return self.rotate_ccw_deg != 0.0
-
-
-def level1_pointing(*, sun_xy: tuple[float, float], roll_deg: float, crota1_level05: float,
-                    r1col: int = 20, r1row: int = 1, binning: tuple[int, int] = (1, 1),
-                    roll_correction: bool = True) -> Level1Pointing:
-    """Sun centre, roll and ``CROTA`` of the level-1 frame (``reduce_level_1.pro`` 1.68).
-
-    ``sun_xy`` (0-based full-frame pixels) and ``roll_deg`` come from ``adjust_hdr_tcr.pro``
-    (or ``get_sun_center``/``get_roll_or_xy`` when the time tables are not up to date). IDL::
-
-        if |CROTA1| > 170:                 keyhole: image = ROTATE(image, 2)
-            (cx, cy) = 511.5 + rot180((cx, cy) - 511.5);  roll -= 180;  rectify = 180
-        xc = (cx - R1COL + 20) / xsum;     yc = (cy - R1ROW + 1) / ysum
-        CRPIX = (xc + 1, yc + 1)
-        crota = roll + 360 if roll < -180 else roll
-        if roll_correction and |roll| >= 1:
-            image = ROT(image, -roll, 1, xc, yc, /INTERP, /PIVOT, MISSING=0)
-            crota = 0;  rectify += roll
-
-    ``ROT`` turns the image clockwise by its angle, so ``-roll`` turns it counter-clockwise by
-    ``roll`` about the sun centre, which stays at ``CRPIX``. The header comment reads "Rotate
-    image CROTA degrees CCW to correct". Note the 1-degree test is on ``roll`` after the
-    keyhole subtraction (a table roll of -179.5 becomes -359.5 and is rotated, to the same
-    effect as +0.5), and that the keyhole centre formula (about 511.5 in full-resolution
-    pixels) is exact for 1024 frames but half a frame pixel off the flipped data for 2 x 2
-    summed ones; both are kept as IDL has them.
-    """
-    cx, cy = float(sun_xy[0]), float(sun_xy[1])
-    roll = float(roll_deg)
-    keyhole = is_keyhole(crota1_level05)
-    rectify = 0.0
-    if keyhole:
-        cx, cy = 1023.0 - cx, 1023.0 - cy  # 511.5 + rot180(c - 511.5)
-        roll -= 180.0
-        rectify = 180.0
-    xsum, ysum = binning
-    xc = (cx - r1col + 20) / xsum
-    yc = (cy - r1row + 1) / ysum
-    crota = roll + 360.0 if roll < -180.0 else roll
-    rotate = 0.0
-    if roll_correction and abs(roll) >= MIN_ROLL_DEG:
-        rotate = roll
-        crota = 0.0
-        rectify += roll
-    return Level1Pointing(crpix1=xc + 1.0, crpix2=yc + 1.0, crota=crota, rectify=rectify,
-                          keyhole=keyhole, rotate_ccw_deg=rotate, pivot_xy=(xc, yc))
-
-
 def north_up_coordinates(x: np.ndarray, y: np.ndarray, *, shape: tuple[int, int],
                          rotate_ccw_deg: float, pivot_xy: tuple[float, float],
                          keyhole: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -357,7 +283,7 @@ def north_up_map(shape: tuple[int, int], *, rotate_ccw_deg: float = 0.0,
     """Resampling map of the keyhole flip and the roll correction only, ``(2, ny, nx)`` float32.
 
     For the level-1 mask, which IDL multiplies into the warped frame before the rotation.
-    Arguments as :class:`Level1Pointing` gives them.
+    Arguments as :func:`lascoproc.kernels.lasco_pointing.level1_pointing` gives them.
     """
     x, y = _grid(shape)
     xr, yr, outside = north_up_coordinates(x, y, shape=shape, rotate_ccw_deg=rotate_ccw_deg,
@@ -376,8 +302,9 @@ def level1_map(shape: tuple[int, int], *, detector: str, occulter_xy: tuple[floa
     ``level1 = apply_map(calibrated, level1_map(...)) * apply_map(mask, north_up_map(...))``
     reproduces IDL's ``ROT(ROTATE(c?_warp(b) * mask, 2), -roll, ...)`` with one interpolation
     instead of two. ``occulter_xy`` in frame coordinates (:func:`occulter_center_in_frame`);
-    ``rotate_ccw_deg``, ``pivot_xy``, ``keyhole`` from :func:`level1_pointing`;
-    ``distortion=False`` is IDL's ``/NOWARP``.
+    ``rotate_ccw_deg``, ``pivot_xy``, ``keyhole`` from
+    :func:`lascoproc.kernels.lasco_pointing.level1_pointing`; ``distortion=False`` is IDL's
+    ``/NOWARP``.
 
     """
     ny, nx = shape

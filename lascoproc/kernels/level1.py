@@ -19,14 +19,14 @@ from __future__ import annotations
 
 import dataclasses
 
+import numba
 import numpy as np
 
-from lascoproc.kernels import lasco_factors as lf
-from lascoproc.kernels.missing_blocks import missing_pixel_mask, zero_blocks
+from lascoproc.kernels.missing_blocks import zero_blocks
 from lascoproc.kernels.quality import MISSING, OUTSIDE
-from lascoproc.kernels.resample import level1_resample
+from lascoproc.kernels.resample import resample_codes
 
-__all__ = ["FramePlan", "calibrate_frame", "frame_checks"]
+__all__ = ["FramePlan", "calibrate_frame", "photometry", "frame_checks"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,6 +48,63 @@ class FramePlan:
     rotation: float
     pivot_xy: tuple[float, float]
     keyhole: bool
+
+
+@numba.njit(nogil=True, cache=True)
+def _photometry_kernel(counts, bias, exptime, calfac, vignetting, ramp, use_ramp,
+                       subtract_bias, out):
+    ny, nx = counts.shape
+    for i in range(ny):
+        for j in range(nx):
+            c = counts[i, j]
+            if c <= 0:
+                out[i, j] = np.float32(np.nan)
+                continue
+            v = np.float32(c)
+            if subtract_bias:
+                v = (v - bias) / exptime * vignetting[i, j] * calfac
+                if use_ramp:
+                    v = v - ramp[i, j]
+            else:
+                v = v / exptime * calfac * vignetting[i, j]
+            out[i, j] = v
+
+
+def photometry(counts: np.ndarray, *, bias: float, exptime: float, calfac: float,
+               vignetting: np.ndarray, ramp: np.ndarray | None = None,
+               subtract_bias: bool = True) -> np.ndarray:
+    """DN to MSB with NaN where the frame holds no observation, in one pass (float32).
+
+    :func:`lascoproc.kernels.lasco_factors.photometric_calibration` (``c2/c3_calibrate.pro``,
+    same operations in the same order, in float32: equal to it bit for bit, tested), then
+    NaN where the count is not positive (:func:`lascoproc.kernels.missing_blocks.
+    missing_pixel_mask`, ``reduce_level_1.pro``'s ``WHERE(a LE 0)``)::
+
+        img = (raw - bias) / exptime * vig * calfac - ramp     (polarisation products:
+        img = raw / exptime * calfac * vig                        no bias, no ramp)
+    """
+    counts = np.ascontiguousarray(counts)
+    vignetting = np.ascontiguousarray(vignetting, dtype=np.float32)
+    use_ramp = ramp is not None
+    ramp = np.ascontiguousarray(ramp, dtype=np.float32) if use_ramp else vignetting
+    out = np.empty(counts.shape, np.float32)
+    _photometry_kernel(counts, np.float32(bias), np.float32(exptime), np.float32(calfac),
+                       vignetting, ramp, use_ramp, bool(subtract_bias), out)
+    return out
+
+
+@numba.njit(nogil=True, cache=True)
+def _flags_kernel(out, codes, quality):
+    ny, nx = out.shape
+    for i in range(ny):
+        for j in range(nx):
+            if codes[i, j] != 0:
+                quality[i, j] = OUTSIDE
+                out[i, j] = np.float32(np.nan)
+            elif out[i, j] != out[i, j]:
+                quality[i, j] = MISSING
+            else:
+                quality[i, j] = 0
 
 
 def calibrate_frame(counts: np.ndarray, plan: FramePlan, *, detector: str,
@@ -79,20 +136,14 @@ def calibrate_frame(counts: np.ndarray, plan: FramePlan, *, detector: str,
     quality : numpy.ndarray
         uint8 bits :data:`~lascoproc.kernels.quality.MISSING` and ``OUTSIDE``.
     """
-    img = lf.photometric_calibration(counts, bias=plan.bias, exptime=plan.exptime,
-                                     calfac=plan.calfac, vignetting=vignetting,
-                                     ramp=0.0 if ramp is None else ramp,
-                                     subtract_bias=plan.subtract_bias, dtype=np.float32)
-    img[missing_pixel_mask(counts)] = np.nan
-    out, outside, mask_low = level1_resample(
+    img = photometry(counts, bias=plan.bias, exptime=plan.exptime, calfac=plan.calfac,
+                     vignetting=vignetting, ramp=ramp, subtract_bias=plan.subtract_bias)
+    out, codes = resample_codes(
         img, detector=detector, occulter_xy=plan.occulter_xy, binning=plan.binning,
         rotate_ccw_deg=plan.rotation, pivot_xy=plan.pivot_xy, keyhole=plan.keyhole,
         distortion=distortion, mask=mask)
-    if mask_low is not None:
-        outside |= mask_low
-    quality = np.where(outside, np.uint8(OUTSIDE),
-                       np.where(np.isnan(out), np.uint8(MISSING), np.uint8(0)))
-    out[outside] = np.nan
+    quality = np.empty(out.shape, np.uint8)
+    _flags_kernel(out, codes, quality)
     return out, quality
 
 

@@ -43,7 +43,6 @@ __all__ = [
     "missing_pixel_mask",
     "detect_missing_blocks",
     "missing_block_numbers",
-    "c2_missing_block_count",
 ]
 
 #: Edge of a telemetry block in frame pixels.
@@ -208,19 +207,3 @@ def missing_block_numbers(counts: np.ndarray, *, sumcol: int = 0, sumrow: int = 
     grid = readout_block_grid(counts.shape, sumcol=sumcol, sumrow=sumrow, lebxsum=lebxsum,
                               lebysum=lebysum, r1col=r1col, r1row=r1row)
     return np.sort(grid.numbers()[zero_blocks(counts)])
-
-
-def c2_missing_block_count(blocks: np.ndarray, nominal: np.ndarray, *, summed: bool) -> int:
-    """``NMISSING`` of a C2 frame as ``reduce_level_1.pro`` 1.68 counts it (C2 branch).
-
-    ``blocks`` are the frame's lost block numbers (:func:`missing_block_numbers`), ``nominal``
-    the nominally empty C2 blocks of ``c2nullblocks.txt``. Summed frames: ``len(blocks) - 8``;
-    otherwise the blocks not among the nominal ones. IDL masks missing pixels in C2 only when
-    this is > 0.
-    """
-    blocks = np.asarray(blocks)
-    if blocks.size == 0:
-        return 0
-    if summed:
-        return int(blocks.size - 8)
-    return int(np.setdiff1d(blocks, np.asarray(nominal)).size)

@@ -40,7 +40,7 @@ import numpy as np
 
 from lascoproc.kernels.lasco_geometry import DISTORTION_COEFFS, PIXEL_SIZE_MM
 
-__all__ = ["level1_resample", "bilinear_sample"]
+__all__ = ["level1_resample", "resample_codes", "bilinear_sample", "OFF_FRAME", "MASK_LOW"]
 
 #: Tolerance of the off-frame test of a rotated position (``north_up_coordinates``).
 _EDGE_EPS = 1e-6
@@ -136,9 +136,14 @@ def _row_distortion(nx, ny, ox, oy, xsum, ysum, k0, k1, k2, ys_rot, xs_rot, ys, 
         ys[j] = np.float32(min(max(oy + factor * dy, 0.0), ymax))
 
 
+#: Bits of the per-pixel codes the resampling kernel writes beside the values.
+OFF_FRAME = 1  # the rotated position is off the frame: no input (IDL MISSING=0)
+MASK_LOW = 2  # the flipped and rotated C3 mask is below 0.5 there
+
+
 @numba.njit(nogil=True, cache=True)
-def _resample_kernel(image, mask, out, outside, mask_low, rotate, cos_a, sin_a, px, py,
-                     keyhole, distortion, ox, oy, xsum, ysum, k0, k1, k2, use_mask):
+def _resample_kernel(image, mask, out, codes, rotate, cos_a, sin_a, px, py, keyhole,
+                     distortion, ox, oy, xsum, ysum, k0, k1, k2, use_mask):
     ny, nx = out.shape
     ys_rot = np.empty(nx, np.float64)
     xs_rot = np.empty(nx, np.float64)
@@ -147,10 +152,6 @@ def _resample_kernel(image, mask, out, outside, mask_low, rotate, cos_a, sin_a, 
     off = np.empty(nx, np.bool_)
     for i in range(ny):
         _row_positions(i, nx, ny, rotate, cos_a, sin_a, px, py, keyhole, ys_rot, xs_rot, off)
-        if use_mask:
-            for j in range(nx):
-                mask_low[i, j] = off[j] or _bilinear(mask, np.float32(ys_rot[j]),
-                                                     np.float32(xs_rot[j])) < 0.5
         if distortion:
             _row_distortion(nx, ny, ox, oy, xsum, ysum, k0, k1, k2, ys_rot, xs_rot, ys, xs)
         else:
@@ -158,8 +159,46 @@ def _resample_kernel(image, mask, out, outside, mask_low, rotate, cos_a, sin_a, 
                 ys[j] = np.float32(ys_rot[j])
                 xs[j] = np.float32(xs_rot[j])
         for j in range(nx):
-            outside[i, j] = off[j]
-            out[i, j] = np.float32(0.0) if off[j] else _bilinear(image, ys[j], xs[j])
+            if off[j]:
+                codes[i, j] = OFF_FRAME | MASK_LOW if use_mask else OFF_FRAME
+                out[i, j] = np.float32(0.0)
+                continue
+            code = 0
+            if use_mask and _bilinear(mask, np.float32(ys_rot[j]),
+                                      np.float32(xs_rot[j])) < 0.5:
+                code = MASK_LOW
+            codes[i, j] = code
+            out[i, j] = _bilinear(image, ys[j], xs[j])
+
+
+def resample_codes(image: np.ndarray, *, detector: str, occulter_xy: tuple[float, float],
+                   binning: tuple[int, int] = (1, 1), rotate_ccw_deg: float = 0.0,
+                   pivot_xy: tuple[float, float] = (0.0, 0.0), keyhole: bool = False,
+                   distortion: bool = True, mask: np.ndarray | None = None
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`level1_resample` as the kernel gives it: ``(out, codes)``, ``codes`` uint8 with
+    the bits :data:`OFF_FRAME` and :data:`MASK_LOW` (the level-1 chain turns them into its
+    quality flags in one more pass)."""
+    image = np.ascontiguousarray(image, dtype=np.float32)
+    if image.ndim != 2:
+        raise ValueError(f"level1_resample takes one 2-D frame, got shape {image.shape}")
+    use_mask = mask is not None
+    if use_mask:
+        mask = np.ascontiguousarray(mask, dtype=np.float32)
+        if mask.shape != image.shape:
+            raise ValueError(f"mask shape {mask.shape} differs from the frame's {image.shape}")
+    else:
+        mask = np.zeros((1, 1), np.float32)
+    c0, c1, c2 = DISTORTION_COEFFS[str(detector).strip().upper()] if distortion else (0, 0, 0)
+    a = np.deg2rad(float(rotate_ccw_deg))
+    out = np.empty(image.shape, np.float32)
+    codes = np.empty(image.shape, np.uint8)
+    _resample_kernel(image, mask, out, codes, bool(rotate_ccw_deg), float(np.cos(a)),
+                     float(np.sin(a)), float(pivot_xy[0]), float(pivot_xy[1]), bool(keyhole),
+                     bool(distortion), float(occulter_xy[0]), float(occulter_xy[1]),
+                     float(binning[0]), float(binning[1]), 1.0 + float(c0), float(c1),
+                     float(c2), use_mask)
+    return out, codes
 
 
 def level1_resample(image: np.ndarray, *, detector: str, occulter_xy: tuple[float, float],
@@ -180,7 +219,7 @@ def level1_resample(image: np.ndarray, *, detector: str, occulter_xy: tuple[floa
     detector, occulter_xy, binning, rotate_ccw_deg, pivot_xy, keyhole, distortion
         As :func:`~lascoproc.kernels.lasco_geometry.level1_map`: ``occulter_xy`` in frame
         coordinates, the rotation, pivot and flip from
-        :func:`~lascoproc.kernels.lasco_geometry.level1_pointing`; ``distortion=False`` is IDL's
+        :func:`~lascoproc.kernels.lasco_pointing.level1_pointing`; ``distortion=False`` is IDL's
         ``/NOWARP``.
     mask
         The C3 level-1 mask cut and binned to the frame, or ``None``.
@@ -195,27 +234,12 @@ def level1_resample(image: np.ndarray, *, detector: str, occulter_xy: tuple[floa
         bool, True where the flipped and rotated (not warped) mask is below 0.5 or off the
         frame; ``None`` without ``mask``.
     """
-    image = np.ascontiguousarray(image, dtype=np.float32)
-    if image.ndim != 2:
-        raise ValueError(f"level1_resample takes one 2-D frame, got shape {image.shape}")
-    use_mask = mask is not None
-    if use_mask:
-        mask = np.ascontiguousarray(mask, dtype=np.float32)
-        if mask.shape != image.shape:
-            raise ValueError(f"mask shape {mask.shape} differs from the frame's {image.shape}")
-    else:
-        mask = np.zeros((1, 1), np.float32)
-    c0, c1, c2 = DISTORTION_COEFFS[str(detector).strip().upper()] if distortion else (0, 0, 0)
-    a = np.deg2rad(float(rotate_ccw_deg))
-    out = np.empty(image.shape, np.float32)
-    outside = np.empty(image.shape, np.bool_)
-    mask_low = np.empty(image.shape if use_mask else (1, 1), np.bool_)
-    _resample_kernel(image, mask, out, outside, mask_low, bool(rotate_ccw_deg),
-                     float(np.cos(a)), float(np.sin(a)), float(pivot_xy[0]), float(pivot_xy[1]),
-                     bool(keyhole), bool(distortion), float(occulter_xy[0]),
-                     float(occulter_xy[1]), float(binning[0]), float(binning[1]),
-                     1.0 + float(c0), float(c1), float(c2), use_mask)
-    return out, outside, (mask_low if use_mask else None)
+    out, codes = resample_codes(image, detector=detector, occulter_xy=occulter_xy,
+                                binning=binning, rotate_ccw_deg=rotate_ccw_deg,
+                                pivot_xy=pivot_xy, keyhole=keyhole, distortion=distortion,
+                                mask=mask)
+    outside = (codes & OFF_FRAME) != 0
+    return out, outside, ((codes & MASK_LOW) != 0 if mask is not None else None)
 
 
 @numba.njit(nogil=True, cache=True)

@@ -30,7 +30,6 @@ from lascoproc.degradation.config import (
 from lascoproc.io.aia_response import read_response_table
 from lascoproc.io.fs import protocol_of
 from lascoproc.io.sdoml import list_years, open_sdoml
-from lascoproc.io.zarr_store import write_zarr
 
 __all__ = [
     "SDOML_URL",
@@ -305,7 +304,9 @@ def write_series(series: xr.Dataset, out: str, *, csv: str | None = None,
 
     # write_zarr writes its dask variables region by region: one region, the whole series
     n = max(1, series.sizes["time"])
-    write_zarr(series.chunk({"time": n}), str(out), region_frames=n, overwrite=True,
+    from lascoproc.pipeline.regions import write_dataset
+
+    write_dataset(series.chunk({"time": n}), str(out), region_frames=n, overwrite=True,
                storage_options=storage_options)
     stem = _stem(out)
     csv_path = csv or (f"{stem}.csv" if stem is not None else None)

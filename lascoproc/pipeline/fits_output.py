@@ -1,32 +1,116 @@
 """Level-1 FITS output: compute a lazy level-1 cube frame batch by frame batch and write one
-level-1 FITS file per frame (wiring only: the cards and files are
-:mod:`lascoproc.io.level1_fits`)."""
+level-1 FITS file per frame, as NRL writes them.
+
+Wiring only: file names, cards and files are :mod:`lascoproc.io.level1_fits`; the pixel-derived
+keywords (``NMISSING``/``MISSLIST``, ``DATA*``, the C3 Clear integer scaling)
+:mod:`lascoproc.kernels.level1_header`; what a missing block is
+:mod:`lascoproc.kernels.missing_blocks`.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import posixpath
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import dask
+import numpy as np
 import xarray as xr
 
-from lascoproc.io.level1_fits import write_level1_frame
-from lascoproc.kernels.missing_blocks import missing_block_numbers as missing_blocks
+from lascoproc.io.calib_store import CalibrationStore
+from lascoproc.io.level1_fits import (
+    level1_cards,
+    level1_fits_targets,
+    pixel_cards,
+    write_level1_frame,
+)
+from lascoproc.kernels import level1_header as lh
+from lascoproc.kernels.missing_blocks import missing_block_numbers
 
-__all__ = ["write_level1_fits"]
+__all__ = ["write_level1_fits", "frame_pixel_keywords"]
+
+
+def frame_pixel_keywords(brightness: np.ndarray, counts: np.ndarray, frame: Mapping[str, Any],
+                         *, detector: str, c2_null_blocks: Sequence[int] = (),
+                         nrl_scaling: bool = False) -> tuple[np.ndarray, list]:
+    """The data to store and the pixel-derived cards of one frame.
+
+    ``brightness``: the level-1 frame (NaN = no datum); ``counts``: its level-0.5 frame (for
+    the missing blocks). Returns ``(data, cards)``: ``data`` is ``brightness`` (float32), or for
+    C3 Clear with ``nrl_scaling`` NRL's int16 (:func:`~lascoproc.kernels.level1_header.
+    nrl_integer_scaling`); the statistics are those of ``reduce_level_1.pro`` 1.68 either way
+    (C3 Clear with ``SATMAX = 6.5e-9``).
+    """
+    det = str(detector).strip().upper()
+    image = lh.idl_image(brightness)
+    history = []
+    try:
+        blocks = missing_block_numbers(
+            counts, sumcol=int(frame["sumcol"]), sumrow=int(frame["sumrow"]),
+            lebxsum=int(frame["lebxsum"]), lebysum=int(frame["lebysum"]),
+            r1col=int(frame["r1col"]), r1row=int(frame["r1row"]))
+        xsum = max(int(frame["sumcol"]), 1) * max(int(frame["lebxsum"]), 1)
+        ysum = max(int(frame["sumrow"]), 1) * max(int(frame["lebysum"]), 1)
+        if det == "C2":
+            missing = lh.c2_missing_blocks_header(blocks, c2_null_blocks, xsum=xsum, ysum=ysum)
+        else:
+            missing = lh.c3_missing_blocks_header(blocks, xsum=xsum, ysum=ysum)
+    except ValueError as err:  # a window outside the CCD: the plan flagged the frame already
+        missing = None
+        history.append(("HISTORY", f"NMISSING not computed: {err}", ""))
+    applies = lh.nrl_scaling_applies(det, str(frame.get("filter", "")))
+    statistics = lh.reduce_statistics2(image, satmax=lh.NRL_SCALE_MAX if applies else None)
+    scaled = lh.nrl_integer_scaling(image) if (applies and nrl_scaling) else None
+    data = scaled.data if scaled is not None else np.asarray(brightness, dtype=np.float32)
+    cards = pixel_cards(missing=missing, statistics=statistics, scaled=scaled) + history
+    return data, cards
+
+
+def _c2_null_blocks(level1: xr.Dataset, calib) -> list[int]:
+    """``c2nullblocks.txt`` of the run's calibration store."""
+    if calib is None:
+        calib = str(level1.attrs.get("calibration_store", "") or "")
+        if not calib:
+            raise ValueError("C2 level-1 FITS needs c2nullblocks.txt: pass calib= (the "
+                             "calibration store); the cube names none in its attrs")
+    store = calib if isinstance(calib, CalibrationStore) else CalibrationStore(str(calib))
+    blocks, _ = store.c2_null_blocks()
+    return [int(b) for b in np.asarray(blocks).ravel()]
 
 
 def write_level1_fits(level1: xr.Dataset, level05: xr.Dataset, out: str, *, batch: int = 8,
                       storage_options: Mapping[str, Any] | None = None,
-                      progress: bool = False) -> list[str]:
-    """Compute and write every frame as a level-1 FITS file; returns the paths."""
-    detector = str(level1.attrs.get("detector", ""))
+                      progress: bool = False, nrl_scaling: bool = False,
+                      overwrite: bool = False,
+                      calib: CalibrationStore | str | None = None) -> list[str]:
+    """Compute and write every frame as a level-1 FITS file; returns the paths.
+
+    Every file name is worked out and checked first (:func:`lascoproc.io.level1_fits.
+    level1_fits_targets`: two frames with one name, or existing files without ``overwrite``,
+    stop the run before anything is written). ``nrl_scaling``: C3 Clear frames stored as NRL's
+    int16 (``reduce_level_1.pro`` 1.68), other frames float32 as always. ``calib``: the
+    calibration store (for C2's ``c2nullblocks.txt``); default the store named in
+    ``level1.attrs["calibration_store"]``.
+    """
+    detector = str(level1.attrs.get("detector", "")).strip().upper()
+    n = level1.sizes["time"]
+    if n == 0:
+        return []
+    names = [name for name, c in level1.coords.items() if c.dims == ("time",)]
+    values = {name: np.asarray(level1[name].values) for name in names}
+    frames = [{name: values[name][i] for name in names} for i in range(n)]
+    targets = level1_fits_targets(out, frames, detector, storage_options=storage_options,
+                                  overwrite=overwrite)
+    nominal = _c2_null_blocks(level1, calib) if detector == "C2" else []
     history = [f"lascoproc {level1.attrs.get('lascoproc_version', '')}: "
                f"{level1.attrs.get('method', '')}"]
     history += [f"calib {line}" for line in level1.attrs.get("calibration_files", [])]
-    names = [n for n, c in level1.coords.items() if c.dims == ("time",)]
-    values = {n: level1[n].values for n in names}
-    n = level1.sizes["time"]
+    flags = level1["quality"].attrs
+    flag_comment = "bits: " + ", ".join(
+        f"{int(m)} {name}" for m, name in zip(np.atleast_1d(flags.get("flag_masks", [])),
+                                               str(flags.get("flag_meanings", "")).split(),
+                                               strict=False)) \
+        if "flag_meanings" in flags else "bits: 1 missing telemetry, 2 outside field, 4 filled"
     bar = None
     if progress:
         from tqdm.auto import tqdm
@@ -38,11 +122,19 @@ def write_level1_fits(level1: xr.Dataset, level05: xr.Dataset, out: str, *, batc
         b, q, c = dask.compute(level1["brightness"].data[sl], level1["quality"].data[sl],
                                level05["counts"].data[sl])
         for k, i in enumerate(range(sl.start, sl.stop)):
-            frame = {name: values[name][i] for name in names}
-            written.append(write_level1_frame(
-                out, frame, b[k], q[k], detector=detector,
-                missing_blocks=missing_blocks(c[k]).tolist(), history=history,
-                storage_options=storage_options))
+            frame = frames[i]
+            data, keywords = frame_pixel_keywords(b[k], c[k], frame, detector=detector,
+                                                  c2_null_blocks=nominal,
+                                                  nrl_scaling=nrl_scaling)
+            extra = list(history)
+            if data.dtype == np.int16:
+                extra.append("stored as NRL's C3 Clear int16 (reduce_level_1.pro 1.68 scaling)")
+            cards = level1_cards(frame, shape=b[k].shape, detector=detector,
+                                 file_name=posixpath.basename(targets[i]),
+                                 pixel_keywords=keywords, history=extra)
+            written.append(write_level1_frame(targets[i], cards, data, q[k],
+                                              storage_options=storage_options,
+                                              overwrite=overwrite, flag_comment=flag_comment))
         if bar is not None:
             bar.update(sl.stop - sl.start)
     if bar is not None:

@@ -1,56 +1,74 @@
 """Level-1 run: archive -> level-0.5 cube -> level-1 cube -> Zarr (or FITS). Wiring only.
 
-A Zarr run is cut into time ranges of whole regions (``range_frames``), so that the client's
-work and memory per region do not grow with the archive (docs/scaling.md):
+A run, for each frame size of the archive (:func:`~lascoproc.io.lasco_cube.
+open_lasco_frame_groups`; one store per size):
 
-1. the headers of every frame are read once (:func:`~lascoproc.io.lasco_cube.open_lasco_frames`);
-2. each range is planned (:func:`~lascoproc.calibrate.level1.plan_level1`: headers and
-   calibration tables, no pixels); the plans and the per-frame coordinates of the level-1 cube
-   of every frame are kept, and the store's template is made from them
-   (:func:`~lascoproc.io.zarr_store.cube_template`);
-3. :func:`~lascoproc.io.zarr_store.write_zarr` opens the lazy level-1 cube of each range that
-   is not done yet (its own small graph: read, calibrate, optionally inpaint) and writes its
-   regions into the template; the per-frame ``frame_written`` manifest says what is done.
+1. the headers of every frame are read once (the frames table);
+2. every frame is planned at once (:func:`~lascoproc.calibrate.plan.plan_level1`: headers and
+   calibration tables, no pixels), and the store's template is made from the frames and the plan
+   (:func:`~lascoproc.calibrate.level1.level1_template`): no graph is built for it;
+3. the region scheduler (:func:`lascoproc.pipeline.regions.write_cube`) opens the lazy level-1
+   cube of one time range at a time (:class:`Level1Ranges`: read, calibrate, optionally inpaint;
+   its own small graph) and writes its regions into the template; the per-frame
+   ``frame_written`` manifest says what is done.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import datetime as dt
+import json
 from collections.abc import Mapping
 from typing import Any
 
 import dask
 import xarray as xr
 
-from lascoproc.calibrate.level1 import Level1Options, calibrate_level1, plan_level1
+import lascoproc
+from lascoproc.calibrate.level1 import calibrate_level1, level1_template
+from lascoproc.calibrate.plan import Level1Options, plan_level1
 from lascoproc.io.calib_store import CalibrationStore
 from lascoproc.io.lasco_archive import LascoIndex
-from lascoproc.io.lasco_cube import lasco_cube_from_frames, open_lasco_cube, open_lasco_frames
-from lascoproc.io.zarr_store import (
-    DEFAULT_RANGE_FRAMES,
-    WriteReport,
-    cube_template,
-    open_store,
-    time_ranges,
-    write_zarr,
+from lascoproc.io.lasco_cube import (
+    lasco_cube_from_frames,
+    open_lasco_cube,
+    open_lasco_frame_groups,
+    open_lasco_frames,
 )
+from lascoproc.io.retry import ReadPolicy
+from lascoproc.io.zarr_store import open_store
 from lascoproc.pipeline.fits_output import write_level1_fits
+from lascoproc.pipeline.ingest import select_sizes
+from lascoproc.pipeline.regions import (
+    DEFAULT_RANGE_FRAMES,
+    DEFAULT_REGION_FRAMES,
+    WriteReport,
+    new_run_id,
+    write_cube,
+)
+from lascoproc.pipeline.report import RunReport, build_report, report_path, write_report
 
-__all__ = ["open_level1", "run_level1", "Level1Result", "Level1Ranges"]
+__all__ = ["open_level1", "run_level1", "Level1Result", "Level1Ranges", "size_store"]
 
 
 @dataclasses.dataclass
 class Level1Result:
-    """The level-1 cube that was written, and what the writer did.
+    """What a level-1 run wrote.
 
-    ``dataset``: for Zarr output, the written store opened lazily without dask
-    (:func:`lascoproc.io.zarr_store.open_store`); for FITS output, the lazy level-1 cube.
+    ``dataset``/``report``: the main store (the full-size frames, or the size asked for),
+    opened lazily without dask, and what its writer did; ``others``: ``{"NYxNX": (store,
+    report)}`` for the stores of the other frame sizes of the archive; ``run_report``: every
+    input file and what became of it (:mod:`lascoproc.pipeline.report`, also written beside
+    the main store). For FITS output, ``dataset`` is the lazy level-1 cube and ``fits_files``
+    the files written.
     """
 
     dataset: xr.Dataset
     report: WriteReport | None
     fits_files: list[str] = dataclasses.field(default_factory=list)
+    others: dict[str, tuple[str, WriteReport]] = dataclasses.field(default_factory=dict)
+    run_report: RunReport | None = None
 
     @property
     def flagged(self) -> list[str]:
@@ -61,14 +79,19 @@ class Level1Result:
                                                               strict=True) if reason]
 
 
+def _store(calib, calib_storage_options, allow_unverified: bool = False) -> CalibrationStore:
+    return calib if isinstance(calib, CalibrationStore) else CalibrationStore(
+        calib, storage_options=calib_storage_options, allow_unverified=allow_unverified)
+
+
 def open_level1(archive: str, *, detector: str, calib: str | CalibrationStore, start=None,
                 end=None, shape=None, options: Level1Options = Level1Options(),
                 storage_options: Mapping[str, Any] | None = None,
                 calib_storage_options: Mapping[str, Any] | None = None,
                 progress: bool = False) -> tuple[xr.Dataset, xr.Dataset]:
-    """The lazy level-1 cube of an archive, and the level-0.5 cube it comes from."""
-    store = calib if isinstance(calib, CalibrationStore) else CalibrationStore(
-        calib, storage_options=calib_storage_options)
+    """The lazy level-1 cube of an archive (one frame size), and the level-0.5 cube it comes
+    from."""
+    store = _store(calib, calib_storage_options)
     level05 = open_lasco_cube(archive, detector=detector, start=start, end=end, shape=shape,
                               storage_options=storage_options, progress=progress)
     plan = plan_level1(level05, store, options)
@@ -76,139 +99,168 @@ def open_level1(archive: str, *, detector: str, calib: str | CalibrationStore, s
 
 
 class Level1Ranges:
-    """The level-1 cube of an archive, time range by time range (module docstring).
+    """The level-1 cube of one frame size of an archive, time range by time range.
 
     Parameters
     ----------
     frames
         Every frame of the run, headers only (:func:`lascoproc.io.lasco_cube.open_lasco_frames`).
-    ranges
-        The run's time ranges (:func:`lascoproc.io.zarr_store.time_ranges`).
-    calib, options, storage_options
-        Calibration files, level-1 options and the archive's fsspec options.
+    calib, options
+        Calibration files and level-1 options.
+    archive, storage_options, policy
+        The archive's URL and fsspec options, and how pixel reads are retried.
     inpaint, gpu_resource
         Passed to :func:`lascoproc.inpaint.inpaint_cube` when ``inpaint`` is not ``None``.
-    progress
-        Show a bar while the ranges are planned.
 
-    Building it plans every frame (~0.7 ms per frame here, docs/scaling.md; no pixel read). Then
-    :meth:`open_range` gives the lazy cube of a range, :meth:`template` the store template of
-    the whole run.
+    Building it plans every frame at once (no pixel read). :meth:`template` is the store
+    template of the whole run (no graph), :meth:`open_range` the lazy cube of a time range.
     """
 
-    def __init__(self, frames: xr.Dataset, ranges: list[slice], calib: CalibrationStore, *,
-                 options: Level1Options = Level1Options(),
+    def __init__(self, frames: xr.Dataset, calib: CalibrationStore, *,
+                 options: Level1Options = Level1Options(), archive: str | None = None,
                  storage_options: Mapping[str, Any] | None = None,
-                 inpaint: str | None = None, gpu_resource: bool = False,
-                 progress: bool = False):
+                 policy: ReadPolicy = ReadPolicy(), inpaint: str | None = None,
+                 gpu_resource: bool = False):
         self.frames = frames
-        self.ranges = list(ranges)
         self.calib = calib
         self.options = options
+        self.archive = archive
         self.storage_options = storage_options
+        self.policy = policy
         self.inpaint = inpaint
         self.gpu_resource = gpu_resource
-        self.plans: dict[int, xr.Dataset] = {}
-        coords = []
-        bar = None
-        if progress:
-            from tqdm.auto import tqdm
+        #: the plan of every frame (:func:`~lascoproc.calibrate.plan.plan_level1`)
+        self.plan = plan_level1(frames, calib, options)
 
-            bar = tqdm(total=frames.sizes["time"], desc="planning", unit="frame")
-        for rng in self.ranges:
-            level05 = self._level05(rng)
-            self.plans[rng.start] = plan_level1(level05, calib, options)
-            level1 = calibrate_level1(level05, calib, options=options,
-                                      plan=self.plans[rng.start])
-            coords.append(level1.coords.to_dataset())
-            if bar is not None:
-                bar.update(rng.stop - rng.start)
-        if bar is not None:
-            bar.close()
-        #: per-frame coordinates of the level-1 cube of every frame
-        self.coords = xr.concat(coords, dim="time", data_vars="minimal", coords="minimal",
-                                compat="override", join="outer", combine_attrs="override")
+    def _inpainted(self, level1: xr.Dataset) -> xr.Dataset:
+        if self.inpaint is None:
+            return level1
+        from lascoproc.inpaint import inpaint_cube
 
-    def _level05(self, rng: slice) -> xr.Dataset:
-        return lasco_cube_from_frames(self.frames.isel(time=rng),
-                                      storage_options=self.storage_options)
-
-    def open_range(self, rng: slice) -> xr.Dataset:
-        """The lazy level-1 cube of the frames ``rng`` (one of :attr:`ranges`): its own graph."""
-        level1 = calibrate_level1(self._level05(rng), self.calib, options=self.options,
-                                  plan=self.plans[rng.start])
-        if self.inpaint is not None:
-            from lascoproc.inpaint import inpaint_cube
-
-            level1 = inpaint_cube(level1, method=self.inpaint, gpu_resource=self.gpu_resource)
-        return level1
+        return inpaint_cube(level1, method=self.inpaint, gpu_resource=self.gpu_resource)
 
     def template(self) -> xr.Dataset:
-        """The whole run's cube as the store template: every frame's coordinates, the first
-        range's variables and attributes (made after every frame is planned, so that they
-        list every calibration file), pixel variables as placeholders."""
-        return cube_template(self.open_range(self.ranges[0]), self.coords)
+        """The whole run's cube without data: coordinates from the frames and the plan,
+        attributes (every calibration file the plan read), data variables as placeholders."""
+        return self._inpainted(level1_template(self.frames, self.plan, self.calib,
+                                               self.options))
+
+    def open_range(self, rng: slice) -> xr.Dataset:
+        """The lazy level-1 cube of the frames ``rng``: its own graph."""
+        level05 = lasco_cube_from_frames(self.frames.isel(time=rng),
+                                         storage_options=self.storage_options,
+                                         policy=self.policy, archive=self.archive)
+        return self._inpainted(calibrate_level1(level05, self.calib, options=self.options,
+                                                plan=self.plan.isel(time=rng)))
+
+    def definition(self, template: xr.Dataset) -> dict[str, Any]:
+        """What defines this run's values besides the frames (for the store's fingerprint):
+        the options, the calibration files read (SHA-256 of their list with digests), the
+        inpainting and its weights, the lascoproc version."""
+        inpaint = {k: v for k, v in template.attrs.items() if k.startswith("inpaint")}
+        return {"product": "LASCO level-1 cube",
+                "detector": str(template.attrs.get("detector", "")),
+                "options": self.options.as_attrs(),
+                "calibration_digest": self.calib.digest(
+                    self.plan.attrs.get("calibration_files", [])),
+                "inpaint": json.dumps(inpaint, sort_keys=True, default=str),
+                "lascoproc_version": lascoproc.__version__}
 
 
-def run_level1(archive: str, *, detector: str, calib: str | CalibrationStore, out: str,
-               start=None, end=None, shape=None, output_format: str = "zarr",
-               resume: bool = False, overwrite: bool = False, region_frames: int = 16,
+def size_store(out: str, shape: tuple[int, int], main: bool) -> str:
+    """The store of one frame size: ``out`` for the main size, else ``out`` with ``_NYxNX``
+    before its suffix (``c3_l1.zarr`` -> ``c3_l1_512x512.zarr``)."""
+    if main:
+        return out
+    base = out.rstrip("/")
+    stem, dot, suffix = base.rpartition(".")
+    tag = f"_{shape[0]}x{shape[1]}"
+    return f"{stem}{tag}.{suffix}" if dot and "/" not in suffix else f"{base}{tag}"
+
+
+def run_level1(archive: str | LascoIndex, *, detector: str, calib: str | CalibrationStore,
+               out: str, start=None, end=None, shape=None, output_format: str = "zarr",
+               resume: bool = False, overwrite: bool = False,
+               region_frames: int = DEFAULT_REGION_FRAMES,
                range_frames: int = DEFAULT_RANGE_FRAMES,
                options: Level1Options = Level1Options(),
                storage_options: Mapping[str, Any] | None = None,
                calib_storage_options: Mapping[str, Any] | None = None,
                out_storage_options: Mapping[str, Any] | None = None,
                progress: bool | Any = False, client: Any = None,
-               inpaint: str | None = None, gpu_resource: bool = False) -> Level1Result:
+               inpaint: str | None = None, gpu_resource: bool = False,
+               policy: ReadPolicy = ReadPolicy(), nrl_scaling: bool = False,
+               allow_unverified: bool = False) -> Level1Result:
     """Calibrate the frames of ``detector`` in ``archive`` to level 1 and write them.
 
-    ``output_format="zarr"``: one resumable Zarr store (:func:`write_zarr`; with a
-    ``distributed.Client`` its regions are written concurrently on the cluster), the run cut
-    into time ranges of ``range_frames`` frames (rounded up to whole regions) whose lazy cubes
-    are built one at a time (module docstring); the store is the same whatever
-    ``range_frames``, and a run resumed with another ``range_frames`` continues it. ``"fits"``:
-    one level-1 FITS file per frame under ``out``. ``progress`` is a bool or a reporter
-    (:class:`lascoproc.pipeline.progress.RunProgress`). ``inpaint``: ``"network"`` (the shipped
-    partial-convolution model) or ``"fallback"`` (biharmonic) fills the missing telemetry blocks
-    and flags them (``quality`` bit 4); ``None`` leaves them NaN and flagged.
-    ``gpu_resource`` (with ``inpaint="network"``): the inpainting tasks ask for the Dask worker
-    resource ``GPU: 1``, so that on a cluster they run only on GPU workers, and the regions are
-    computed without low-level task fusion, which would drop that annotation
-    (:mod:`lascoproc.inpaint.cube`); on a cluster without GPU workers they would never run.
+    ``output_format="zarr"``: one resumable Zarr store per frame size (:func:`size_store`;
+    ``shape`` restricts the run to one size), written by
+    :func:`lascoproc.pipeline.regions.write_cube` (``resume``, ``overwrite``,
+    ``region_frames``, ``range_frames``, ``progress``, ``client``: with a
+    ``distributed.Client`` the regions are written concurrently on its cluster). ``"fits"``:
+    one level-1 FITS file per frame under ``out``. ``inpaint``: a method of
+    :data:`lascoproc.inpaint.METHODS` fills the missing telemetry blocks and flags them;
+    ``None`` leaves them NaN and flagged. ``gpu_resource`` (with ``inpaint="network"``): the
+    inpainting tasks ask for the Dask worker resource ``GPU: 1`` and the regions are computed
+    without low-level task fusion, which would drop that annotation
+    (:mod:`lascoproc.inpaint.cube`). ``policy``: how pixel reads are retried.
+    ``nrl_scaling`` (FITS only): C3 Clear frames stored as NRL's int16 (``reduce_level_1.pro``
+    1.68; :func:`lascoproc.pipeline.fits_output.write_level1_fits`). ``allow_unverified``:
+    use a calibration store without ``MANIFEST.json`` (its files are then identified by the
+    SHA-256 of their bytes; the output attributes say so).
     """
+    store = _store(calib, calib_storage_options, allow_unverified)
+    if isinstance(archive, LascoIndex):
+        storage_options = storage_options or archive.storage_options
+    root = archive.root if isinstance(archive, LascoIndex) else str(archive)
     if output_format == "fits":
-        level1, level05 = open_level1(archive, detector=detector, calib=calib, start=start,
-                                      end=end, shape=shape, options=options,
-                                      storage_options=storage_options,
-                                      calib_storage_options=calib_storage_options,
-                                      progress=bool(progress))
-        if inpaint is not None:
-            from lascoproc.inpaint import inpaint_cube
-
-            level1 = inpaint_cube(level1, method=inpaint)
+        frames = open_lasco_frames(archive, detector=detector, start=start, end=end,
+                                   shape=shape, storage_options=storage_options,
+                                   progress=bool(progress))
+        run = Level1Ranges(frames, store, options=options, archive=root,
+                           storage_options=storage_options, policy=policy, inpaint=inpaint)
+        level1 = run.open_range(slice(0, frames.sizes["time"]))
+        level05 = lasco_cube_from_frames(frames, storage_options=storage_options,
+                                         policy=policy, archive=root)
         files = write_level1_fits(level1, level05, out, storage_options=out_storage_options,
-                                  progress=bool(progress))
+                                  progress=bool(progress), nrl_scaling=nrl_scaling,
+                                  overwrite=overwrite, calib=store)
         return Level1Result(level1, None, files)
     if output_format != "zarr":
         raise ValueError(f"output format must be 'zarr' or 'fits', not {output_format!r}")
-    store = calib if isinstance(calib, CalibrationStore) else CalibrationStore(
-        calib, storage_options=calib_storage_options)
-    if isinstance(archive, LascoIndex):
-        storage_options = storage_options or archive.storage_options
-    frames = open_lasco_frames(archive, detector=detector, start=start, end=end, shape=shape,
-                               storage_options=storage_options, progress=bool(progress))
-    ranges = time_ranges(frames.sizes["time"], range_frames=range_frames,
-                         region_frames=region_frames)
+    if nrl_scaling:
+        raise ValueError("--nrl-scaling applies to FITS output (--format fits): the Zarr cube "
+                         "keeps float32 brightness")
+    groups = open_lasco_frame_groups(archive, detector=detector, start=start, end=end,
+                                     storage_options=storage_options, progress=bool(progress),
+                                     policy=policy)
+    sizes = select_sizes(groups, shape, detector, root)
     gpu = bool(gpu_resource) and inpaint == "network"
-    run = Level1Ranges(frames, ranges, store, options=options, storage_options=storage_options,
-                       inpaint=inpaint, gpu_resource=gpu, progress=bool(progress))
-    template = run.template()
-    # dask drops layer annotations when it fuses tasks: keep the GPU tasks apart
-    unfused = (dask.config.set({"optimization.fuse.active": False}) if gpu
-               else contextlib.nullcontext())
-    with unfused:
-        report = write_zarr(template, out, region_frames=region_frames, resume=resume,
-                            overwrite=overwrite, storage_options=out_storage_options,
-                            progress=progress, client=client, time_ranges=ranges,
-                            open_range=run.open_range)
-    return Level1Result(open_store(out, out_storage_options), report)
+    run_id, started = new_run_id(), dt.datetime.now(dt.UTC)
+    written: dict[tuple[int, int], tuple[str, WriteReport]] = {}
+    for k, size in enumerate(sizes):
+        frames = groups[size]
+        run = Level1Ranges(frames, store, options=options, archive=root,
+                           storage_options=storage_options, policy=policy, inpaint=inpaint,
+                           gpu_resource=gpu)
+        template = run.template()
+        target = size_store(out, size, main=k == 0)
+        # dask drops layer annotations when it fuses tasks: keep the GPU tasks apart
+        unfused = (dask.config.set({"optimization.fuse.active": False}) if gpu
+                   else contextlib.nullcontext())
+        with unfused:
+            report = write_cube(
+                target, template, run.open_range, definition=run.definition(template),
+                region_frames=region_frames, range_frames=range_frames, resume=resume,
+                overwrite=overwrite, storage_options=out_storage_options, progress=progress,
+                client=client, run_id=run_id)
+        written[size] = (target, report)
+    main_store, main_report = next(iter(written.values()))
+    others = {f"{ny}x{nx}": value for (ny, nx), value in list(written.items())[1:]}
+    opened = [(target, report, open_store(target, out_storage_options))
+              for target, report in written.values()]
+    run_report = build_report(run_id=run_id, product=f"LASCO {detector.upper()} level 1",
+                              archive=root, started=started, problems=groups.problems,
+                              written=opened)
+    write_report(run_report, report_path(main_store), out_storage_options)
+    return Level1Result(opened[0][2], main_report, others=others, run_report=run_report)

@@ -3,7 +3,7 @@
 :class:`RunProgress` is driven by the region writer: ``begin(total, done)`` once the run
 manifest says how many frames are already written, ``on_range(k, frames, n_ranges)`` as each time
 range of a cut run is opened, ``on_region(i, region)`` after each region is written and marked
-(the signature of :func:`lascoproc.io.zarr_store.write_zarr`'s ``on_region``), ``end()`` at the
+(the signature of :func:`lascoproc.pipeline.regions.write_cube`'s ``on_region``), ``end()`` at the
 end. It shows one tqdm bar of frames over the whole run, with the rate in frames/s, the ETA (the
 rate counts only frames written by this run, so a resumed run's ETA is not flattered by the
 frames it skipped) and the time range being opened, and prints the dashboard link first when
@@ -81,6 +81,8 @@ class RunProgress:
 
         self.total_frames = int(total_frames)
         self.skipped_frames = int(done_frames)
+        self.frames_written = self.regions_written = 0  # a new store: a new count
+        self.ranges_total = self.ranges_opened = 0
         out = self.file or sys.stderr
         link = dashboard_link(self.client)
         if link:
@@ -252,7 +254,7 @@ def summarize_run(
     Parameters
     ----------
     report
-        The writer's :class:`~lascoproc.io.zarr_store.WriteReport` (``store``, ``frames``,
+        The writer's :class:`~lascoproc.pipeline.regions.WriteReport` (``store``, ``frames``,
         ``regions``, ``regions_written``, ``regions_skipped``, ``seconds``; ``ranges`` and
         ``ranges_skipped`` when the run was cut into time ranges).
     flags
@@ -266,7 +268,9 @@ def summarize_run(
         What ran it (:func:`lascoproc.cluster.describe`).
     """
     frames = int(report.frames)
-    if progress is not None and progress.total_frames:
+    if getattr(report, "frames_written", None) is not None:
+        processed, skipped = report.frames_written, report.frames_skipped
+    elif progress is not None and progress.total_frames:
         processed, skipped = progress.frames_written, progress.skipped_frames
     else:
         per_region = frames / report.regions if report.regions else 0

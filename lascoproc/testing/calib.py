@@ -11,9 +11,12 @@ in the IDL sources and which were assumed, is written out in ``docs/calibration_
 the docstrings below only summarise. IDL pixel coordinates are used throughout: 0-based
 ``(x, y) = (column, row)``; a FITS image of shape ``(1024, 1024)`` is indexed ``[y, x]``.
 
-IDL ``.sav`` files (sun-centre/roll tables, last-corrected day) are written as genuine IDL SAVE
-files (XDR records, as produced by IDL and read by :func:`scipy.io.readsav`), so the store reads
-synthetic and real ones with the same code.
+IDL ``.sav`` files (sun-centre/roll tables, last-corrected day, C2 time offsets) are written as
+genuine IDL SAVE files (XDR records, as produced by IDL and read by :func:`scipy.io.readsav`),
+``TIME_DIFF.DAT`` in the binary record layout ``time_correction2.pro`` reads, and SOHO's orbit
+files as the FITS binary tables SolarSoft's ``get_orbit.pro`` reads, so the store reads
+synthetic and real files with the same code. The tree gets a ``MANIFEST.json`` (SHA-256 of every
+file), as a mirror made by ``lascoproc calib fetch`` has.
 """
 
 from __future__ import annotations
@@ -28,11 +31,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import xarray as xr
 from astropy.io import fits
 from astropy.time import Time
 
-from lascoproc.io import calib_store
+from lascoproc.io import calib_store, soho_orbit
 from lascoproc.io.lasco_header import parse_header, read_header_bytes
+from lascoproc.kernels import ephemeris, lasco_time
 
 __all__ = [
     "CALIBRATION_FILES",
@@ -47,6 +52,10 @@ __all__ = [
     "occulter_center_default",
     "write_calibration_files",
     "write_idl_save",
+    "write_orbit_file",
+    "orbit_file_bytes",
+    "synthetic_time_diff",
+    "synthetic_frame_headers",
 ]
 
 # --------------------------------------------------------------------------------------------
@@ -136,6 +145,140 @@ def exposure_records_from_archive(archive_root: str | os.PathLike) -> list[Expos
 
 
 # --------------------------------------------------------------------------------------------
+# Frame headers without files (planning tests and benchmarks)
+# --------------------------------------------------------------------------------------------
+
+#: Readouts of :func:`synthetic_frame_headers`: ``(R1COL, R1ROW, R2COL, R2ROW, SUMCOL, SUMROW,
+#: LEBXSUM, LEBYSUM)`` per frame shape.
+_READOUTS = {
+    (1024, 1024): ((20, 1, 1043, 1024, 0, 0, 1, 1),),
+    (512, 512): ((20, 1, 1043, 1024, 0, 0, 2, 2), (20, 1, 1043, 1024, 2, 2, 1, 1)),
+    (480, 640): ((200, 290, 839, 769, 0, 0, 1, 1),),
+}
+_FILTERS = {"C2": (("Orange", "Clear"), ("Blue", "Clear"), ("Orange", "+60 Deg"),
+                   ("Orange", "PB"), ("Deep Red", "+60 Deg"), ("Lens", "Clear")),
+            "C3": (("Clear", "Clear"), ("Orange", "Clear"), ("Clear", "-60 Deg"),
+                   ("Clear", "H_ALPHA"), ("IR", "Clear"), ("Clear", "Qs"))}
+
+
+def synthetic_frame_headers(
+    *, start: str = "2002-05-21", days: int = 2, frames_per_day: int = 100,
+    detector: str = "C3", shape: tuple[int, int] = (1024, 1024), seed: int = 0,
+    roll: float = -0.3, roll_drift: float = 0.003, keyhole_every: int = 0,
+    special_every: int = 0, unknown_filter_every: int = 0, bad_window_every: int = 0,
+    table_fraction: float = 0.8, history_version: str = "1.24", with_records: bool = True,
+) -> tuple[xr.Dataset, list[ExposureRecord]]:
+    """Level-0.5 header values of many frames, as :func:`lascoproc.io.lasco_cube.
+    open_lasco_frames` returns them (no pixel, no file), and the exposure-factor lines of those
+    the tables list. Vectorised: a million frames take seconds.
+
+    Parameters
+    ----------
+    detector, shape
+        ``"C2"``/``"C3"``; ``(1024, 1024)`` full frames, ``(512, 512)`` 2 x 2 summed (LEB and
+        on-chip alternately), ``(480, 640)`` a subfield.
+    roll, roll_drift
+        ``CROTA1`` of the first frame and its change per frame (degrees), as the attitude of
+        real frames drifts.
+    keyhole_every, special_every, unknown_filter_every, bad_window_every
+        Every k-th frame (0: none) is a keyhole frame (``CROTA1`` + 180), takes the next of the
+        detector's less common filter/polarizer pairs (polarized, polarisation products, pairs
+        IDL gives no factor), has an unknown filter, or a read-out window outside the CCD.
+    table_fraction
+        Fraction of frames the exposure-factor tables list (the others fall back to the bias
+        in their HISTORY or to ``offset_bias``).
+    history_version
+        ``offset_bias.pro`` version of the HISTORY line every frame carries (``"1.32"`` as in
+        2023 frames, ``"1.24"`` as in 2002 ones).
+    with_records
+        Build the :class:`ExposureRecord` list (one Python object per listed frame); without,
+        an empty list.
+    """
+    det = detector.upper()
+    rng = np.random.default_rng([seed, 51, int(det[1])])
+    n = days * frames_per_day
+    step = 86_400_000 // frames_per_day
+    first = np.datetime64(str(start)[:10], "ms")
+    offsets = np.arange(n, dtype=np.int64) * step + rng.integers(0, step // 2, n)
+    time = first + offsets.astype("timedelta64[ms]")
+    exptime = np.round((25.1 if det == "C2" else 19.1) + rng.normal(0.0, 0.05, n), 4)
+    mid = time + np.rint(exptime * 500.0).astype(np.int64).astype("timedelta64[ms]")
+    mid_date = lasco_time.mjd_of(mid).astype(np.int32)
+    mid_time = np.round(lasco_time.ms_of_day(mid) / 1000.0, 3)
+    readouts = _READOUTS[tuple(shape)]
+    pick = np.array(readouts)[np.arange(n) % len(readouts)]
+    r1col, r1row, r2col, r2row, sumcol, sumrow, lebx, leby = pick.T
+    if bad_window_every:
+        r2col = np.where(np.arange(n) % bad_window_every == bad_window_every - 1, 1100, r2col)
+    crota1 = np.round(roll + roll_drift * np.arange(n), 5)
+    if keyhole_every:
+        crota1 = np.where(np.arange(n) % keyhole_every == keyhole_every // 2,
+                          np.round(crota1 + 180.0, 5), crota1)
+    pairs = _FILTERS[det]
+    which = np.zeros(n, dtype=np.int64)
+    if special_every:
+        special = np.arange(n) % special_every == special_every - 1
+        which[special] = 1 + (np.arange(n)[special] // special_every) % (len(pairs) - 1)
+    filt = np.array([p[0] for p in pairs], dtype=object)[which]
+    polar = np.array([p[1] for p in pairs], dtype=object)[which]
+    if unknown_filter_every:
+        filt = np.where(np.arange(n) % unknown_filter_every == 1, "Weird", filt)
+    xsum = np.maximum(sumcol, 1) * np.maximum(lebx, 1)
+    ysum = np.maximum(sumrow, 1) * np.maximum(leby, 1)
+    centre = (512.0, 505.0) if det == "C2" else (518.2, 532.5)
+    crpix1 = np.round((centre[0] - (r1col - 20)) / xsum + 1.0, 3)
+    crpix2 = np.round((centre[1] - (r1row - 1)) / ysum + 1.0, 3)
+    bias = np.array([_offset_bias_guess(det, m) for m in np.unique(mid_date)])[
+        np.searchsorted(np.unique(mid_date), mid_date)]
+    serial = 10_000_000 * int(det[1]) + np.arange(n) % 10_000_000
+    names = np.array([f"{k:08d}.fts" for k in serial], dtype=object)
+    coords = {
+        "time": ("time", time.astype("datetime64[ns]")),
+        "filename": ("time", names),
+        "fileorig": ("time", np.full(n, "", dtype=object)),
+        "detector": ("time", np.full(n, det, dtype=object)),
+        "filter": ("time", filt),
+        "polarizer": ("time", polar),
+        "lp_num": ("time", np.full(n, "Normal", dtype=object)),
+        "exptime": ("time", exptime),
+        "expcmd": ("time", np.round(exptime)),
+        "offset": ("time", np.round(bias, 3)),
+        "mid_date": ("time", mid_date),
+        "mid_time": ("time", mid_time),
+        "readport": ("time", np.full(n, "C", dtype=object)),
+        "r1col": ("time", r1col.astype(np.int16)), "r1row": ("time", r1row.astype(np.int16)),
+        "r2col": ("time", r2col.astype(np.int16)), "r2row": ("time", r2row.astype(np.int16)),
+        "sumcol": ("time", sumcol.astype(np.int16)), "sumrow": ("time", sumrow.astype(np.int16)),
+        "lebxsum": ("time", lebx.astype(np.int16)), "lebysum": ("time", leby.astype(np.int16)),
+        "crpix1": ("time", crpix1), "crpix2": ("time", crpix2),
+        "crota1": ("time", crota1), "cdelt1": ("time", np.full(n, 56.0)),
+        "os_num": ("time", np.full(n, 4180, dtype=np.int32)),
+        "bias_history": ("time", np.round(bias + 0.3, 3)),
+        "bias_history_version": ("time", np.full(n, history_version, dtype=object)),
+        "path": ("time", names),
+    }
+    ds = xr.Dataset(coords=coords, attrs={
+        "title": f"synthetic SOHO/LASCO {det} level-0.5 frame headers", "detector": det,
+        "frame_shape": f"{shape[0]}x{shape[1]}", "source_archive": "synthetic"})
+    listed = rng.random(n) < table_fraction
+    if not with_records:
+        return ds, []
+    date_text = np.datetime_as_string(time, unit="D")
+    time_text = np.datetime_as_string(time, unit="ms")
+    records = [ExposureRecord(det, names[i], date_text[i].replace("-", "/"), time_text[i][11:],
+                              float(exptime[i]), int(mid_date[i]), float(mid_time[i]),
+                              float(np.round(bias[i] + 0.2, 1)), str(filt[i]), str(polar[i]))
+               for i in np.flatnonzero(listed)]
+    return ds, records
+
+
+def _offset_bias_guess(detector: str, mjd: int) -> float:
+    """A plausible bias of the day (CCD bias drifts slowly): the ``offset_bias`` polynomial of
+    2002 for C2/C3 extrapolated flat."""
+    return (590.0 if detector == "C2" else 379.0) + 0.003 * (int(mjd) - 52415)
+
+
+# --------------------------------------------------------------------------------------------
 # Entry point
 # --------------------------------------------------------------------------------------------
 
@@ -147,6 +290,7 @@ def write_calibration_files(
     seed: int = 0,
     detectors: Iterable[str] = ("c2", "c3"),
     exposures: Iterable[ExposureRecord | Sequence[Any]] | None = None,
+    predictive_orbit: bool = True,
 ) -> dict[str, str]:
     """Write every calibration file of the level-1 chain under ``root`` (= ``$NRL_LIB``).
 
@@ -166,6 +310,13 @@ def write_calibration_files(
         list, e.g. :func:`exposure_records_from_archive` of a synthetic archive. Only their
         days get tables then. Without it, tables list generic frames every 20 min (C2) and
         30 min (C3) on each of the ``days``.
+    predictive_orbit
+        Also write predictive SOHO orbit files (for the span and the three days after it).
+
+    Besides the files of the level-1 chain: ``TIME_DIFF.DAT`` from 1997-04-11 to two days after
+    the span (:func:`synthetic_time_diff`), the three C2 star time-offset files of 1996-1997,
+    SOHO orbit files (definitive for the span's days, predictive for those and the three days
+    after) and ``MANIFEST.json``.
 
     Returns
     -------
@@ -200,6 +351,11 @@ def write_calibration_files(
     _write_occulter_tables(put, span, seed)
     _write_roll_center_tables(put, dets, span, seed)
     _write_time_offsets(put, span, seed)
+    _write_time_diff(put, span, seed)
+    _write_c2_star_offsets(put, seed)
+    _write_orbit_files(put, span, seed, predictive=predictive_orbit)
+    calib_store.write_manifest(str(root), source="lascoproc synthetic calibration files")
+    _set_mtime(root / calib_store.MANIFEST_NAME, "2002-01-01")
     return written
 
 
@@ -605,6 +761,199 @@ def _write_time_offsets(put, span: tuple[dt.date, dt.date], seed: int) -> None:
     path = put("c2_time_offsets", "lasco/data_anal/data/c2_time_offsets.dat")
     path.write_text("\n".join(rows) + "\n", encoding="ascii")
     _set_mtime(path, "2005-09-22")
+
+
+# --------------------------------------------------------------------------------------------
+# TIME_DIFF.DAT and the C2 star time offsets (time_correction2.pro v1.5)
+# --------------------------------------------------------------------------------------------
+
+#: The first record of the real TIME_DIFF.DAT (``time_correction2.pro``: "starts from
+#: 1997-04-11") and record 313887, the last big-endian one ("= 2005-12-23T16:53:10.541").
+_TIME_DIFF_FIRST = np.datetime64("1997-04-11T00:00:00.000", "ms")
+_TIME_DIFF_313887 = np.datetime64("2005-12-23T16:53:10.541", "ms")
+
+
+def synthetic_time_diff(end: np.datetime64, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Records ``(w0, w1)`` of a synthetic ``TIME_DIFF.DAT`` from 1997-04-11 to ``end``.
+
+    The cadence (~14.6 min) puts record 313887 at 2005-12-23T16:53:10.541 as in the real file,
+    so ``MODIFIED_BINARY_SEARCH`` (which starts at record 320000 from 2005-12-23 16:53:11 on)
+    finds the same records it would in the real one. ``w0 - w1`` (the OBE - LOBT difference)
+    is ``40 + 15 sin(2 pi t / 365.25 d)`` s plus 0.1 s noise, positive as every real value;
+    every 4999th record holds a bad value (+2000 s), which ``TIME_CORRECTION2`` replaces by the
+    median of its neighbours.
+    """
+    step = (_TIME_DIFF_313887 - _TIME_DIFF_FIRST) / np.timedelta64(1, "ms") / (313887 - 1)
+    n = int((np.datetime64(end, "ms") - _TIME_DIFF_FIRST) / np.timedelta64(1, "ms") // step) + 2
+    offsets = np.rint(np.arange(n) * step).astype(np.int64)
+    w1 = _TIME_DIFF_FIRST + offsets.astype("timedelta64[ms]")
+    days = offsets / 86_400_000.0
+    rng = np.random.default_rng([seed, 41])
+    delta = 40.0 + 15.0 * np.sin(2 * np.pi * days / 365.25) + rng.normal(0.0, 0.1, n)
+    delta[4998::4999] += 2000.0
+    w0 = w1 + np.rint(delta * 1000.0).astype(np.int64).astype("timedelta64[ms]")
+    return w0, w1
+
+
+def _write_time_diff(put, span: tuple[dt.date, dt.date], seed: int) -> None:
+    end = np.datetime64(span[1] + dt.timedelta(days=2), "ms")
+    w0, w1 = synthetic_time_diff(end, seed)
+    path = put("time_diff", f"{_CALIB}/TIME_DIFF.DAT")
+    path.write_bytes(lasco_time.time_diff_bytes(w0, w1))
+    _set_mtime(path, "2012-11-05")
+
+
+def _write_c2_star_offsets(put, seed: int) -> None:
+    """``C2_OFFSETS`` (s, float32), ``C2_UTC_DATES`` (CDS times) and ``C2_DATES`` (ECS
+    strings ``YYYY/MM/DD HH:MM:SS.sss``) every 6 h across each file's window."""
+    rng = np.random.default_rng([seed, 42])
+    windows = (("c2_time_offsets_1996", "1996-01-24T15:44:00", "1997-08-29T18:27:00"),
+               ("c2_time_offsets_1997_10", "1997-10-19T18:28:00", "1997-10-27T22:41:00"),
+               ("c2_time_offsets_1997_12", "1997-12-06T00:27:00", "1997-12-30T20:23:00"))
+    for (name, lo, hi), (file_name, _, _) in zip(windows, lasco_time.C2_OFFSET_WINDOWS,
+                                                strict=True):
+        times = np.arange(np.datetime64(lo, "ms"), np.datetime64(hi, "ms"),
+                          np.timedelta64(6, "h")).astype("datetime64[ms]")
+        offsets = (30.0 + rng.normal(0.0, 1.5, len(times))).astype(np.float32)
+        text = [str(t).replace("-", "/").replace("T", " ") for t in times]
+        path = put(name, f"{_CALIB}/{file_name}")
+        write_idl_save(path, {
+            "C2_OFFSETS": offsets,
+            "C2_UTC_DATES": _StructArray("CDS_INT_TIME", {
+                "MJD": lasco_time.mjd_of(times).astype(np.int32),
+                "TIME": lasco_time.ms_of_day(times).astype(np.int32)}),
+            "C2_DATES": np.array(text, dtype=object),
+        })
+        _set_mtime(path, "2002-07-22")
+
+
+# --------------------------------------------------------------------------------------------
+# SOHO orbit files (get_orbit.pro)
+# --------------------------------------------------------------------------------------------
+
+def _soho_orbit_rows(day: dt.date, seed: int) -> dict[str, np.ndarray]:
+    """144 rows of a plausible SOHO halo orbit on ``day`` (every 10 minutes).
+
+    Earth from the ``solar_ephem`` distance and the low-precision solar longitude; SOHO at
+    0.99 of Earth's distance from the Sun plus a halo of 670,000 km in ecliptic Y and
+    200,000 km in Z (period 178 d), which puts it up to ~0.26 deg from the Sun-Earth line.
+    Carrington longitudes from the synodic rate (27.2753 d). Only the HEC positions and the
+    heliographic columns are consistent with each other; GCI/GSE/GSM are filled plausibly.
+    """
+    ms = np.arange(144, dtype=np.int64) * 600_000
+    t = np.datetime64(day, "ms") + ms.astype("timedelta64[ms]")
+    jd = 2440587.5 + t.astype(np.int64) / 86_400_000.0
+    tc = (jd - 2451545.0) / 36525.0
+    lam = np.deg2rad((280.46646 + 36000.76983 * tc) % 360.0)  # Sun's mean longitude
+    mjd = lasco_time.mjd_of(t)
+    r_earth = ephemeris.earth_sun_distance_au_array(mjd) * ephemeris.AU_M / 1000.0
+    phase = 2 * np.pi * (jd - 2450000.0) / 178.0 + (seed % 7)
+    halo_y = 6.7e5 * np.sin(phase)
+    halo_z = 2.0e5 * np.cos(phase)
+    earth = np.stack([-r_earth * np.cos(lam), -r_earth * np.sin(lam), 0 * lam], axis=1)
+    toward_sun = -earth / r_earth[:, None]
+    sideways = np.stack([-toward_sun[:, 1], toward_sun[:, 0], 0 * lam], axis=1)
+    soho = earth * 0.99 + sideways * halo_y[:, None] + np.array([0.0, 0.0, 1.0]) * \
+        halo_z[:, None]
+    gse = np.stack([0.01 * r_earth, halo_y, halo_z], axis=1)
+    b0 = np.deg2rad(ephemeris.solar_b0_deg_array(t))
+    carr_earth = np.deg2rad((349.03 - 360.0 * (jd - 2398140.227) / 27.2752316) % 360.0)
+    along = np.arctan2(halo_y, 0.99 * r_earth)  # SOHO's longitude offset seen from the Sun
+    carr_soho = (carr_earth - along) % (2 * np.pi)
+    lat_soho = b0 + np.arcsin(halo_z / np.linalg.norm(soho, axis=1))
+    rotation = np.floor(1650 + (jd - 2398140.227) / 27.2752316).astype(np.int16)
+    columns = {
+        "YEAR": np.full(144, day.year, np.int16),
+        "DAY OF YEAR": np.full(144, day.timetuple().tm_yday, np.int16),
+        "ELLAPSED MILLISECONDS OF DAY": ms.astype(np.int32),
+    }
+    vel = np.zeros((144, 3))
+    for frame, pos in (("GCI", gse), ("GSE", gse), ("GSM", gse)):
+        for k, axis in enumerate("XYZ"):
+            columns[f"{frame} {axis} (KM)"] = pos[:, k]
+        for k, axis in enumerate("XYZ"):
+            columns[f"{frame} V{axis} (KM/S)"] = vel[:, k]
+    for k, axis in enumerate("XYZ"):
+        columns[f"SUN VECTOR {axis} (KM)"] = -earth[:, k]
+    for k, axis in enumerate("XYZ"):
+        columns[f"HEC {axis} (KM)"] = soho[:, k]
+    for k, axis in enumerate("XYZ"):
+        columns[f"HEC V{axis} (KM/S)"] = vel[:, k]
+    columns["CARRINGTON ROTATION EARTH"] = rotation
+    columns["HELIOGRAPHIC LONG. EARTH"] = carr_earth
+    columns["HELIOGRAPHIC LAT. EARTH"] = b0
+    columns["CARRINGTON ROTATION SOHO"] = rotation
+    columns["HELIOGRAPHIC LONG. SOHO"] = carr_soho
+    columns["HELIOGRAPHIC LAT. SOHO"] = lat_soho
+    return columns
+
+
+def write_orbit_file(path: str | os.PathLike, columns: Mapping[str, np.ndarray]) -> None:
+    """Write a SOHO orbit file with astropy: empty primary HDU, then the 36-column binary
+    table of :data:`lascoproc.io.soho_orbit.ORBIT_COLUMNS` (formats ``1I``/``1J``/``1D``)."""
+    cols = [fits.Column(name=name, format=form[-1], array=np.asarray(columns[name]))
+            for name, form in soho_orbit.ORBIT_COLUMNS]
+    table = fits.BinTableHDU.from_columns(cols)
+    fits.HDUList([fits.PrimaryHDU(), table]).writeto(path, overwrite=True)
+
+
+def _card(key: str, value, comment: str = "") -> str:
+    if isinstance(value, str):
+        text = f"'{value:<8s}'"
+        card = f"{key:<8s}= {text:<20s}"
+    elif isinstance(value, bool):
+        card = f"{key:<8s}= {('T' if value else 'F'):>20s}"
+    else:
+        card = f"{key:<8s}= {value:>20}"
+    if comment:
+        card += f" /{comment}"
+    return f"{card:<80s}"[:80]
+
+
+def orbit_file_bytes(columns: Mapping[str, np.ndarray]) -> bytes:
+    """A SOHO orbit file as IDL's ``FXBWRITE`` lays it out (the header cards of a real file:
+    ``XTENSION = 'BINTABLE'``, ``NAXIS1 = 260``, ``TFORMn``/``TTYPEn``), written with numpy:
+    what :func:`write_orbit_file` writes with astropy, fast enough for a mission of days."""
+    primary = [_card("SIMPLE", True), _card("BITPIX", 8), _card("NAXIS", 0),
+               _card("EXTEND", True), f"{'END':<80s}"]
+    dtype = np.dtype([(name, {"1I": ">i2", "1J": ">i4", "1D": ">f8"}[form])
+                      for name, form in soho_orbit.ORBIT_COLUMNS])
+    rows = len(np.asarray(columns["YEAR"]))
+    table = np.zeros(rows, dtype=dtype)
+    for name, _ in soho_orbit.ORBIT_COLUMNS:
+        table[name] = columns[name]
+    ext = [_card("XTENSION", "BINTABLE", "Written by lascoproc (synthetic)"),
+           _card("BITPIX", 8), _card("NAXIS", 2), _card("NAXIS1", dtype.itemsize,
+                                                        "Number of bytes per row"),
+           _card("NAXIS2", rows, "Number of rows"), _card("PCOUNT", 0), _card("GCOUNT", 1),
+           _card("TFIELDS", len(soho_orbit.ORBIT_COLUMNS), "Number of columns")]
+    for k, (name, form) in enumerate(soho_orbit.ORBIT_COLUMNS, start=1):
+        ext += [_card(f"TFORM{k}", form), _card(f"TTYPE{k}", name, f"Label for column {k}")]
+    ext.append(f"{'END':<80s}")
+
+    def block(text: bytes) -> bytes:
+        return text + b" " * (-len(text) % 2880)
+
+    data = table.tobytes()
+    return (block("".join(primary).encode("ascii")) + block("".join(ext).encode("ascii"))
+            + data + b"\0" * (-len(data) % 2880))
+
+
+def _write_orbit_files(put, span: tuple[dt.date, dt.date], seed: int, *,
+                       predictive: bool = True) -> None:
+    day = span[0]
+    while day < span[1] + dt.timedelta(days=3 if predictive else 0):
+        rows = _soho_orbit_rows(day, seed)
+        kinds = [("predictive", "SO_OR_PRE", 3)] if predictive else []
+        if day < span[1]:
+            kinds.insert(0, ("definitive", "SO_OR_DEF", 2))
+        for kind, prefix, version in kinds:
+            rel = (f"{soho_orbit.orbit_directory(kind, day)}/"
+                   f"{soho_orbit.orbit_file_name(prefix, day, version)}")
+            path = put(f"soho_orbit_{kind}_{day:%Y%m%d}", rel)
+            path.write_bytes(orbit_file_bytes(rows))
+            _set_mtime(path, (day + dt.timedelta(days=30)).isoformat())
+        day += dt.timedelta(days=1)
 
 
 # --------------------------------------------------------------------------------------------

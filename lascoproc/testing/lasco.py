@@ -56,7 +56,8 @@ from tqdm.auto import tqdm
 
 from lascoproc.io.img_hdr import format_img_hdr_line
 
-__all__ = ["SynthFrame", "SynthArchive", "write_lasco_archive", "GOOD_KINDS", "BAD_KINDS"]
+__all__ = ["SynthFrame", "SynthArchive", "write_lasco_archive", "GOOD_KINDS", "BAD_KINDS",
+           "BAD_INPUTS", "BadInput", "add_bad_inputs"]
 
 #: Kinds of frames a calibration can use, and kinds of broken files.
 GOOD_KINDS = ("full", "binned", "subfield")
@@ -665,6 +666,25 @@ class _Plan:
         return f"{self.directory}/{self.number:08d}.fts"
 
 
+def _day_kinds(n, unlisted_per_day, bad, binned_per_day, subfields_per_day, rng):
+    """Kinds and listing of one day's ``n`` files of one detector."""
+    order = rng.permutation(n)
+    kinds = ["full"] * n
+    listed = [True] * n
+    for i in order[:unlisted_per_day]:
+        listed[i] = False
+    rest = list(order[unlisted_per_day:])
+    for kind in bad:
+        i = rest.pop()
+        kinds[i] = kind
+        listed[i] = kind != "header_incomplete"
+    for i in rest[:binned_per_day]:
+        kinds[i] = "binned"
+    for i in rest[binned_per_day:binned_per_day + subfields_per_day]:
+        kinds[i] = "subfield"
+    return kinds, listed
+
+
 def _plan_archive(start_day, *, days, frames_per_day, detectors, seed, binned_per_day,
                   subfields_per_day, bad_files, unlisted_per_day, days_without_img_hdr,
                   roll=None, roll_drift=0.0):
@@ -673,7 +693,7 @@ def _plan_archive(start_day, *, days, frames_per_day, detectors, seed, binned_pe
     drawn = {d: round(float(rng.uniform(-0.5, 0.5)), 3) for d in _TELESCOPES}
     roll = drawn if roll is None else {d: float(roll) for d in _TELESCOPES}
     plans = []
-    n_binned = n_sub = 0
+    counts = {"binned": 0, "subfield": 0}
     for day in range(days):
         date = start_day + np.timedelta64(day, "D")
         has_img_hdr = day < days - days_without_img_hdr
@@ -685,39 +705,43 @@ def _plan_archive(start_day, *, days, frames_per_day, detectors, seed, binned_pe
             phase = rng.uniform(0.3, 0.45)
             offsets = (np.arange(n) + phase + rng.uniform(-0.25, 0.25, n)) * slot
             times = date.astype("datetime64[ms]") + (offsets * 1e3).astype("timedelta64[ms]")
-            order = rng.permutation(n)
-            kinds = ["full"] * n
-            listed = [True] * n
-            for i in order[:unlisted_per_day]:
-                listed[i] = False
-            rest = list(order[unlisted_per_day:])
-            for kind in bad:
-                i = rest.pop()
-                kinds[i] = kind
-                listed[i] = kind != "header_incomplete"
-            for i in rest[:binned_per_day]:
-                kinds[i] = "binned"
-            for i in rest[binned_per_day:binned_per_day + subfields_per_day]:
-                kinds[i] = "subfield"
+            kinds, listed = _day_kinds(n, unlisted_per_day, bad, binned_per_day,
+                                       subfields_per_day, rng)
             for i in range(n):
-                if kinds[i] == "binned":
-                    readout = _BINNED[n_binned % 2]
-                    n_binned += 1
-                elif kinds[i] == "subfield":
-                    readout = _subfields(tel)[n_sub % 2]
-                    n_sub += 1
-                else:
-                    readout = _FULL
-                plans.append(_Plan(det, date, times[i], kinds[i], readout, tel.filter, "Clear",
+                plans.append(_Plan(det, date, times[i], kinds[i],
+                                   _readout(kinds[i], tel, counts), tel.filter, "Clear",
                                    roll[det], listed[i], has_img_hdr))
     plans = _special_frames(plans, rng, roll)
     plans.sort(key=lambda p: (p.time, p.detector))
     if roll_drift:
-        seen = dict.fromkeys(_TELESCOPES, 0)
-        for i, plan in enumerate(plans):
-            k = seen[plan.detector]
-            seen[plan.detector] += 1
-            plans[i] = dataclasses.replace(plan, roll=round(plan.roll + roll_drift * k, 6))
+        plans = _drifted(plans, roll_drift)
+    return _numbered(plans, rng)
+
+
+def _readout(kind: str, tel, counts: dict) -> _Readout:
+    """The readout of a file: binned and subfield windows in turn, else the full frame."""
+    if kind == "binned":
+        counts["binned"] += 1
+        return _BINNED[(counts["binned"] - 1) % 2]
+    if kind == "subfield":
+        counts["subfield"] += 1
+        return _subfields(tel)[(counts["subfield"] - 1) % 2]
+    return _FULL
+
+
+def _drifted(plans, roll_drift: float):
+    """The roll of each detector's frames grown by ``roll_drift`` per frame, in time order."""
+    seen = dict.fromkeys(_TELESCOPES, 0)
+    out = []
+    for plan in plans:
+        k = seen[plan.detector]
+        seen[plan.detector] += 1
+        out.append(dataclasses.replace(plan, roll=round(plan.roll + roll_drift * k, 6)))
+    return out
+
+
+def _numbered(plans, rng):
+    """File numbers and image counters, per detector, in time order."""
     numbers = {d: int(rng.integers(1_000_000, 8_000_000)) for d in _TELESCOPES}
     counters = {d: int(rng.integers(1, 60_000)) for d in _TELESCOPES}
     out = []
@@ -982,3 +1006,166 @@ def _write_frame(root: str, plan: _Plan, sky: _Sky, *, seed: int, missing_range,
         polar=plan.polar, lp_num="Normal", os_num=_os_num(plan),
     )
     return frame, line
+
+
+# ------------------------------------------------------------------------------ bad inputs
+
+#: The kinds of bad input :func:`add_bad_inputs` writes, and what a run must make of each:
+#: ``(outcome, reason code)``; ``"rejected"`` files are left out of every cube, ``"flagged"``
+#: frames are in a cube but never with ``frame_status`` 0 (or, for ``unparsable_card`` and
+#: ``time_shared``, calibrated with the problem named).
+BAD_INPUTS = {
+    "exptime_zero": ("flagged", "exptime_zero"),
+    "exptime_negative": ("flagged", "exptime_negative"),
+    "exptime_nan": ("flagged", "exptime_nonfinite"),
+    "exptime_missing": ("flagged", "exptime_missing"),
+    "no_data": ("flagged", "no_data"),
+    "unknown_filter": ("flagged", "not_calibrated"),
+    "unparsable_card": ("flagged", "unparsable_card"),
+    "time_shared": ("flagged", "time_shared"),
+    "detector_mismatch": ("rejected", "detector_mismatch_directory"),
+    "window_mismatch": ("rejected", "size_mismatch_window"),
+    "instrument_not_lasco": ("rejected", "instrument_not_lasco"),
+    "date_before_launch": ("rejected", "date_before_launch"),
+    "date_in_future": ("rejected", "date_in_future"),
+    "duplicate": ("rejected", "duplicate"),
+    "truncated_data": ("rejected", "file_truncated"),
+    "not_fits": ("rejected", "header_unreadable"),
+}
+
+
+@dataclass(frozen=True)
+class BadInput:
+    """A bad file written beside the good frames, and what a run must make of it."""
+
+    path: str
+    kind: str
+    outcome: str
+    code: str
+    source: str  # the good frame it was made from
+
+
+def _split_fits(raw: bytes) -> tuple[list[str], bytes]:
+    """Header cards (80-character strings, without END) and the data bytes of a file."""
+    cards, pos = [], 0
+    while pos < len(raw):
+        card = raw[pos:pos + CARD].decode("latin-1")
+        pos += CARD
+        if card.startswith("END "):
+            break
+        cards.append(card)
+    return cards, raw[-(-pos // FITS_BLOCK) * FITS_BLOCK:]
+
+
+def _set_card(cards: list[str], key: str, text: str | None) -> list[str]:
+    """Cards with ``key``'s value field replaced by ``text`` as written (None: card removed)."""
+    out = []
+    for card in cards:
+        if card[:8].rstrip() == key:
+            if text is not None:
+                out.append(f"{key:<8}= {text:>20}".ljust(CARD)[:CARD])
+            continue
+        out.append(card)
+    return out
+
+
+def _join_fits(cards: list[str], data: bytes) -> bytes:
+    header = "".join(cards) + "END".ljust(CARD)
+    raw = header.encode("latin-1")
+    return raw + b" " * (-len(raw) % FITS_BLOCK) + data
+
+
+def _bad_bytes(kind: str, cards: list[str], data: bytes) -> bytes:
+    """The bytes of a bad file of ``kind`` made from a good frame's cards and data."""
+    quoted = {"window_mismatch": ("R2COL", "1042"), "exptime_zero": ("EXPTIME", "0.00000"),
+              "exptime_negative": ("EXPTIME", "-12.5000"), "exptime_nan": ("EXPTIME", "NaN"),
+              "exptime_missing": ("EXPTIME", None), "unknown_filter": ("FILTER", "'Bogus   '"),
+              "unparsable_card": ("DATAAVG", "NaN"),
+              "detector_mismatch": ("DETECTOR", "'C2      '"),
+              "instrument_not_lasco": ("INSTRUME", "'EIT     '"),
+              "date_before_launch": ("DATE-OBS", "'1994/05/21'"),
+              "date_in_future": ("DATE-OBS", "'2199/05/21'")}
+    if kind in quoted:
+        key, text = quoted[kind]
+        return _join_fits(_set_card(cards, key, text), data)
+    if kind == "no_data":
+        return _join_fits(cards, b"\0" * len(data))
+    if kind == "truncated_data":
+        return _join_fits(cards, data)[: len(data) // 3]
+    if kind == "not_fits":
+        return _NOT_FITS.encode("ascii")
+    raise ValueError(f"unknown bad input kind {kind!r}")
+
+
+def add_bad_inputs(root, *, detector: str = "c3", kinds=None, seed: int = 0) -> list[BadInput]:
+    """Write one file of each bad-input kind (:data:`BAD_INPUTS`) beside the good frames of an
+    archive written by :func:`write_lasco_archive`, without touching the good files.
+
+    Each is made from a good full frame of ``detector`` (its header cards edited as the kind
+    says, or its data emptied or cut) and written under a new file number in the same day
+    directory; none is listed in ``img_hdr.txt`` (a reader finds them by their headers), so the
+    good frames and their listing are byte for byte those of the clean archive. ``duplicate``
+    is a byte-identical copy of a good frame; ``time_shared`` a frame with another frame's
+    ``DATE-OBS``/``TIME-OBS`` and its own pixels.
+
+    Returns
+    -------
+    list of BadInput
+        Path (relative to ``root``), kind, the outcome and reason code a run must report.
+    """
+    root = os.fspath(root)
+    det = detector.lower()
+    rng = np.random.default_rng([seed, 99])
+    fulls = [p for p in _glob_frames(root, det)
+             if _card_value(_split_fits(_read(root, p))[0], "NAXIS1") == "1024"]
+    if len(fulls) < 2:
+        raise ValueError(f"add_bad_inputs needs two full {det} frames in {root}")
+    out = []
+    number = 9_000_000 + int(rng.integers(0, 900_000))
+    for k, kind in enumerate(kinds or BAD_INPUTS):
+        source = fulls[k % len(fulls)]
+        raw = _read(root, source)
+        cards, data = _split_fits(raw)
+        if kind == "duplicate":
+            new = raw
+        elif kind == "time_shared":
+            other, _ = _split_fits(_read(root, fulls[(k + 1) % len(fulls)]))
+            when = {c[:8].rstrip(): c for c in other}
+            cards = [when[c[:8].rstrip()] if c[:8].rstrip() in ("DATE-OBS", "TIME-OBS")
+                     else c for c in cards]
+            new = _join_fits(cards, data)
+        else:
+            new = _bad_bytes(kind, cards, data)
+        digit = source.rsplit("/", 1)[-1][0]
+        name = f"{digit}{number + k:07d}.fts"
+        path = f"{source.rsplit('/', 1)[0]}/{name}"
+        if kind not in ("duplicate", "not_fits", "truncated_data"):
+            new = _join_fits(_set_card(_split_fits(new)[0], "FILENAME", f"'{name}'"),
+                             _split_fits(new)[1])
+        with open(os.path.join(root, path), "wb") as handle:
+            handle.write(new)
+        outcome, code = BAD_INPUTS[kind]
+        out.append(BadInput(path, kind, outcome, code, source))
+    return out
+
+
+def _read(root: str, path: str) -> bytes:
+    with open(os.path.join(root, path), "rb") as handle:
+        return handle.read()
+
+
+def _card_value(cards: list[str], key: str) -> str | None:
+    for card in cards:
+        if card[:8].rstrip() == key:
+            return card[10:].split("/", 1)[0].strip()
+    return None
+
+
+def _glob_frames(root: str, det: str):
+    base = os.path.join(root, "level_05")
+    for day in sorted(os.listdir(base)):
+        folder = os.path.join(base, day, det)
+        if os.path.isdir(folder):
+            for name in sorted(os.listdir(folder)):
+                if name.endswith(".fts"):
+                    yield f"level_05/{day}/{det}/{name}"

@@ -28,9 +28,10 @@ import xarray as xr
 
 from lascoproc.cluster import ClusterConfig, describe, get_client
 from lascoproc.io.lasco_cube import open_lasco_cube
-from lascoproc.io.zarr_store import DONE_VAR, write_zarr
+from lascoproc.io.zarr_store import DONE_VAR, RUN_VAR
 from lascoproc.pipeline.ingest import ingest_level05
 from lascoproc.pipeline.progress import RunProgress
+from lascoproc.pipeline.regions import write_dataset
 
 pytestmark = pytest.mark.distributed
 
@@ -127,7 +128,7 @@ def reference(archive, tmp_path_factory):
     with get_client(ClusterConfig()) as client:
         assert client is None
         ingest_level05(archive.root, detector="c2", out=str(out), region_frames=REGION)
-    return xr.open_zarr(out).load()
+    return xr.open_zarr(out).load().drop_vars(RUN_VAR)
 
 
 def connect(loopback):
@@ -136,7 +137,11 @@ def connect(loopback):
 
 
 def assert_same_store(path, reference):
-    out = xr.open_zarr(path).load()
+    out = xr.open_zarr(path).load().drop_vars(RUN_VAR)
+    out.attrs = {k: v for k, v in out.attrs.items() if not k.startswith("lascoproc_")}
+    reference = reference.copy()
+    reference.attrs = {k: v for k, v in reference.attrs.items()
+                       if not k.startswith("lascoproc_")}
     xr.testing.assert_identical(out, reference)
     np.testing.assert_array_equal(out["counts"].values, reference["counts"].values)
     assert out[DONE_VAR].values.all()
@@ -267,7 +272,7 @@ def test_local_cluster_backend_and_progress(archive, reference, tmp_path, capsys
         progress = RunProgress(client=client, disable=True)
         cube = open_lasco_cube(archive.root, detector="c2")
         progress.begin(cube.sizes["time"])
-        write_zarr(cube, str(out), region_frames=REGION, on_region=progress.on_region)
+        write_dataset(cube, str(out), region_frames=REGION, on_region=progress.on_region)
         progress.end()
     err = capsys.readouterr().err
     assert "dashboard: http://127.0.0.1:" in err
@@ -317,10 +322,10 @@ def test_network_inpainting_runs_only_on_the_gpu_worker(binned, tmp_path):
         ran.setdefault(key.rsplit("-", 1)[0], set()).add(names[task["worker"]])
     inpaint = [name for name in ran if name.startswith("_pair_block")]
     assert inpaint and all(ran[name] == {"gpu"} for name in inpaint), ran
-    reads = [name for name in ran if name.startswith("_read_block")]
+    reads = [name for name in ran if name.startswith("read_frames")]
     assert set().union(*(ran[name] for name in reads)) == {"cpu", "gpu"}, ran
-    xr.testing.assert_identical(xr.open_zarr(tmp_path / "dist.zarr").load(),
-                                xr.open_zarr(tmp_path / "threads.zarr").load())
+    xr.testing.assert_identical(xr.open_zarr(tmp_path / "dist.zarr").load().drop_vars(RUN_VAR),
+                                xr.open_zarr(tmp_path / "threads.zarr").load().drop_vars(RUN_VAR))
 
 
 def test_gpu_resource_without_gpu_workers_is_refused(loopback, lasco_archive, calib_dir,

@@ -43,7 +43,7 @@ def test_verified_index_reports_every_bad_file(lasco_archive):
         assert name in reasons, f"{bad.kind} file {name} not reported"
     by_kind = {b.kind: reasons[b.path.rsplit("/", 1)[-1]] for b in lasco_archive.bad()}
     assert "not a FITS file" in by_kind["not_fits"]
-    assert "missing DATE-OBS" in by_kind["header_incomplete"]
+    assert "date_missing: no DATE-OBS" in by_kind["header_incomplete"]
     assert "truncated" in by_kind["truncated"]
     assert "truncated or wrong size" in by_kind["wrong_size"]
 
@@ -90,19 +90,25 @@ def test_binned_and_subfield_frames_have_their_own_cubes(lasco_archive):
     assert "512x512" in full.attrs["other_shapes"] or "x" in full.attrs["other_shapes"]
 
 
-def test_unreadable_at_compute_time_is_flagged_not_fatal(lasco_archive, tmp_path):
+def test_unreadable_at_compute_time_is_retried_then_raised(lasco_archive, tmp_path):
+    """A read that keeps failing (here a file truncated after the run listed it) is retried,
+    then raises FrameReadError naming the file: the region writer leaves its region for
+    --resume (tests/unit/test_zarr_store.py), instead of freezing a zero frame as data."""
     import shutil
+
+    from lascoproc.io.lasco_cube import FrameReadError
+    from lascoproc.io.retry import ReadPolicy
 
     root = tmp_path / "copy"
     shutil.copytree(lasco_archive.root, root)
-    ds = open_lasco_cube(str(root), detector="c2")
+    ds = open_lasco_cube(str(root), detector="c2", policy=ReadPolicy(retries=2, backoff=0.01))
     victim = str(ds["path"].values[1])
     with open(victim, "r+b") as handle:  # truncated after the cube was opened
         handle.truncate(10000)
-    status = ds["read_status"].values
-    counts = ds["counts"].isel(time=1).values
-    assert status.tolist()[1] == 1 and status.sum() == 1
-    assert not counts.any()
+    assert ds["read_status"].isel(time=0).values == 0
+    with pytest.raises(FrameReadError, match=f"{victim.rsplit('/', 1)[-1]}: unreadable after "
+                                             "3 attempts.*data truncated"):
+        _ = ds["counts"].isel(time=1).values
 
 
 def test_file_url_same_as_path(lasco_archive):
@@ -169,3 +175,4 @@ def test_written_zarr_opens_plainly(lasco_archive, tmp_path):
     np.testing.assert_array_equal(out["counts"].values, result.dataset["counts"].values)
     assert list(out["filter"].values) == list(result.dataset["filter"].values)
     assert out["counts"].encoding["chunks"] == (1, 1024, 1024)
+    assert out["counts"].encoding["shards"] == (min(64, out.sizes["time"]), 1024, 1024)

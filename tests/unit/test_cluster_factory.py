@@ -12,8 +12,8 @@ import xarray as xr
 
 from lascoproc.cluster import ClusterConfig, describe, get_client
 from lascoproc.cluster.factory import dask_config_file, threads_of
-from lascoproc.io.zarr_store import WriteReport
 from lascoproc.pipeline.progress import RunProgress, flag_counts, summarize_run
+from lascoproc.pipeline.regions import WriteReport
 
 
 def test_threads_backend_yields_no_client_and_sets_the_threaded_scheduler():

@@ -46,10 +46,10 @@ def synthetic_level1(n: int = 4, size: int = 128, seed: int = 0) -> xr.Dataset:
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
-    from lascoproc.io.zarr_store import write_zarr
+    from lascoproc.pipeline.regions import write_dataset
 
     path = tmp_path_factory.mktemp("l1") / "tiny_l1.zarr"
-    write_zarr(synthetic_level1().chunk({"time": 1}), str(path), region_frames=2)
+    write_dataset(synthetic_level1().chunk({"time": 1}), str(path), region_frames=2)
     return str(path)
 
 

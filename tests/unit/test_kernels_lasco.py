@@ -193,6 +193,56 @@ def test_expfactor_no_match_falls_back_to_offset_bias():
                                   mid_time=376.024).source == "offset_bias"
 
 
+def test_expfactor_columns_equal_the_records():
+    """The columns planning reads are the records of parse_expfactor_table: the duplicate
+    replaced in place, the blank line and a broken line skipped."""
+    table = EXPFACTOR_TABLE + "\n  garbage line with too few\n" + _expfactor_line(
+        "2529938x.fts", 1.0, 600.0, "09AB28", 20.0, "Orange", "Clear", 9, 0.001)
+    cols = lf.expfactor_columns(table)
+    records = lf.parse_expfactor_table(table)
+    assert list(cols["mjd"]) == [r.mjd for r in records] == [54890] * 3
+    assert list(cols["time_ms"]) == [r.time_ms for r in records]
+    assert list(cols["factor"]) == [0.997, 1.00108, 1.01]
+    assert list(cols["bias"]) == [617.7, 618.5, 619.0]
+
+
+def test_match_expfactor_array_is_match_expfactor():
+    records = lf.parse_expfactor_table(EXPFACTOR_TABLE)
+    cols = lf.expfactor_columns(EXPFACTOR_TABLE)
+    mid_date = np.array([54890, 54890, 54890, 54891, 54890, 54890])
+    mid_time = np.array([376.024, 376.2, 12.45, 376.024, 3600.0999, np.nan])
+    got = lf.match_expfactor_array(cols["mjd"], cols["time_ms"], mid_date, mid_time)
+    # 376.024 -> line 2; 376.2 -> 180 ms off; 12.45 -> 50 ms from the replaced first line;
+    # other day; 3600.0999 -> 99 ms (int truncation of 3600099.9); NaN -> none
+    assert list(got) == [1, -1, 0, -1, 2, -1]
+    for k in range(5):
+        expected = lf.match_expfactor(records, int(mid_date[k]), float(mid_time[k]))
+        assert (records[got[k]] if got[k] >= 0 else None) == expected
+
+
+def test_history_bias_of_both_real_headers(c3_level05_header):
+    """The HISTORY line offset_bias.pro writes (make_fits_hdr.pro: OFFSET_BIAS(fits), no /SUM:
+    a one-pixel bias), in the 2002 and 2023 spellings."""
+    found = lf.parse_offset_bias_history(c3_level05_header["HISTORY"])
+    assert found == lf.OffsetBiasHistory("1.24", "12/13/01", 378.876)
+    lines = (DATA / "lasco_c3_l05_33785492.header").read_text(encoding="latin-1").splitlines()
+    history = [line[8:] for line in lines if line.startswith("HISTORY")]
+    assert lf.parse_offset_bias_history(history) == lf.OffsetBiasHistory("1.32", "09/01/11",
+                                                                         418.861)
+    assert lf.NEWEST_OFFSET_BIAS_VERSION == "1.32"
+    assert lf.parse_offset_bias_history(["V15 18 Jun 1997 MAKE_FITS_HDR"]) is None
+
+
+def test_table_bias_of_summed_frames():
+    """Issue 13 item 8, c2_calibrate.pro 1.14 lines 149-155 and 215 (see the docstring):
+    x (LEBXSUM>1)(LEBYSUM>1) by default, as it is with scale_by_leb_summing=False."""
+    bias = np.array([618.5, 618.5])
+    lebsum = np.array([1, 4])
+    np.testing.assert_array_equal(lf.table_bias_for_frame(bias, lebsum), [618.5, 2474.0])
+    np.testing.assert_array_equal(
+        lf.table_bias_for_frame(bias, lebsum, scale_by_leb_summing=False), [618.5, 618.5])
+
+
 def test_corrected_exposure_time_matches_real_level1_exptime(c2_level1_header):
     # Level-1 EXPTIME = level-0.5 EXPTIME * expfac; 25.0991 * 1.00108 = 25.126207028
     # (25.0991 = 25.1262079357 / 1.00108 to 6 digits, the level-0.5 value)
@@ -335,34 +385,44 @@ def test_distortion_map_binned_frame():
 # keyhole, roll correction, level-1 pointing
 # --------------------------------------------------------------------------------------------
 
+def _pointing(sun_xy, roll, crota1, binning=(1, 1), roll_correction=True):
+    """One frame through the vectorised ``level1_pointing`` (full window: R1COL 20, R1ROW 1)."""
+    from lascoproc.kernels.lasco_pointing import level1_pointing
+
+    out = level1_pointing([sun_xy[0]], [sun_xy[1]], [roll], [crota1], [20], [1], binning[0],
+                          binning[1], roll_correction=roll_correction)
+    return {k: v[0].item() for k, v in out.items()}
+
+
 def test_pointing_small_roll_keeps_crota_like_real_frame(c2_level1_header):
     h = c2_level1_header
     assert "No roll correction applied." in _history(h) and h["RECTIFY"] == 0.0
-    p = lg.level1_pointing(sun_xy=(510.0, 507.0), roll_deg=0.475331, crota1_level05=0.0)
-    assert p.crota == h["CROTA"] == 0.475331
-    assert (p.rectify, p.keyhole, p.rotated) == (0.0, False, False)
-    assert (p.crpix1, p.crpix2) == (511.0, 508.0)
+    p = _pointing((510.0, 507.0), 0.475331, 0.0)
+    assert p["crota"] == h["CROTA"] == 0.475331
+    assert (p["rectify"], p["keyhole"], p["rotation"]) == (0.0, False, 0.0)
+    assert (p["crpix1"], p["crpix2"]) == (511.0, 508.0)
 
 
 def test_pointing_rotated_frame_has_crota_zero():
-    p = lg.level1_pointing(sun_xy=(500.0, 520.0), roll_deg=5.0, crota1_level05=0.0,
-                           binning=(2, 2))
-    assert (p.crota, p.rectify, p.rotate_ccw_deg, p.keyhole) == (0.0, 5.0, 5.0, False)
+    p = _pointing((500.0, 520.0), 5.0, 0.0, binning=(2, 2))
+    assert (p["crota"], p["rectify"], p["rotation"], p["keyhole"]) == (0.0, 5.0, 5.0, False)
     # binned: xc = (500 - 20 + 20) / 2 = 250, yc = (520 - 1 + 1) / 2 = 260; CRPIX = + 1
-    assert (p.crpix1, p.crpix2, p.pivot_xy) == (251.0, 261.0, (250.0, 260.0))
-    kept = lg.level1_pointing(sun_xy=(500.0, 520.0), roll_deg=-185.0, crota1_level05=0.0,
-                              roll_correction=False)
-    assert kept.crota == 175.0 and not kept.rotated  # roll < -180 -> roll + 360
+    assert (p["crpix1"], p["crpix2"], p["pivot_x"], p["pivot_y"]) == (251.0, 261.0, 250.0,
+                                                                      260.0)
+    kept = _pointing((500.0, 520.0), -185.0, 0.0, roll_correction=False)
+    assert kept["crota"] == 175.0 and kept["rotation"] == 0.0  # roll < -180 -> roll + 360
 
 
 def test_pointing_keyhole_frame_is_flipped():
-    p = lg.level1_pointing(sun_xy=(500.0, 520.0), roll_deg=180.3, crota1_level05=180.0)
+    p = _pointing((500.0, 520.0), 180.3, 180.0)
     # cx' = 511.5 - (500 - 511.5) = 523 -> CRPIX1 524; cy' = 1023 - 520 = 503 -> CRPIX2 504
-    assert (p.keyhole, p.crpix1, p.crpix2, p.rectify) == (True, 524.0, 504.0, 180.0)
-    assert p.crota == pytest.approx(0.3, abs=1e-12) and not p.rotated  # |180.3 - 180| < 1
-    q = lg.level1_pointing(sun_xy=(500.0, 520.0), roll_deg=-179.5, crota1_level05=-179.9)
+    assert (p["keyhole"], p["crpix1"], p["crpix2"], p["rectify"]) == (True, 524.0, 504.0,
+                                                                      180.0)
+    assert p["crota"] == pytest.approx(0.3, abs=1e-12) and p["rotation"] == 0.0
+    q = _pointing((500.0, 520.0), -179.5, -179.9)
     # -179.5 - 180 = -359.5: |roll| >= 1, IDL rotates by 359.5 deg CCW (same as -0.5)
-    assert (q.keyhole, q.rotate_ccw_deg, q.crota, q.rectify) == (True, -359.5, 0.0, -179.5)
+    assert (q["keyhole"], q["rotation"], q["crota"], q["rectify"]) == (True, -359.5, 0.0,
+                                                                       -179.5)
     assert not lg.is_keyhole(170.0) and lg.is_keyhole(-170.5)
 
 

@@ -8,7 +8,6 @@ import pytest
 from lascoproc.kernels.level1 import frame_checks
 from lascoproc.kernels.missing_blocks import (
     BLOCK,
-    c2_missing_block_count,
     detect_missing_blocks,
     missing_block_numbers,
     missing_pixel_mask,
@@ -137,13 +136,6 @@ def test_idl_order_not_transposed_and_lone_zero_pixels():
     nmissing, no_data = frame_checks(raw)
     assert (nmissing, no_data) == (1, False)
     assert frame_checks(np.zeros((64, 96), np.uint16)) == (6, True)
-
-
-def test_c2_missing_block_count_as_idl():
-    # reduce_level_1.pro 1.68, C2: summed frames n - 8; else blocks beyond c2nullblocks.txt
-    assert c2_missing_block_count(np.arange(10), np.array([]), summed=True) == 2
-    assert c2_missing_block_count(np.array([1, 2, 3]), np.array([2, 3]), summed=False) == 1
-    assert c2_missing_block_count(np.array([]), np.array([2]), summed=False) == 0
 
 
 def test_frame_sides_not_multiples_of_32():

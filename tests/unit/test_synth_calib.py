@@ -45,6 +45,15 @@ EXPECTED_PATHS = {
     "c3_roll_center_post": f"{CALIB}/c3_post_recovery_adj_xyr_medv2.sav",
     "last_post_recovery_day": f"{CALIB}/c2_c3_last_post_recovery_day.sav",
     "c2_time_offsets": "lasco/data_anal/data/c2_time_offsets.dat",
+    "time_diff": f"{CALIB}/TIME_DIFF.DAT",
+    "c2_time_offsets_1996": f"{CALIB}/c2_012496t1544_082997t1827_timeoffsets.sav",
+    "c2_time_offsets_1997_10": f"{CALIB}/c2_101997t1828_102797t2241_timeoffsets.sav",
+    "c2_time_offsets_1997_12": f"{CALIB}/c2_120697t0027_123097t2023_timeoffsets.sav",
+    **{f"soho_orbit_definitive_200205{d}":
+       f"ancil_data/orbit/definitive/2002/SO_OR_DEF_200205{d}_V02.FITS" for d in ("21", "22")},
+    **{f"soho_orbit_predictive_200205{d}":
+       f"ancil_data/orbit/predictive/2002/SO_OR_PRE_200205{d}_V03.FITS"
+       for d in ("21", "22", "23", "24", "25")},
 }
 FITS_FILES = {  # name: (numpy dtype kind, BITPIX)
     "c2_vignetting": ("f", -32), "c3_vignetting_preint": ("f", -32),
@@ -102,12 +111,18 @@ def test_calibration_files_records_describe_what_is_written(tree):
     assert len(names) == len(set(names))
     patterns = {f.path for f in CALIBRATION_FILES}
     fixed = {p for p in patterns if "{" not in p}
+    expfac = {p for p in patterns if "{yymmdd}" in p}
     family = {p.format(detector=det, yymm="0205", yymmdd=day)
-              for p in patterns - fixed for det in ("c2", "c3") for day in ("020521", "020522")}
-    assert fixed | family == set(written.values())
+              for p in expfac for det in ("c2", "c3") for day in ("020521", "020522")}
+    orbits = {p.format(yyyy="2002", yyyymmdd=f"200205{day}", vv=vv)
+              for p in patterns - fixed - expfac
+              for day, vv in (("21", "02"), ("22", "02"), ("21", "03"), ("22", "03"),
+                              ("23", "03"), ("24", "03"), ("25", "03"))}
+    assert fixed | family | {o for o in orbits if o in set(written.values())} == \
+        set(written.values())
     for f in CALIBRATION_FILES:
         assert f.detector in ("C2", "C3", "ANY")
-        assert f.fmt in ("fits", "text", "idl-save")
+        assert f.fmt in ("fits", "fits-table", "text", "binary", "idl-save")
         for date in (f.valid_from, f.valid_to):
             assert date is None or dt.date.fromisoformat(date)
     assert EXPFACTOR_FORMAT == "(a12,f10.6,f10.1,2x,a6,2x,f10.2,2x,a12,a12,a9,i4,e10.2)"
@@ -323,3 +338,45 @@ def test_tables_cover_a_synthetic_archive(tmp_path):
         table = tmp_path / "nrl" / written[f"{rec.detector.lower()}_expfactor_{day:%y%m%d}"]
         row = match_exposure(table.read_text().splitlines(), rec.mid_date, rec.mid_time)
         assert row is not None and row["filename"] == rec.filename
+
+
+def test_time_diff_is_the_binary_layout_of_time_correction2(tree):
+    """Record 0: the record count, little-endian; then 16-byte records of two CDS times
+    (w0.mjd, w0.time, w1.mjd, w1.time), big-endian up to record 313887; the first record
+    1997-04-11 (``time_correction2.pro``: "starts from 1997-04-11")."""
+    import struct
+
+    root, written = tree
+    raw = (root / written["time_diff"]).read_bytes()
+    count = struct.unpack("<i", raw[:4])[0]
+    assert len(raw) == 16 * (count + 1)
+    w0_mjd, w0_ms, w1_mjd, w1_ms = struct.unpack(">4i", raw[16:32])
+    assert (w1_mjd, w1_ms) == (mjd_of_yymmdd("970411"), 0)
+    assert w0_mjd == w1_mjd and 20_000 < w0_ms - w1_ms < 60_000  # 20-60 s, OBE ahead
+    last = struct.unpack(">4i", raw[-16:])
+    assert dt.date(1858, 11, 17) + dt.timedelta(days=last[2]) == dt.date(2002, 5, 25)
+
+
+def test_c2_star_time_offsets_are_idl_save(tree):
+    root, written = tree
+    values = readsav(str(root / written["c2_time_offsets_1997_10"]))
+    dates = [d.decode() for d in values["c2_dates"]]
+    assert dates[0] == "1997/10/19 18:28:00.000"
+    assert values["c2_offsets"].dtype.kind == "f" and values["c2_offsets"].itemsize == 4
+    assert len(values["c2_offsets"]) == len(dates)
+    assert values["c2_utc_dates"]["mjd"][0] == mjd_of_yymmdd("971019")
+    assert values["c2_utc_dates"]["time"][0] == (18 * 60 + 28) * 60_000
+
+
+def test_orbit_files_and_manifest(tree):
+    import json
+
+    root, written = tree
+    with fits.open(root / written["soho_orbit_definitive_20020521"]) as hdul:
+        assert hdul[1].header["TFIELDS"] == 36 and hdul[1].header["NAXIS2"] == 144
+        assert hdul[1].data["YEAR"][0] == 2002 and hdul[1].data["DAY OF YEAR"][0] == 141
+    manifest = json.loads((root / "MANIFEST.json").read_text())
+    listed = {e["path"]: e["sha256"] for e in manifest["files"]}
+    assert set(listed) == set(written.values())
+    for rel, digest in listed.items():
+        assert hashlib.sha256((root / rel).read_bytes()).hexdigest() == digest

@@ -1,0 +1,191 @@
+"""The run report: every input file accounted for (wiring only: it collects what the readers,
+the planner and the writers found).
+
+Each input file of a run is, in the report:
+
+- ``rejected``: left out of every cube, with its reasons (not a FITS file, truncated, a
+  header that cannot place it in time, a detector or size that disagrees with the archive
+  layout or its read-out window, a byte-identical duplicate of a file kept...);
+- ``flagged``: in a cube, but not calibrated cleanly or with a problem worth a look (a bad
+  exposure time, an unparsable header card, a time shared with another frame, an unknown
+  filter/polarizer, no data, unreadable pixels), with its reasons;
+- ``not_written``: in a cube whose region failed with an I/O error (left for ``--resume``);
+- ``used``: in a cube, calibrated cleanly.
+
+Reasons are ``"code: message"`` strings with stable codes; :attr:`RunReport.counts` counts the
+files per code. The report is written as JSON beside the store (``<store>.report.json``) and
+summarised on the terminal (:meth:`RunReport.summary`); ``--strict`` makes a run that rejected or
+flagged anything exit non-zero.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from lascoproc.io.fs import redact_url, write_json_atomic
+from lascoproc.io.lasco_archive import Problem
+
+__all__ = ["RunReport", "InputFile", "build_report", "report_path", "write_report"]
+
+_STATUS_ORDER = ("rejected", "not_written", "flagged", "used")
+
+
+@dataclasses.dataclass
+class InputFile:
+    """One input file and what became of it."""
+
+    path: str
+    status: str
+    reasons: list[str] = dataclasses.field(default_factory=list)
+    store: str = ""
+
+
+@dataclasses.dataclass
+class RunReport:
+    """What a run did with every input file (module docstring)."""
+
+    run_id: str
+    product: str
+    archive: str
+    started: str
+    finished: str
+    stores: list[dict[str, Any]]
+    inputs: list[InputFile]
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """Files per reason code (the text before the first ``:`` of each reason)."""
+        codes: Counter = Counter()
+        for item in self.inputs:
+            for code in {r.split(":", 1)[0].strip() for r in item.reasons}:
+                codes[code] += 1
+        return dict(sorted(codes.items()))
+
+    @property
+    def by_status(self) -> dict[str, int]:
+        found = Counter(item.status for item in self.inputs)
+        return {s: found.get(s, 0) for s in _STATUS_ORDER}
+
+    @property
+    def clean(self) -> bool:
+        """Nothing rejected, flagged or left unwritten."""
+        return all(item.status == "used" for item in self.inputs)
+
+    def as_dict(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        out["by_status"] = self.by_status
+        out["counts"] = self.counts
+        return out
+
+    def summary(self, *, max_files: int = 20) -> str:
+        """A few lines for the terminal: files by status, counts per reason, the first files
+        that are not clean."""
+        status = self.by_status
+        lines = [f"{len(self.inputs)} input files: " + ", ".join(
+            f"{n} {s.replace('_', ' ')}" for s, n in status.items())]
+        if self.counts:
+            lines.append("reasons (files per code): " + ", ".join(
+                f"{code} {n}" for code, n in self.counts.items()))
+        shown = [i for i in self.inputs if i.status != "used"][:max_files]
+        for item in shown:
+            lines.append(f"  {item.status:<11} {item.path}: {'; '.join(item.reasons)}")
+        rest = sum(i.status != "used" for i in self.inputs) - len(shown)
+        if rest > 0:
+            lines.append(f"  ... and {rest} more (see the report)")
+        return "\n".join(lines)
+
+
+def _flag_reasons(values: Mapping[str, Any], meanings: Mapping[int, str]) -> list[str]:
+    reasons = [r.strip() for r in str(values.get("input_flags", "") or "").split("; ")
+               if r.strip()]
+    status = int(values.get("frame_status", 0) or 0)
+    if status:
+        why = str(values.get("frame_status_reason", "") or "")
+        code = meanings.get(status, f"frame_status_{status}")
+        reasons.append(f"{code}: {why}" if why else code)
+    return reasons
+
+
+def _meanings(var: xr.DataArray) -> dict[int, str]:
+    values = np.atleast_1d(var.attrs.get("flag_values", []))
+    names = str(var.attrs.get("flag_meanings", "")).split()
+    return {int(v): n for v, n in zip(values, names, strict=False)}
+
+
+def build_report(*, run_id: str, product: str, archive: str, started: dt.datetime,
+                 problems: Iterable[Problem], written: Sequence[tuple[str, Any, xr.Dataset]],
+                 ) -> RunReport:
+    """The report of a run.
+
+    Parameters
+    ----------
+    run_id, product, archive, started
+        What ran (the archive's URL is recorded without credentials).
+    problems
+        The files left out of every cube, with their reasons.
+    written
+        ``(store, write report, store opened)`` for each store the run wrote: the store's
+        per-frame ``path``, ``input_flags``, ``frame_status`` (+ ``frame_status_reason``) and
+        ``frame_written`` are read (small per-frame variables, no pixels).
+    """
+    inputs: list[InputFile] = [InputFile(redact_url(p.path), "rejected",
+                                         [r.strip() for r in str(p.reason).split("; ")])
+                               for p in problems]
+    stores = []
+    for store, report, ds in written:
+        paths = [str(p) for p in np.asarray(ds["path"].values)]
+        done = np.asarray(ds["frame_written"].values).astype(bool)
+        columns = {name: np.asarray(ds[name].values) for name in
+                   ("input_flags", "frame_status", "frame_status_reason") if name in ds}
+        meanings = _meanings(ds["frame_status"]) if "frame_status" in ds else {}
+        failed = {}
+        for failure in getattr(report, "failed", []):
+            for i in range(failure.region.start, failure.region.stop):
+                failed[i] = f"region_failed: {failure.error}"
+        for i, path in enumerate(paths):
+            row = {name: values[i] for name, values in columns.items()}
+            if not done[i]:
+                if "frame_status" in row:
+                    row["frame_status"] = 0  # not computed: says nothing yet
+                reasons = _flag_reasons(row, meanings)
+                reasons.insert(0, failed.get(i, "not_written: region not written yet"))
+                inputs.append(InputFile(redact_url(path), "not_written", reasons,
+                                        redact_url(store)))
+                continue
+            reasons = _flag_reasons(row, meanings)
+            inputs.append(InputFile(redact_url(path), "flagged" if reasons else "used",
+                                    reasons, redact_url(store)))
+        stores.append({
+            "store": redact_url(store),
+            "frame_shape": str(ds.attrs.get("frame_shape", "")) or
+            "x".join(str(ds.sizes[d]) for d in ("y", "x") if d in ds.sizes),
+            "frames": int(ds.sizes.get("time", 0)),
+            "regions_written": int(getattr(report, "regions_written", 0)),
+            "regions_skipped": int(getattr(report, "regions_skipped", 0)),
+            "regions_failed": [str(f) for f in getattr(report, "failed", [])],
+            "complete": bool(getattr(report, "complete", True)),
+        })
+    inputs.sort(key=lambda i: (_STATUS_ORDER.index(i.status), i.path))
+    return RunReport(run_id=run_id, product=product, archive=redact_url(archive),
+                     started=started.isoformat(timespec="seconds"),
+                     finished=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+                     stores=stores, inputs=inputs)
+
+
+def report_path(store: str) -> str:
+    """Where the report of the run that wrote ``store`` goes: ``<store>.report.json``."""
+    return str(store).rstrip("/") + ".report.json"
+
+
+def write_report(report: RunReport, path: str,
+                 storage_options: Mapping[str, Any] | None = None) -> str:
+    """Write the report as JSON to ``path`` (written to a temporary name, then renamed)."""
+    write_json_atomic(path, report.as_dict(), storage_options=storage_options)
+    return path

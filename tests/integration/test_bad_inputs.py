@@ -1,0 +1,91 @@
+"""Every input file accounted for (issue 12): a corpus of every bad-input kind beside good
+frames gives the good frames of a clean run, every bad file named with its reason in the run
+report, and no bad frame with ``frame_status`` 0."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from lascoproc.pipeline.level1 import run_level1
+from lascoproc.pipeline.report import report_path
+from lascoproc.testing.lasco import BAD_INPUTS, add_bad_inputs, write_lasco_archive
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    from lascoproc.testing.calib import exposure_records_from_archive, write_calibration_files
+
+    root = tmp_path_factory.mktemp("corpus")
+    clean = root / "clean"
+    write_lasco_archive(clean, days=1, frames_per_day=4, detectors=("c3",), seed=21,
+                        binned_per_day=0, subfields_per_day=0, cme=False)
+    write_calibration_files(root / "calib", start="2002-05-21", days=1, seed=21,
+                            exposures=exposure_records_from_archive(clean))
+    bad = root / "bad"
+    shutil.copytree(clean, bad)
+    inputs = add_bad_inputs(bad, detector="c3", seed=21)
+    clean_run = run_level1(str(clean), detector="c3", calib=str(root / "calib"),
+                           out=str(root / "clean.zarr"), region_frames=2)
+    bad_run = run_level1(str(bad), detector="c3", calib=str(root / "calib"),
+                         out=str(root / "bad.zarr"), region_frames=2)
+    return root, inputs, clean_run, bad_run
+
+
+def test_every_kind_is_in_the_corpus(corpus):
+    _, inputs, _, _ = corpus
+    assert {b.kind for b in inputs} == set(BAD_INPUTS)
+
+
+def test_good_frames_identical_to_a_clean_run(corpus):
+    root, inputs, clean_run, bad_run = corpus
+    clean, bad = xr.open_zarr(root / "clean.zarr"), xr.open_zarr(root / "bad.zarr")
+    names = [str(p).rsplit("/", 1)[-1] for p in clean["path"].values]
+    index = {str(p).rsplit("/", 1)[-1]: i for i, p in enumerate(bad["path"].values)}
+    for i, name in enumerate(names):
+        j = index[str(name)]
+        np.testing.assert_array_equal(bad["brightness"][j].values, clean["brightness"][i].values)
+        np.testing.assert_array_equal(bad["quality"][j].values, clean["quality"][i].values)
+        assert int(bad["frame_status"][j]) == int(clean["frame_status"][i]) == 0
+
+
+def test_every_bad_file_named_with_its_reason(corpus):
+    root, inputs, _, bad_run = corpus
+    with open(report_path(str(root / "bad.zarr"))) as handle:
+        report = json.load(handle)
+    by_name = {}
+    for item in report["inputs"]:
+        by_name.setdefault(item["path"].rsplit("/", 1)[-1], []).append(item)
+    for bad in inputs:
+        name = bad.path.rsplit("/", 1)[-1]
+        assert name in by_name, f"{bad.kind}: {name} is not in the run report"
+        (item,) = by_name[name]
+        codes = {r.split(":", 1)[0] for r in item["reasons"]}
+        if bad.outcome == "rejected":
+            assert item["status"] == "rejected", (bad.kind, item)
+        else:
+            assert item["status"] == "flagged", (bad.kind, item)
+        assert bad.code in codes, (bad.kind, item["reasons"])
+    assert report["counts"]["duplicate"] == 1
+    assert bad_run.run_report.by_status["rejected"] == sum(
+        b.outcome == "rejected" for b in inputs)
+
+
+def test_no_bad_frame_carries_status_ok(corpus):
+    root, inputs, _, _ = corpus
+    bad = xr.open_zarr(root / "bad.zarr")
+    status = dict(zip((str(p).rsplit("/", 1)[-1] for p in bad["path"].values),
+                      bad["frame_status"].values.tolist(), strict=True))
+    for b in inputs:
+        if b.outcome != "flagged" or b.kind in ("unparsable_card", "time_shared"):
+            continue
+        assert status[b.path.rsplit("/", 1)[-1]] != 0, b.kind
+    # the frame sharing its time with another is calibrated, and both carry the flag
+    flags = {str(p).rsplit("/", 1)[-1]: f for p, f in zip(bad["path"].values,
+                                                          bad["input_flags"].values, strict=True)}
+    shared = next(b for b in inputs if b.kind == "time_shared")
+    assert "time_shared" in flags[shared.path.rsplit("/", 1)[-1]]

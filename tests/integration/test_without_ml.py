@@ -1,0 +1,42 @@
+"""LASCO runs without the ml and plot extras (issue 11, packaging): a process in which torch
+and matplotlib cannot be imported calibrates an archive to level 1 and ingests level 0.5."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+BLOCKER = """
+import importlib.abc, sys
+
+class Blocked(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split('.')[0] in ('torch', 'matplotlib'):
+            raise ModuleNotFoundError(f"No module named {name!r} (blocked by the test)")
+        return None
+
+sys.meta_path.insert(0, Blocked())
+from lascoproc_cli.main import main
+code = main(sys.argv[1:])
+heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'matplotlib'))
+assert not heavy, heavy
+sys.exit(code)
+"""
+
+
+def run_blocked(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", BLOCKER, *args], capture_output=True,
+                          text=True, timeout=600)
+
+
+@pytest.mark.parametrize("command", ["calibrate", "ingest"])
+def test_lasco_runs_without_torch_and_matplotlib(command, lasco_archive, calib_dir, tmp_path):
+    args = ["lasco", command, str(lasco_archive.root), "--detector", "c2", "--out",
+            str(tmp_path / "out.zarr"), "--shape", "1024x1024"]
+    if command == "calibrate":
+        args += ["--calib", str(calib_dir)]
+    done = run_blocked(*args)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "frames in" in done.stdout
