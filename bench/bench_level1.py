@@ -105,7 +105,7 @@ class Case:
         self.plan = plan_level1(self.frames, self.store)
         if (self.plan["frame_status"].values != 0).any():
             raise SystemExit("the plan flags frames of the benchmark archive")
-        self.images, index = calibration_images(self.frames, self.plan, self.store)
+        self.images, cells, index = calibration_images(self.frames, self.plan, self.store)
         self.rows = frame_rows(self.plan, index)
         self.fs, _ = get_fs(archive)
         self.paths = [str(p) for p in self.frames["path"].values]
@@ -117,7 +117,7 @@ class Case:
         for i in range(self.n):
             counts = read_frame(self.fs, self.paths[i], offset=self.offsets[i],
                                 shape=(1024, 1024))
-            level1_block(counts[None], status, self.rows[i:i + 1], self.images,
+            level1_block(counts[None], status, self.rows[i:i + 1], self.images, self.cells,
                          detector="C3", distortion=True)
 
     def dask(self):

@@ -283,7 +283,7 @@ def _tiled(frames: xr.Dataset, n: int) -> xr.Dataset:
 
 def _region_graph_seconds(cube: xr.Dataset, store: str, local: slice, region: slice
                           ) -> tuple[float, int]:
-    """What ``write_zarr`` does on the client for one region, without computing it: slice the
+    """What the region writer does on the client for one region, without computing it: slice the
     cube, build the region write (xarray/dask cull the graph there), optimise it."""
     names = [n for n, v in cube.data_vars.items() if "time" in v.dims and v.chunks is not None]
     started = time.perf_counter()
@@ -295,21 +295,14 @@ def _region_graph_seconds(cube: xr.Dataset, store: str, local: slice, region: sl
     return time.perf_counter() - started, tasks
 
 
-class _Stop(Exception):
-    pass
-
-
 def _template_seconds(run, store: str, region_frames: int) -> float:
-    """Seconds of ``write_zarr``'s template phase (stopped as it opens the first range)."""
-    from lascoproc.io.zarr_store import write_zarr
+    """Seconds of the template phase: the template made from the frames and the plan (no
+    graph) and written (metadata and per-frame coordinates)."""
+    from lascoproc.io.zarr_store import remove_store, write_template
 
-    def stop(rng):
-        raise _Stop
-
+    remove_store(store)
     started = time.perf_counter()
-    with contextlib.suppress(_Stop):
-        write_zarr(run.template(), store, region_frames=region_frames, overwrite=True,
-                   time_ranges=run.ranges, open_range=stop)
+    write_template(run.template(), store, region_frames=region_frames)
     return time.perf_counter() - started
 
 
@@ -326,7 +319,6 @@ def graph_overhead(workdir: Path, *, sizes=(2_000, 20_000), range_sizes=(256, 10
     from lascoproc.calibrate.level1 import calibrate_level1
     from lascoproc.io.calib_store import CalibrationStore
     from lascoproc.io.lasco_cube import lasco_cube_from_frames, open_lasco_frames
-    from lascoproc.io.zarr_store import time_ranges
     from lascoproc.pipeline.level1 import Level1Ranges
     from lascoproc.testing.calib import exposure_records_from_archive, write_calibration_files
 
@@ -340,20 +332,18 @@ def graph_overhead(workdir: Path, *, sizes=(2_000, 20_000), range_sizes=(256, 10
         frames = _tiled(headers, n)
         gc.collect()
         t0 = time.perf_counter()
-        run = Level1Ranges(frames, time_ranges(n, range_frames=min(range_sizes),
-                                               region_frames=region_frames), calib)
+        run = Level1Ranges(frames, calib)
         plan_s = time.perf_counter() - t0
-        plans_bytes = sum(_dataset_bytes(p) for p in run.plans.values())
-        coords_bytes = _dataset_bytes(run.coords)
-        plan = xr.concat([run.plans[r.start] for r in run.ranges], dim="time",
-                         data_vars="all", coords="minimal", compat="override", join="outer")
+        plans_bytes = _dataset_bytes(run.plan)
+        coords_bytes = _dataset_bytes(run.template().coords.to_dataset())
+        plan = run.plan
         store = str(workdir / f"template{n}.zarr")
         template_s = _template_seconds(run, store, region_frames)
         regions = _sample_regions(n, region_frames, samples)
 
         def level1_of(rng, frames=frames, plan=plan):
-            """The lazy level-1 cube of frames ``rng`` as write_zarr writes it: per-frame
-            variables one chunk per region."""
+            """The lazy level-1 cube of frames ``rng`` as the region writer writes it:
+            per-frame variables one chunk per region."""
             cube = calibrate_level1(lasco_cube_from_frames(frames.isel(time=rng)), calib,
                                     plan=plan.isel(time=rng))
             return cube.assign({name: var.chunk({"time": region_frames})

@@ -48,6 +48,7 @@ from lascoproc.kernels.frame_status import (
 )
 from lascoproc.kernels.level1 import FramePlan, calibrate_frame, frame_checks
 from lascoproc.kernels.quality import OUTSIDE, QUALITY_FLAGS
+from lascoproc.kernels.resample import mask_cells
 from lascoproc.redaction import redact_url
 
 __all__ = [
@@ -174,10 +175,12 @@ def level1_template(frames: xr.Dataset, plan: xr.Dataset, calib: CalibrationSour
 
 
 def calibration_images(frames: xr.Dataset, plan: xr.Dataset, calib: CalibrationSource
-                       ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+                       ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
     """The calibration images of a cube's frames, cut to each frame's window and binned to its
-    summing, stacked: ``(images (m, ny, nx) float32, {"vignetting_index": ..., "ramp_index":
-    ..., "mask_index": ...})``, the index arrays giving each frame's image (-1: none).
+    summing, stacked: ``(images (m, ny, nx) float32, cells (m, ny, nx) uint8,
+    {"vignetting_index": ..., "ramp_index": ..., "mask_index": ...})``, the index arrays giving
+    each frame's image (-1: none); ``cells`` are the masks' interpolation cells
+    (:func:`lascoproc.kernels.resample.mask_cells`), zeros for the other images.
 
     ``c2/c3_calibrate.pro``: the vignetting (C2 clipped to [0, 100]) and the C3 ramp;
     ``reduce_level_1.pro``: the C3 level-1 mask. Frames that are not calibrated get -1.
@@ -216,7 +219,11 @@ def calibration_images(frames: xr.Dataset, plan: xr.Dataset, calib: CalibrationS
     if not images:
         ny, nx = (int(v) for v in str(frames.attrs["frame_shape"]).split("x"))
         images.append(np.zeros((ny, nx), np.float32))
-    return np.stack(images), index
+    stack = np.stack(images)
+    cells = np.zeros(stack.shape, np.uint8)
+    for j in np.unique(index["mask_index"][index["mask_index"] >= 0]):
+        cells[j] = mask_cells(stack[j])
+    return stack, cells, index
 
 
 def frame_rows(plan: xr.Dataset, index: Mapping[str, np.ndarray]) -> np.ndarray:
@@ -229,10 +236,11 @@ def frame_rows(plan: xr.Dataset, index: Mapping[str, np.ndarray]) -> np.ndarray:
     return np.stack(columns, axis=1) if columns else np.zeros((0, len(_ROW)))
 
 
-def level1_block(counts, read_status, rows, images, *, detector, distortion):
+def level1_block(counts, read_status, rows, images, cells, *, detector, distortion):
     """Level-1 ``(brightness, quality, nmissing, frame_status)`` of a block of frames
     (``(t, y, x)`` counts, ``(t,)`` read status, ``(t, k)`` rows of :func:`frame_rows`, the
-    images of :func:`calibration_images`): the gufunc ``(y,x),(),(k),(m,y,x)->(y,x),(y,x),(),()``
+    images and cells of :func:`calibration_images`): the gufunc
+    ``(y,x),(),(k),(m,y,x),(m,y,x)->(y,x),(y,x),(),()``
     that :func:`calibrate_level1` maps over the frames, and the plain-numpy path on arrays."""
     nt = counts.shape[0]
     brightness = np.full(counts.shape, np.nan, np.float32)
@@ -254,6 +262,7 @@ def level1_block(counts, read_status, rows, images, *, detector, distortion):
         vig, ramp, mask = (images[j] if j >= 0 else None for j in (
             int(row[_COL["vignetting_index"]]), int(row[_COL["ramp_index"]]),
             int(row[_COL["mask_index"]])))
+        mask_cells_ = cells[int(row[_COL["mask_index"]])] if mask is not None else None
         plan = FramePlan(
             bias=float(row[_COL["bias"]]), exptime=float(row[_COL["exptime"]]),
             calfac=float(row[_COL["calfac"]]), subtract_bias=bool(row[_COL["subtract_bias"]]),
@@ -264,7 +273,7 @@ def level1_block(counts, read_status, rows, images, *, detector, distortion):
             keyhole=bool(row[_COL["keyhole"]]))
         brightness[k], quality[k] = calibrate_frame(
             counts[k], plan, detector=detector, vignetting=vig, ramp=ramp, mask=mask,
-            distortion=distortion)
+            mask_cells=mask_cells_, distortion=distortion)
     return brightness, quality, nmissing, status
 
 
@@ -299,15 +308,16 @@ def calibrate_level1(ds: xr.Dataset, calib: CalibrationSource, *,
     if plan is None:
         plan = plan_level1(ds, calib, options)
     detector = _detector(ds)
-    images, index = calibration_images(ds, plan, calib)
+    images, cells, index = calibration_images(ds, plan, calib)
     rows = frame_rows(plan, index)
     counts = ds["counts"].data
     tchunks = counts.chunks[0]
     rows_da = da.from_array(rows, chunks=(tchunks, rows.shape[1]))
     images_da = da.from_array(images, chunks=images.shape)
+    cells_da = da.from_array(cells, chunks=cells.shape)
     outputs = da.apply_gufunc(
-        level1_block, "(y,x),(),(k),(m,y,x)->(y,x),(y,x),(),()",
-        counts, ds["read_status"].data, rows_da, images_da,
+        level1_block, "(y,x),(),(k),(m,y,x),(m,y,x)->(y,x),(y,x),(),()",
+        counts, ds["read_status"].data, rows_da, images_da, cells_da,
         output_dtypes=(np.float32, np.uint8, np.int16, np.uint8),
         detector=detector, distortion=bool(options.distortion))
     template = level1_template(ds, plan, calib, options)

@@ -59,6 +59,7 @@ __all__ = [
     "write_region",
     "mark_region",
     "read_marks",
+    "template_complete",
     "read_attrs",
     "open_store",
     "remove_store",
@@ -279,6 +280,19 @@ def open_store(store: str, storage_options: Mapping[str, Any] | None = None) -> 
     is indexed; ``xr.open_zarr(store)`` gives a dask cube."""
     with _quiet_consolidated():
         return xr.open_zarr(store, storage_options=storage_options or None, chunks=None)
+
+
+def template_complete(store: str, storage_options: Mapping[str, Any] | None = None) -> bool:
+    """Whether the store's template was written to the end: its consolidated metadata (written
+    last) list the run manifest. A run killed while it wrote the template leaves a store without
+    it, which holds no written region and is made again."""
+    try:
+        with _quiet_consolidated():
+            ds = xr.open_zarr(store, storage_options=storage_options or None, chunks=None,
+                              consolidated=True)
+    except Exception:  # noqa: BLE001 - any unreadable template is an incomplete one
+        return False
+    return DONE_VAR in ds and RUN_VAR in ds
 
 
 def read_marks(store: str, storage_options: Mapping[str, Any] | None = None) -> np.ndarray:

@@ -109,8 +109,8 @@ def _flags_kernel(out, codes, quality):
 
 def calibrate_frame(counts: np.ndarray, plan: FramePlan, *, detector: str,
                     vignetting: np.ndarray, ramp: np.ndarray | None = None,
-                    mask: np.ndarray | None = None, distortion: bool = True
-                    ) -> tuple[np.ndarray, np.ndarray]:
+                    mask: np.ndarray | None = None, mask_cells: np.ndarray | None = None,
+                    distortion: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Level-1 ``(brightness, quality)`` of one level-0.5 frame (module docstring).
 
     Parameters
@@ -126,6 +126,8 @@ def calibrate_frame(counts: np.ndarray, plan: FramePlan, *, detector: str,
         level-1 mask, each cut to the frame's window and binned to its summing
         (``lasco_geometry.crop_to_window``, ``bin_to_frame``); ``ramp``/``mask`` ``None`` where
         IDL applies none.
+    mask_cells
+        :func:`lascoproc.kernels.resample.mask_cells` of ``mask`` (made here when not given).
     distortion
         Correct the distortion (IDL ``/NOWARP`` is False).
 
@@ -141,7 +143,7 @@ def calibrate_frame(counts: np.ndarray, plan: FramePlan, *, detector: str,
     out, codes = resample_codes(
         img, detector=detector, occulter_xy=plan.occulter_xy, binning=plan.binning,
         rotate_ccw_deg=plan.rotation, pivot_xy=plan.pivot_xy, keyhole=plan.keyhole,
-        distortion=distortion, mask=mask)
+        distortion=distortion, mask=mask, cells=mask_cells)
     quality = np.empty(out.shape, np.uint8)
     _flags_kernel(out, codes, quality)
     return out, quality

@@ -40,7 +40,8 @@ import numpy as np
 
 from lascoproc.kernels.lasco_geometry import DISTORTION_COEFFS, PIXEL_SIZE_MM
 
-__all__ = ["level1_resample", "resample_codes", "bilinear_sample", "OFF_FRAME", "MASK_LOW"]
+__all__ = ["level1_resample", "resample_codes", "mask_cells", "bilinear_sample", "OFF_FRAME",
+           "MASK_LOW"]
 
 #: Tolerance of the off-frame test of a rotated position (``north_up_coordinates``).
 _EDGE_EPS = 1e-6
@@ -136,13 +137,37 @@ def _row_distortion(nx, ny, ox, oy, xsum, ysum, k0, k1, k2, ys_rot, xs_rot, ys, 
         ys[j] = np.float32(min(max(oy + factor * dy, 0.0), ymax))
 
 
+#: Classes of the mask's interpolation cells (:func:`mask_cells`).
+_CELL_HIGH, _CELL_LOW, _CELL_MIXED = 0, 1, 2
+
+
+def mask_cells(mask: np.ndarray) -> np.ndarray:
+    """Per pixel ``(y, x)``: whether the mask's four values ``[y:y+2, x:x+2]`` that a bilinear
+    sample in that cell combines are all >= 0.5 (0), all < 0.5 (1) or mixed (2); on the last
+    row and column the cell is cut to the values it has.
+
+    Inside a cell whose four values are all >= 0.5 (or all < 0.5) every bilinear value is too
+    (a convex combination), so the resampling kernel needs the interpolation only in the
+    mixed cells along the mask's edges. uint8; computed once per mask, not per frame.
+    """
+    m = np.asarray(mask, dtype=np.float32) >= 0.5
+    padded = np.pad(m, ((0, 1), (0, 1)), mode="edge")
+    corners = (padded[:-1, :-1], padded[:-1, 1:], padded[1:, :-1], padded[1:, 1:])
+    high = corners[0] & corners[1] & corners[2] & corners[3]
+    low = ~(corners[0] | corners[1] | corners[2] | corners[3])
+    out = np.full(m.shape, _CELL_MIXED, np.uint8)
+    out[high] = _CELL_HIGH
+    out[low] = _CELL_LOW
+    return out
+
+
 #: Bits of the per-pixel codes the resampling kernel writes beside the values.
 OFF_FRAME = 1  # the rotated position is off the frame: no input (IDL MISSING=0)
 MASK_LOW = 2  # the flipped and rotated C3 mask is below 0.5 there
 
 
 @numba.njit(nogil=True, cache=True)
-def _resample_kernel(image, mask, out, codes, rotate, cos_a, sin_a, px, py, keyhole,
+def _resample_kernel(image, mask, cells, out, codes, rotate, cos_a, sin_a, px, py, keyhole,
                      distortion, ox, oy, xsum, ysum, k0, k1, k2, use_mask):
     ny, nx = out.shape
     ys_rot = np.empty(nx, np.float64)
@@ -164,9 +189,13 @@ def _resample_kernel(image, mask, out, codes, rotate, cos_a, sin_a, px, py, keyh
                 out[i, j] = np.float32(0.0)
                 continue
             code = 0
-            if use_mask and _bilinear(mask, np.float32(ys_rot[j]),
-                                      np.float32(xs_rot[j])) < 0.5:
-                code = MASK_LOW
+            if use_mask:
+                y32 = np.float32(ys_rot[j])
+                x32 = np.float32(xs_rot[j])
+                cell = cells[min(np.int64(y32), ny - 1), min(np.int64(x32), nx - 1)]
+                if cell == _CELL_LOW or (cell == _CELL_MIXED
+                                         and _bilinear(mask, y32, x32) < 0.5):
+                    code = MASK_LOW
             codes[i, j] = code
             out[i, j] = _bilinear(image, ys[j], xs[j])
 
@@ -174,11 +203,12 @@ def _resample_kernel(image, mask, out, codes, rotate, cos_a, sin_a, px, py, keyh
 def resample_codes(image: np.ndarray, *, detector: str, occulter_xy: tuple[float, float],
                    binning: tuple[int, int] = (1, 1), rotate_ccw_deg: float = 0.0,
                    pivot_xy: tuple[float, float] = (0.0, 0.0), keyhole: bool = False,
-                   distortion: bool = True, mask: np.ndarray | None = None
-                   ) -> tuple[np.ndarray, np.ndarray]:
+                   distortion: bool = True, mask: np.ndarray | None = None,
+                   cells: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """:func:`level1_resample` as the kernel gives it: ``(out, codes)``, ``codes`` uint8 with
     the bits :data:`OFF_FRAME` and :data:`MASK_LOW` (the level-1 chain turns them into its
-    quality flags in one more pass)."""
+    quality flags in one more pass). ``cells``: :func:`mask_cells` of ``mask`` when the caller
+    has it (it is the same for every frame of a mask); made here otherwise."""
     image = np.ascontiguousarray(image, dtype=np.float32)
     if image.ndim != 2:
         raise ValueError(f"level1_resample takes one 2-D frame, got shape {image.shape}")
@@ -187,13 +217,15 @@ def resample_codes(image: np.ndarray, *, detector: str, occulter_xy: tuple[float
         mask = np.ascontiguousarray(mask, dtype=np.float32)
         if mask.shape != image.shape:
             raise ValueError(f"mask shape {mask.shape} differs from the frame's {image.shape}")
+        cells = mask_cells(mask) if cells is None else np.ascontiguousarray(cells, np.uint8)
     else:
         mask = np.zeros((1, 1), np.float32)
+        cells = np.zeros((1, 1), np.uint8)
     c0, c1, c2 = DISTORTION_COEFFS[str(detector).strip().upper()] if distortion else (0, 0, 0)
     a = np.deg2rad(float(rotate_ccw_deg))
     out = np.empty(image.shape, np.float32)
     codes = np.empty(image.shape, np.uint8)
-    _resample_kernel(image, mask, out, codes, bool(rotate_ccw_deg), float(np.cos(a)),
+    _resample_kernel(image, mask, cells, out, codes, bool(rotate_ccw_deg), float(np.cos(a)),
                      float(np.sin(a)), float(pivot_xy[0]), float(pivot_xy[1]), bool(keyhole),
                      bool(distortion), float(occulter_xy[0]), float(occulter_xy[1]),
                      float(binning[0]), float(binning[1]), 1.0 + float(c0), float(c1),

@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import dask
+import numpy as np
 import xarray as xr
 
 import lascoproc
@@ -34,7 +35,6 @@ from lascoproc.io.lasco_cube import (
     lasco_cube_from_frames,
     open_lasco_cube,
     open_lasco_frame_groups,
-    open_lasco_frames,
 )
 from lascoproc.io.retry import ReadPolicy
 from lascoproc.io.zarr_store import open_store
@@ -167,6 +167,44 @@ class Level1Ranges:
                 "lascoproc_version": lascoproc.__version__}
 
 
+def _run_fits(archive, root, detector, store, out, *, start, end, shape, options,
+              storage_options, out_storage_options, progress, range_frames, inpaint, policy,
+              nrl_scaling, overwrite) -> Level1Result:
+    """Level-1 FITS files of every frame size, time range by time range; every file name is
+    checked (no two frames to one file, no existing file without ``overwrite``) before the
+    first is written."""
+    from lascoproc.io.level1_fits import level1_fits_targets
+
+    groups = open_lasco_frame_groups(archive, detector=detector, start=start, end=end,
+                                     storage_options=storage_options, progress=bool(progress),
+                                     policy=policy)
+    runs = [Level1Ranges(groups[size], store, options=options, archive=root,
+                         storage_options=storage_options, policy=policy, inpaint=inpaint)
+            for size in select_sizes(groups, shape, detector, root)]
+    frames = []
+    for run in runs:
+        coords = run.template().coords
+        names = [n for n, c in coords.items() if c.dims == ("time",)]
+        values = {n: np.asarray(coords[n].values) for n in names}
+        frames += [{n: values[n][i] for n in names} for i in range(coords["time"].size)]
+    level1_fits_targets(out, frames, detector, storage_options=out_storage_options,
+                        overwrite=overwrite)
+    files: list[str] = []
+    for run in runs:
+        n = run.frames.sizes["time"]
+        for first in range(0, n, max(int(range_frames), 1)):
+            rng = slice(first, min(first + int(range_frames), n))
+            level1 = run.open_range(rng)
+            level05 = lasco_cube_from_frames(run.frames.isel(time=rng),
+                                             storage_options=storage_options, policy=policy,
+                                             archive=root)
+            files += write_level1_fits(level1, level05, out,
+                                       storage_options=out_storage_options,
+                                       progress=bool(progress), nrl_scaling=nrl_scaling,
+                                       overwrite=True, calib=store)
+    return Level1Result(runs[0].template(), None, files)
+
+
 def size_store(out: str, shape: tuple[int, int], main: bool) -> str:
     """The store of one frame size: ``out`` for the main size, else ``out`` with ``_NYxNX``
     before its suffix (``c3_l1.zarr`` -> ``c3_l1_512x512.zarr``)."""
@@ -214,18 +252,11 @@ def run_level1(archive: str | LascoIndex, *, detector: str, calib: str | Calibra
         storage_options = storage_options or archive.storage_options
     root = archive.root if isinstance(archive, LascoIndex) else str(archive)
     if output_format == "fits":
-        frames = open_lasco_frames(archive, detector=detector, start=start, end=end,
-                                   shape=shape, storage_options=storage_options,
-                                   progress=bool(progress))
-        run = Level1Ranges(frames, store, options=options, archive=root,
-                           storage_options=storage_options, policy=policy, inpaint=inpaint)
-        level1 = run.open_range(slice(0, frames.sizes["time"]))
-        level05 = lasco_cube_from_frames(frames, storage_options=storage_options,
-                                         policy=policy, archive=root)
-        files = write_level1_fits(level1, level05, out, storage_options=out_storage_options,
-                                  progress=bool(progress), nrl_scaling=nrl_scaling,
-                                  overwrite=overwrite, calib=store)
-        return Level1Result(level1, None, files)
+        return _run_fits(archive, root, detector, store, out, start=start, end=end,
+                         shape=shape, options=options, storage_options=storage_options,
+                         out_storage_options=out_storage_options, progress=progress,
+                         range_frames=range_frames, inpaint=inpaint, policy=policy,
+                         nrl_scaling=nrl_scaling, overwrite=overwrite)
     if output_format != "zarr":
         raise ValueError(f"output format must be 'zarr' or 'fits', not {output_format!r}")
     if nrl_scaling:

@@ -47,6 +47,7 @@ from lascoproc.io.zarr_store import (
     read_marks,
     remove_store,
     store_exists,
+    template_complete,
     write_region,
     write_template,
 )
@@ -66,9 +67,11 @@ __all__ = [
     "write_dataset",
 ]
 
-#: Frames per region: the unit of writing, of resumption and the shard of the images; 64
-#: 1024x1024 frames are ~320 MB in memory while a region is written (docs/scaling.md).
-DEFAULT_REGION_FRAMES = 64
+#: Frames per region: the unit of writing, of resumption and the shard of the images. 32,
+#: chosen by measurement (bench/bench_shards.py, docs/scaling.md): ~2e5 objects per 10^6
+#: frames (one per shard and variable), the cheapest writes measured, and ~0.3 GB more memory
+#: while a region of 1024x1024 frames is written (64: 1.3e5 objects, twice the memory).
+DEFAULT_REGION_FRAMES = 32
 #: Frames per time range: what one lazy cube (one graph) holds at a time.
 DEFAULT_RANGE_FRAMES = 1024
 FINGERPRINT_ATTR = "lascoproc_store_fingerprint"
@@ -291,6 +294,10 @@ def write_cube(
     lease = acquire_lease(store, run_id, ttl=lease_ttl, storage_options=storage_options)
     try:
         exists = store_exists(store, storage_options)
+        if exists and resume and not template_complete(store, storage_options):
+            # killed while it wrote its template: no region was written, make it again
+            remove_store(store, storage_options)
+            exists = False
         if exists and not (resume or overwrite):
             raise FileExistsError(f"{where} exists: pass resume=True (--resume) to continue it "
                                   "or overwrite=True (--overwrite) to replace it")

@@ -175,4 +175,4 @@ def test_written_zarr_opens_plainly(lasco_archive, tmp_path):
     np.testing.assert_array_equal(out["counts"].values, result.dataset["counts"].values)
     assert list(out["filter"].values) == list(result.dataset["filter"].values)
     assert out["counts"].encoding["chunks"] == (1, 1024, 1024)
-    assert out["counts"].encoding["shards"] == (min(64, out.sizes["time"]), 1024, 1024)
+    assert out["counts"].encoding["shards"] == (min(32, out.sizes["time"]), 1024, 1024)

@@ -338,3 +338,17 @@ def test_a_run_that_loses_its_lease_stops(tmp_path):
     with pytest.raises(StoreLockedError, match="taken over by run thief"):
         write_dataset(ds, path, region_frames=2, on_region=intruder)
     assert open_store(path)[DONE_VAR].values.tolist() == [1, 1, 0, 0, 0, 0]
+
+
+def test_a_store_killed_while_its_template_was_written_is_made_again(tmp_path):
+    ds, values = cube(n=6)
+    path = tmp_path / "c.zarr"
+    write_dataset(ds, str(path), region_frames=2)
+    (path / "zarr.json").write_text((path / "zarr.json").read_text().replace(
+        '"consolidated_metadata"', '"not_consolidated"'))  # as if killed before the end
+    import shutil
+
+    shutil.rmtree(path / "frame_run")
+    report = write_dataset(ds, str(path), region_frames=2, resume=True)
+    assert report.regions_written == 3 and report.complete
+    np.testing.assert_array_equal(open_plain(path)["counts"].values, values)
