@@ -79,6 +79,12 @@ def add_parser(commands) -> None:
                                 "partial-convolution network (~3 s per 1024x1024 frame on a "
                                 "CPU), the biharmonic fallback (~0.3 s), or none (default: "
                                 "left NaN and flagged)")
+    calibrate.add_argument("--embed-subfields", action="store_true",
+                           help="place subfields (read-out windows smaller than the CCD) into "
+                                "full frames of their summing, as IDL's reduce_std_size does, "
+                                "and calibrate them with the full frames; the rest of such a "
+                                "frame is flagged outside_field (default: subfields get stores "
+                                "of their own sizes)")
     calibrate.add_argument("--nrl-scaling", action="store_true",
                            help="with --format fits: C3 Clear frames as NRL's int16 "
                                 "(reduce_level_1.pro 1.68: clipped to [0, 6.5e-9] MSB, "
@@ -317,7 +323,8 @@ def run_calibrate(args) -> int:
             progress=progress if args.output_format == "zarr" else True, client=client,
             inpaint=None if args.inpaint == "none" else args.inpaint,
             gpu_resource=gpu_placement(args, client, config), policy=_read_policy(args),
-            nrl_scaling=args.nrl_scaling, allow_unverified=args.allow_unverified)
+            nrl_scaling=args.nrl_scaling, allow_unverified=args.allow_unverified,
+            embed_subfields=args.embed_subfields)
 
     if args.output_format == "fits":
         result = run(True, None, None)

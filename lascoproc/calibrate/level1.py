@@ -68,7 +68,8 @@ __all__ = [
 #: The plan values a frame task needs, in the order of the per-frame row it receives.
 _ROW = ("frame_status", "bias", "exptime", "calfac", "subtract_bias", "xsum", "ysum",
         "occulter_x", "occulter_y", "rotation", "pivot_x", "pivot_y", "keyhole",
-        "vignetting_index", "ramp_index", "mask_index")
+        "vignetting_index", "ramp_index", "mask_index", "stored_ny", "stored_nx", "stored_y0",
+        "stored_x0")
 _COL = {name: k for k, name in enumerate(_ROW)}
 
 
@@ -183,7 +184,10 @@ def calibration_images(frames: xr.Dataset, plan: xr.Dataset, calib: CalibrationS
     (:func:`lascoproc.kernels.resample.mask_cells`), zeros for the other images.
 
     ``c2/c3_calibrate.pro``: the vignetting (C2 clipped to [0, 100]) and the C3 ramp;
-    ``reduce_level_1.pro``: the C3 level-1 mask. Frames that are not calibrated get -1.
+    ``reduce_level_1.pro``: the C3 level-1 mask. A subfield embedded in a full frame
+    (:func:`lascoproc.io.lasco_cube.open_lasco_frame_groups`) has a mask that is 0 outside its
+    read-out window (times the C3 mask for C3): those pixels are ``outside_field``. Frames
+    that are not calibrated get -1.
     """
     n = frames.sizes["time"]
     detector = _detector(frames)
@@ -198,23 +202,24 @@ def calibration_images(frames: xr.Dataset, plan: xr.Dataset, calib: CalibrationS
              ("vignetting_index", "ramp_index", "mask_index")}
     files = {"vignetting_index": plan["vignetting_file"].values,
              "ramp_index": plan["ramp_file"].values, "mask_index": plan["mask_file"].values}
+    placement = _stored(frames)
     for i in range(n):
         if status[i] != FRAME_OK:
             continue
         window, bins = tuple(int(v) for v in windows[i]), tuple(int(v) for v in binning[i])
+        embedded = _is_embedded(placement[i], frames)
         for name, relpaths in files.items():
             relpath = str(relpaths[i])
-            if not relpath:
+            if not relpath and not (name == "mask_index" and embedded):
                 continue
             clip = name == "vignetting_index" and detector == "C2"
-            key = (relpath, window, bins, clip)
+            part = tuple(int(v) for v in placement[i]) if name == "mask_index" and embedded \
+                else None
+            key = (relpath, window, bins, clip, part)
             if key not in keys:
-                image = lg.bin_to_frame(lg.crop_to_window(calib.fits_image(relpath), *window),
-                                        bins)
-                if clip:
-                    image = lf.clip_c2_vignetting(image)
                 keys[key] = len(images)
-                images.append(np.asarray(image, dtype=np.float32))
+                images.append(_calibration_image(calib, relpath, window, bins, clip, part,
+                                                 frames))
             index[name][i] = keys[key]
     if not images:
         ny, nx = (int(v) for v in str(frames.attrs["frame_shape"]).split("x"))
@@ -226,12 +231,60 @@ def calibration_images(frames: xr.Dataset, plan: xr.Dataset, calib: CalibrationS
     return stack, cells, index
 
 
-def frame_rows(plan: xr.Dataset, index: Mapping[str, np.ndarray]) -> np.ndarray:
+def _stored(frames: xr.Dataset) -> np.ndarray:
+    """Per frame ``(ny, nx, y0, x0)`` of its stored data in the frame (the whole frame but for
+    embedded subfields)."""
+    ny, nx = (int(v) for v in str(frames.attrs["frame_shape"]).split("x"))
+    n = frames.sizes["time"]
+    out = np.tile(np.array([ny, nx, 0, 0], np.int64), (n, 1))
+    if "stored_shape" in frames.coords:
+        for i, (text, y0, x0) in enumerate(zip(frames["stored_shape"].values,
+                                                frames["stored_y0"].values,
+                                                frames["stored_x0"].values, strict=True)):
+            sy, sx = (int(v) for v in str(text).split("x"))
+            out[i] = (sy, sx, int(y0), int(x0))
+    return out
+
+
+def _is_embedded(placement: np.ndarray, frames: xr.Dataset) -> bool:
+    ny, nx = (int(v) for v in str(frames.attrs["frame_shape"]).split("x"))
+    return (int(placement[0]), int(placement[1])) != (ny, nx)
+
+
+def _calibration_image(calib, relpath, window, bins, clip, part, frames) -> np.ndarray:
+    """One calibration image cut to ``window`` and binned; for an embedded subfield's mask
+    (``part`` = its placement), 0 outside the stored data."""
+    ny, nx = (int(v) for v in str(frames.attrs["frame_shape"]).split("x"))
+    if relpath:
+        image = lg.bin_to_frame(lg.crop_to_window(calib.fits_image(relpath), *window), bins)
+        if clip:
+            image = lf.clip_c2_vignetting(image)
+        image = np.asarray(image, dtype=np.float32)
+    else:
+        image = np.ones((ny, nx), np.float32)
+    if part is not None:
+        sy, sx, y0, x0 = part
+        inside = np.zeros((ny, nx), bool)
+        inside[y0:y0 + sy, x0:x0 + sx] = True
+        image = np.where(inside, image, np.float32(0.0)).astype(np.float32)
+    return image
+
+
+def frame_rows(plan: xr.Dataset, index: Mapping[str, np.ndarray],
+               placement: np.ndarray | None = None) -> np.ndarray:
     """Per-frame plan values (float64, ``(n, len(_ROW))``) in the order of :data:`_ROW`, with
-    each frame's calibration images (``index``, from :func:`calibration_images`)."""
+    each frame's calibration images (``index``, from :func:`calibration_images`) and where its
+    stored data are (``placement``: ``(ny, nx, y0, x0)`` per frame; the whole frame when
+    ``None``, which is right but for embedded subfields)."""
+    n = plan.sizes["time"]
+    if placement is None:
+        placement = np.tile(np.array([-1, -1, 0, 0], np.int64), (n, 1))
+    stored = dict(zip(("stored_ny", "stored_nx", "stored_y0", "stored_x0"),
+                      np.asarray(placement).T, strict=True))
     columns = []
     for name in _ROW:
-        values = index[name] if name in index else plan[name].values
+        values = index[name] if name in index else stored[name] if name in stored \
+            else plan[name].values
         columns.append(np.asarray(values, dtype=np.float64))
     return np.stack(columns, axis=1) if columns else np.zeros((0, len(_ROW)))
 
@@ -252,7 +305,10 @@ def level1_block(counts, read_status, rows, images, cells, *, detector, distorti
         if read_status[k] != 0:
             status[k] = FRAME_UNREADABLE
             continue
-        nmissing[k], no_data = frame_checks(counts[k])
+        sy, sx, y0, x0 = (int(row[_COL[c]]) for c in ("stored_ny", "stored_nx", "stored_y0",
+                                                       "stored_x0"))
+        stored = counts[k] if sy < 0 else counts[k][y0:y0 + sy, x0:x0 + sx]
+        nmissing[k], no_data = frame_checks(stored)
         if row[_COL["frame_status"]] != FRAME_OK:
             status[k] = FRAME_NOT_CALIBRATED
             continue
@@ -309,7 +365,7 @@ def calibrate_level1(ds: xr.Dataset, calib: CalibrationSource, *,
         plan = plan_level1(ds, calib, options)
     detector = _detector(ds)
     images, cells, index = calibration_images(ds, plan, calib)
-    rows = frame_rows(plan, index)
+    rows = frame_rows(plan, index, _stored(ds))
     counts = ds["counts"].data
     tchunks = counts.chunks[0]
     rows_da = da.from_array(rows, chunks=(tchunks, rows.shape[1]))

@@ -128,20 +128,23 @@ def _read_once(fs, path, offset, shape, bitpix, bscale, bzero) -> np.ndarray:
     return _decode(buf, (int(shape[0]), int(shape[1])), bitpix, bscale, bzero)
 
 
-def read_frames(paths: np.ndarray, offsets: np.ndarray, *, fs, shape: tuple[int, int],
-                policy: ReadPolicy = ReadPolicy()) -> tuple[np.ndarray, np.ndarray]:
-    """The gufunc ``(),()->(y,x),()`` over a block of frames: ``(counts, read_status)``.
+def read_frames(paths: np.ndarray, offsets: np.ndarray, placement: np.ndarray, *, fs,
+                shape: tuple[int, int], policy: ReadPolicy = ReadPolicy()
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """The gufunc ``(),(),(4)->(y,x),()`` over a block of frames: ``(counts, read_status)``.
 
-    A file whose content is not a frame of ``shape`` gives zeros and ``read_status = 1``; an
-    I/O failure after the retries raises :class:`FrameReadError` (its region is left for
-    ``resume``).
+    ``placement``: ``(ny, nx, y0, x0)`` of the data as stored and where they go in the frame
+    (``(ny, nx, 0, 0)`` but for subfields embedded in a full frame, whose other pixels stay 0).
+    A file whose content is not a frame gives zeros and ``read_status = 1``; an I/O failure
+    after the retries raises :class:`FrameReadError` (its region is left for ``resume``).
     """
     counts = np.zeros((*paths.shape, *shape), np.uint16)
     status = np.zeros(paths.shape, np.uint8)
     for k in np.ndindex(paths.shape):
+        ny, nx, y0, x0 = (int(v) for v in placement[k])
         try:
-            counts[k] = read_frame(fs, str(paths[k]), offset=int(offsets[k]),
-                                   shape=tuple(shape), policy=policy)
+            counts[k][y0:y0 + ny, x0:x0 + nx] = read_frame(
+                fs, str(paths[k]), offset=int(offsets[k]), shape=(ny, nx), policy=policy)
         except CorruptFrameError:
             status[k] = 1
     return counts, status
@@ -165,10 +168,33 @@ class _Record:
     offset: int
     time: np.datetime64
     flags: list[str]
+    embed: bool = False
+
+    @property
+    def stored_shape(self) -> tuple[int, int]:
+        return int(self.header["NAXIS2"]), int(self.header["NAXIS1"])
+
+    @property
+    def summing(self) -> tuple[int, int]:
+        h = self.header
+        return (max(int(h.get("SUMCOL", 0) or 0), 1) * max(int(h.get("LEBXSUM", 1) or 1), 1),
+                max(int(h.get("SUMROW", 0) or 0), 1) * max(int(h.get("LEBYSUM", 1) or 1), 1))
+
+    @property
+    def subfield(self) -> bool:
+        """A read-out window smaller than the CCD (R1COL..R2COL, R1ROW..R2ROW)."""
+        h = self.header
+        return (int(h["R1COL"]), int(h["R1ROW"]), int(h["R2COL"]), int(h["R2ROW"])) != \
+            (20, 1, 1043, 1024)
 
     @property
     def shape(self) -> tuple[int, int]:
-        return int(self.header["NAXIS2"]), int(self.header["NAXIS1"])
+        """The frame's size in its cube: the stored size, or the full CCD at the frame's
+        summing for an embedded subfield."""
+        if self.embed:
+            xsum, ysum = self.summing
+            return 1024 // ysum, 1024 // xsum
+        return self.stored_shape
 
 
 def _read_headers(fs, paths, threads, progress, known, policy):
@@ -267,7 +293,7 @@ def _span_text(index: LascoIndex) -> str:
 
 
 def _collect(source, detector, start, end, storage_options, threads, progress,
-             policy=ReadPolicy()):
+             policy=ReadPolicy(), embed_subfields=False):
     """Index the archive, read every header once, validate: ``(index, records, problems)``."""
     if isinstance(source, LascoIndex):
         index = source.select(detector=detector, start=start, end=end)
@@ -281,6 +307,9 @@ def _collect(source, detector, start, end, storage_options, threads, progress,
                             policy)
     records, problems = _validate(fs, results, detector)
     records = _duplicates(fs, records, problems)
+    if embed_subfields:
+        for rec in records:
+            rec.embed = rec.subfield
     return index, records, list(index.problems) + problems
 
 
@@ -358,14 +387,22 @@ def open_lasco_frame_groups(
     threads: int = 16,
     progress: bool = False,
     policy: ReadPolicy = ReadPolicy(),
+    embed_subfields: bool = False,
 ) -> FrameGroups:
     """The frames of every size, headers only: ``{(ny, nx): frames}``, the full 1024x1024
     frames first, then by number of frames. Each is what :func:`open_lasco_frames` gives for
     that ``shape``; the files left out are in each group's ``rejected`` attribute and in the
     result's ``problems``. Raises ``ValueError`` (naming the time range and the archive's
-    span) when there is no frame."""
+    span) when there is no frame.
+
+    ``embed_subfields``: a subfield (a read-out window smaller than the CCD) is placed into a
+    full frame of its summing (1024x1024, or 512x512 summed), at its window's place, as IDL's
+    ``reduce_std_size`` does before ``reduce_level_1``: it joins the cube of full frames, its
+    window keywords become the full CCD's and ``CRPIX`` moves with it; ``stored_shape``,
+    ``stored_y0/x0`` and ``subfield_r1col..r2row`` keep where its data are (the level-1 chain
+    flags the rest of the frame ``outside_field``)."""
     index, records, problems = _collect(source, detector, start, end, storage_options,
-                                        threads, progress, policy)
+                                        threads, progress, policy, embed_subfields)
     sizes = Counter(r.shape for r in records)
     if not sizes:
         raise ValueError(_no_frames_message(index, detector, start, end, problems))
@@ -461,7 +498,7 @@ def lasco_cube_from_frames(frames: xr.Dataset, *,
     fs, _ = get_fs(str(archive or frames.attrs["source_archive"]), storage_options)
     counts, status = _pixel_arrays(fs, np.asarray(frames["path"].values, dtype=object),
                                    np.asarray(frames["data_offset"].values, dtype=np.int64),
-                                   (ny, nx), policy)
+                                   _placement(frames, (ny, nx)), (ny, nx), policy)
     out = level05_template(frames)
     out["counts"] = out["counts"].copy(data=counts)
     out["read_status"] = out["read_status"].copy(data=status)
@@ -494,19 +531,61 @@ def level05_template(frames: xr.Dataset) -> xr.Dataset:
     )
 
 
-def _pixel_arrays(fs, paths: np.ndarray, offsets: np.ndarray, shape: tuple[int, int],
-                  policy: ReadPolicy):
+def _placement(frames: xr.Dataset, shape: tuple[int, int]) -> np.ndarray:
+    """Per frame ``(ny, nx, y0, x0)`` of its stored data in the cube's frames (module
+    :func:`read_frames`): the stored size and offset of embedded subfields, else the frame."""
+    n = frames.sizes["time"]
+    out = np.tile(np.array([shape[0], shape[1], 0, 0], np.int64), (n, 1))
+    if "stored_shape" in frames.coords:
+        for i, (text, y0, x0) in enumerate(zip(frames["stored_shape"].values,
+                                                frames["stored_y0"].values,
+                                                frames["stored_x0"].values, strict=True)):
+            sy, sx = (int(v) for v in str(text).split("x"))
+            out[i] = (sy, sx, int(y0), int(x0))
+    return out
+
+
+def _pixel_arrays(fs, paths: np.ndarray, offsets: np.ndarray, placement: np.ndarray,
+                  shape: tuple[int, int], policy: ReadPolicy):
     """Lazy ``(counts, read_status)`` of the files ``paths``: one frame per chunk, two outputs
     of one read task per frame (``dask.array.apply_gufunc``)."""
     n = len(paths)
     paths_da = da.from_array(paths, chunks=1) if n else da.empty((0,), dtype=object, chunks=1)
     offsets_da = (da.from_array(offsets, chunks=1) if n
                   else da.empty((0,), dtype=np.int64, chunks=1))
+    placement_da = (da.from_array(placement, chunks=(1, 4)) if n
+                    else da.empty((0, 4), dtype=np.int64, chunks=(1, 4)))
     counts, status = da.apply_gufunc(
-        read_frames, "(),()->(y,x),()", paths_da, offsets_da,
+        read_frames, "(),(),(p)->(y,x),()", paths_da, offsets_da, placement_da,
         output_dtypes=(np.uint16, np.uint8), output_sizes={"y": shape[0], "x": shape[1]},
         fs=fs, shape=tuple(shape), policy=policy)
     return counts, status
+
+
+def _embedded_coords(coords: dict, chosen: list[_Record]) -> None:
+    """Window, ``CRPIX`` and placement coordinates of a cube with embedded subfields."""
+    n = len(chosen)
+    stored = np.array([f"{r.stored_shape[0]}x{r.stored_shape[1]}" for r in chosen], object)
+    y0 = np.zeros(n, np.int32)
+    x0 = np.zeros(n, np.int32)
+    original = {k: np.asarray(coords[k][1]).copy() for k in ("r1col", "r1row", "r2col",
+                                                              "r2row")}
+    for i, rec in enumerate(chosen):
+        if not rec.embed:
+            continue
+        xsum, ysum = rec.summing
+        x0[i] = (int(original["r1col"][i]) - 20) // xsum
+        y0[i] = (int(original["r1row"][i]) - 1) // ysum
+        for key, full in (("r1col", 20), ("r1row", 1), ("r2col", 1043), ("r2row", 1024)):
+            coords[key][1][i] = full
+        coords["crpix1"][1][i] = coords["crpix1"][1][i] + x0[i]
+        coords["crpix2"][1][i] = coords["crpix2"][1][i] + y0[i]
+    coords["stored_shape"] = ("time", stored, {"long_name": "size of the data as stored"})
+    coords["stored_y0"] = ("time", y0, {"long_name": "first row of the stored data"})
+    coords["stored_x0"] = ("time", x0, {"long_name": "first column of the stored data"})
+    for key, values in original.items():
+        coords[f"subfield_{key}"] = ("time", values.astype(np.int16),
+                                     {"long_name": f"{key.upper()} of the read-out window"})
 
 
 def _frames_dataset(root, detector, shape, chosen: list[_Record], problems, sizes
@@ -523,6 +602,8 @@ def _frames_dataset(root, detector, shape, chosen: list[_Record], problems, size
         else:
             coords[name] = ("time", np.array(column, dtype=dtype))
     coords["path"] = ("time", paths)
+    if any(r.embed for r in chosen):
+        _embedded_coords(coords, chosen)
     coords["data_offset"] = ("time", np.array([r.offset for r in chosen], np.int64),
                              {"long_name": "byte offset of the data in the file"})
     coords["input_flags"] = ("time", np.array(["; ".join(r.flags) for r in chosen],

@@ -161,6 +161,7 @@ class Level1Ranges:
         return {"product": "LASCO level-1 cube",
                 "detector": str(template.attrs.get("detector", "")),
                 "options": self.options.as_attrs(),
+                "embedded_subfields": int("stored_shape" in self.frames.coords),
                 "calibration_digest": self.calib.digest(
                     self.plan.attrs.get("calibration_files", [])),
                 "inpaint": json.dumps(inpaint, sort_keys=True, default=str),
@@ -169,7 +170,7 @@ class Level1Ranges:
 
 def _run_fits(archive, root, detector, store, out, *, start, end, shape, options,
               storage_options, out_storage_options, progress, range_frames, inpaint, policy,
-              nrl_scaling, overwrite) -> Level1Result:
+              nrl_scaling, overwrite, embed_subfields) -> Level1Result:
     """Level-1 FITS files of every frame size, time range by time range; every file name is
     checked (no two frames to one file, no existing file without ``overwrite``) before the
     first is written."""
@@ -177,7 +178,7 @@ def _run_fits(archive, root, detector, store, out, *, start, end, shape, options
 
     groups = open_lasco_frame_groups(archive, detector=detector, start=start, end=end,
                                      storage_options=storage_options, progress=bool(progress),
-                                     policy=policy)
+                                     policy=policy, embed_subfields=embed_subfields)
     runs = [Level1Ranges(groups[size], store, options=options, archive=root,
                          storage_options=storage_options, policy=policy, inpaint=inpaint)
             for size in select_sizes(groups, shape, detector, root)]
@@ -228,7 +229,7 @@ def run_level1(archive: str | LascoIndex, *, detector: str, calib: str | Calibra
                progress: bool | Any = False, client: Any = None,
                inpaint: str | None = None, gpu_resource: bool = False,
                policy: ReadPolicy = ReadPolicy(), nrl_scaling: bool = False,
-               allow_unverified: bool = False) -> Level1Result:
+               allow_unverified: bool = False, embed_subfields: bool = False) -> Level1Result:
     """Calibrate the frames of ``detector`` in ``archive`` to level 1 and write them.
 
     ``output_format="zarr"``: one resumable Zarr store per frame size (:func:`size_store`;
@@ -245,7 +246,10 @@ def run_level1(archive: str | LascoIndex, *, detector: str, calib: str | Calibra
     ``nrl_scaling`` (FITS only): C3 Clear frames stored as NRL's int16 (``reduce_level_1.pro``
     1.68; :func:`lascoproc.pipeline.fits_output.write_level1_fits`). ``allow_unverified``:
     use a calibration store without ``MANIFEST.json`` (its files are then identified by the
-    SHA-256 of their bytes; the output attributes say so).
+    SHA-256 of their bytes; the output attributes say so). ``embed_subfields``: subfields are
+    placed into full frames of their summing and calibrated with them, as IDL does
+    (:func:`lascoproc.io.lasco_cube.open_lasco_frame_groups`); else they get stores of their
+    own sizes.
     """
     store = _store(calib, calib_storage_options, allow_unverified)
     if isinstance(archive, LascoIndex):
@@ -256,7 +260,8 @@ def run_level1(archive: str | LascoIndex, *, detector: str, calib: str | Calibra
                          shape=shape, options=options, storage_options=storage_options,
                          out_storage_options=out_storage_options, progress=progress,
                          range_frames=range_frames, inpaint=inpaint, policy=policy,
-                         nrl_scaling=nrl_scaling, overwrite=overwrite)
+                         nrl_scaling=nrl_scaling, overwrite=overwrite,
+                         embed_subfields=embed_subfields)
     if output_format != "zarr":
         raise ValueError(f"output format must be 'zarr' or 'fits', not {output_format!r}")
     if nrl_scaling:
@@ -264,7 +269,7 @@ def run_level1(archive: str | LascoIndex, *, detector: str, calib: str | Calibra
                          "keeps float32 brightness")
     groups = open_lasco_frame_groups(archive, detector=detector, start=start, end=end,
                                      storage_options=storage_options, progress=bool(progress),
-                                     policy=policy)
+                                     policy=policy, embed_subfields=embed_subfields)
     sizes = select_sizes(groups, shape, detector, root)
     gpu = bool(gpu_resource) and inpaint == "network"
     run_id, started = new_run_id(), dt.datetime.now(dt.UTC)
