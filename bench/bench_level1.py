@@ -113,12 +113,11 @@ class Case:
         self.rotations = self.plan["rotation"].values
 
     def plain(self):
-        status = np.zeros(1, np.uint8)
         for i in range(self.n):
             counts = read_frame(self.fs, self.paths[i], offset=self.offsets[i],
                                 shape=(1024, 1024))
-            level1_block(counts[None], status, self.rows[i:i + 1], self.images, self.cells,
-                         detector="C3", distortion=True)
+            level1_block(counts[None], self.rows[i:i + 1], images=self.images,
+                         cells=self.cells, detector="C3", distortion=True)
 
     def dask(self):
         cube = calibrate_level1(lasco_cube_from_frames(self.frames), self.store,

@@ -48,7 +48,9 @@ def add_parser(commands) -> None:
     ingest.add_argument("--out", required=True, help="output Zarr store (path or URL)")
     add_time_range(ingest)
     ingest.add_argument("--shape", default=None, metavar="NYxNX",
-                        help="frame size to ingest, e.g. 512x512 (default: 1024x1024)")
+                        help="ingest only the frames of this size, e.g. 512x512 (default: "
+                             "every size, one store each: OUT for the full frames, "
+                             "OUT_512x512.zarr... for the others)")
     mode = ingest.add_mutually_exclusive_group()
     mode.add_argument("--resume", action="store_true", help="continue an existing store")
     mode.add_argument("--overwrite", action="store_true", help="replace an existing store")
@@ -73,12 +75,16 @@ def add_parser(commands) -> None:
     calibrate.add_argument("--format", choices=("zarr", "fits"), default="zarr",
                            dest="output_format", help="output format (default zarr)")
     calibrate.add_argument("--shape", default=None, metavar="NYxNX",
-                           help="frame size to calibrate, e.g. 512x512 (default: 1024x1024)")
-    calibrate.add_argument("--inpaint", choices=("none", "network", "fallback"), default="none",
-                           help="fill the missing 32x32 telemetry blocks: the shipped "
-                                "partial-convolution network (~3 s per 1024x1024 frame on a "
-                                "CPU), the biharmonic fallback (~0.3 s), or none (default: "
-                                "left NaN and flagged)")
+                           help="calibrate only the frames of this size, e.g. 512x512 "
+                                "(default: every size, one store each)")
+    from lascoproc.inpaint.fill import METHODS
+
+    calibrate.add_argument("--inpaint", choices=("none", *METHODS), default="none",
+                           help="fill the missing 32x32 telemetry blocks (docs/inpainting.md: "
+                                "each method's accuracy and cost): the partial-convolution "
+                                "network, a radial or biharmonic interpolation, NRL's fuzzy "
+                                "fill, or the neighbouring frames (temporal); default none: "
+                                "left NaN and flagged")
     calibrate.add_argument("--embed-subfields", action="store_true",
                            help="place subfields (read-out windows smaller than the CCD) into "
                                 "full frames of their summing, as IDL's reduce_std_size does, "
@@ -174,25 +180,32 @@ def add_range_frames(parser) -> None:
 
 CALIBRATE_HELP = """\
 Calibrate level-0.5 frames to level 1 with the SolarSoft reduce_level_1.pro
-chain (docs/level1_port.md): bias and exposure factor (get_exp_factor /
-offset_bias), calibration factor (c2/c3_calfactor), vignetting, C3 stray-light
-ramp and mask, distortion (c2/c3_warp), keyhole flip and north-up rotation
-(adjust_hdr_tcr), level-1 header values and WCS.
+chain (docs/level1_port.md): bias (exposure-factor table, the bias NRL's
+offset_bias.pro recorded in the level-0.5 HISTORY, or our offset_bias port),
+exposure factor, calibration factor (c2/c3_calfactor), vignetting, C3
+stray-light ramp and mask, distortion (c2/c3_warp), keyhole flip and north-up
+rotation, time correction (TIME_DIFF.DAT), SOHO's orbit, level-1 header values
+and WCS.
 
-Output (--format zarr, the default): one Zarr store with float32 `brightness`
-in MSB (NaN where there is no valid datum), per-pixel `quality` flags (1 missing
+Output (--format zarr, the default): a Zarr store per frame size (OUT for the
+full frames, OUT_512x512.zarr... for the others) with float32 `brightness` in
+MSB (NaN where there is no valid datum), per-pixel `quality` flags (1 missing
 telemetry, 2 outside the field, 4 filled by inpainting), per-frame factors and
 WCS values as coordinates, and provenance attributes (every calibration file
 with its SHA-256). --format fits writes one level-1 FITS file per frame in
-OUT/YYMMDD/c2|c3/ instead.
+OUT/YYMMDD/c2|c3/, named and keyed as NRL's (docs/level1_parity.md).
 
-Frames that cannot be calibrated are flagged (frame_status, with the reason)
-and the run goes on.
+Every input file is accounted for in the run report, OUT.report.json: used,
+flagged (calibrated with a problem, or not calibrated, with the reason) or
+rejected (left out, with the reason); --strict exits 3 when anything was
+rejected or flagged. Reads are retried; a frame still unreadable leaves its
+region for --resume (exit 4).
 
-A Zarr run is cut into time ranges (--range-frames) written into one store
-whose template is made first; the per-frame variable frame_written is the
-run manifest: --resume skips the ranges and regions already written, so a
-killed run continues where it stopped and ends with the same store.
+The store is written as a template, then region by region (--region-frames,
+one shard each), one time range (--range-frames) at a time; the per-frame
+variable frame_written is the run manifest: --resume skips what is written, so
+a killed run continues where it stopped and ends with the same store, and is
+refused when the store was made with other options or calibration files.
 """
 
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import dask
 import dask.array as da
 import numpy as np
 import xarray as xr
@@ -44,7 +45,6 @@ from lascoproc.kernels.frame_status import (
     FRAME_NOT_CALIBRATED,
     FRAME_OK,
     FRAME_STATUS,
-    FRAME_UNREADABLE,
 )
 from lascoproc.kernels.level1 import FramePlan, calibrate_frame, frame_checks
 from lascoproc.kernels.quality import OUTSIDE, QUALITY_FLAGS
@@ -289,12 +289,12 @@ def frame_rows(plan: xr.Dataset, index: Mapping[str, np.ndarray],
     return np.stack(columns, axis=1) if columns else np.zeros((0, len(_ROW)))
 
 
-def level1_block(counts, read_status, rows, images, cells, *, detector, distortion):
+def level1_block(counts, rows, *, images, cells, detector, distortion):
     """Level-1 ``(brightness, quality, nmissing, frame_status)`` of a block of frames
-    (``(t, y, x)`` counts, ``(t,)`` read status, ``(t, k)`` rows of :func:`frame_rows`, the
-    images and cells of :func:`calibration_images`): the gufunc
-    ``(y,x),(),(k),(m,y,x),(m,y,x)->(y,x),(y,x),(),()``
-    that :func:`calibrate_level1` maps over the frames, and the plain-numpy path on arrays."""
+    (``(t, y, x)`` counts, ``(t, k)`` rows of :func:`frame_rows`; the ``images`` and ``cells``
+    of :func:`calibration_images`, shared by every frame): the gufunc
+    ``(y,x),(k)->(y,x),(y,x),(),()`` that :func:`calibrate_level1` maps over the frames, and
+    the plain-numpy path on arrays."""
     nt = counts.shape[0]
     brightness = np.full(counts.shape, np.nan, np.float32)
     quality = np.full(counts.shape, OUTSIDE, np.uint8)
@@ -302,9 +302,6 @@ def level1_block(counts, read_status, rows, images, cells, *, detector, distorti
     status = np.zeros(nt, np.uint8)
     for k in range(nt):
         row = rows[k]
-        if read_status[k] != 0:
-            status[k] = FRAME_UNREADABLE
-            continue
         sy, sx, y0, x0 = (int(row[_COL[c]]) for c in ("stored_ny", "stored_nx", "stored_y0",
                                                        "stored_x0"))
         stored = counts[k] if sy < 0 else counts[k][y0:y0 + sy, x0:x0 + sx]
@@ -341,8 +338,8 @@ def calibrate_level1(ds: xr.Dataset, calib: CalibrationSource, *,
     Parameters
     ----------
     ds
-        Level-0.5 cube (:func:`lascoproc.io.lasco_cube.open_lasco_cube`): ``counts`` and
-        ``read_status`` over ``time``, the header values as coordinates.
+        Level-0.5 cube (:func:`lascoproc.io.lasco_cube.open_lasco_cube`): ``counts`` over
+        ``time``, the header values as coordinates.
     calib
         Calibration files: the images the frames need are read here, once, and enter the graph
         as one shared array (module docstring).
@@ -369,11 +366,11 @@ def calibrate_level1(ds: xr.Dataset, calib: CalibrationSource, *,
     counts = ds["counts"].data
     tchunks = counts.chunks[0]
     rows_da = da.from_array(rows, chunks=(tchunks, rows.shape[1]))
-    images_da = da.from_array(images, chunks=images.shape)
-    cells_da = da.from_array(cells, chunks=cells.shape)
+    # the images enter the graph once (one key every frame task depends on)
+    shared = dask.delayed(images, pure=True), dask.delayed(cells, pure=True)
     outputs = da.apply_gufunc(
-        level1_block, "(y,x),(),(k),(m,y,x),(m,y,x)->(y,x),(y,x),(),()",
-        counts, ds["read_status"].data, rows_da, images_da, cells_da,
+        level1_block, "(y,x),(k)->(y,x),(y,x),(),()",
+        counts, rows_da, images=shared[0], cells=shared[1],
         output_dtypes=(np.float32, np.uint8, np.int16, np.uint8),
         detector=detector, distortion=bool(options.distortion))
     template = level1_template(ds, plan, calib, options)

@@ -9,8 +9,8 @@ A frame whose header is unusable (not FITS, truncated, incomplete, inconsistent 
 size) is left out of the cube and listed, with its reason, in the ``rejected`` attribute. At
 compute time, a read that fails with an I/O error (the network, a server's 5xx, a short body)
 is retried with backoff (:class:`ReadPolicy`) and, still failing, raises
-:class:`FrameReadError` (the region writer leaves its region for ``--resume``); a file whose
-content is not a frame gives zeros and ``read_status = 1``.
+:class:`FrameReadError` (the region writer leaves its region for ``--resume``): a frame that
+could not be read is never written as zeros standing for data.
 """
 
 from __future__ import annotations
@@ -34,10 +34,7 @@ from lascoproc.io.retry import TRANSIENT, ReadPolicy, with_retries
 
 __all__ = ["open_lasco_cube", "open_lasco_frames", "open_lasco_frame_groups", "FrameGroups",
            "lasco_cube_from_frames", "level05_template", "read_frame", "read_frames",
-           "ReadPolicy", "FrameReadError", "CorruptFrameError", "READ_STATUS_MEANINGS"]
-
-#: ``read_status`` flag values and meanings (CF ``flag_values``/``flag_meanings``).
-READ_STATUS_MEANINGS = {0: "ok", 1: "unreadable_at_compute_time"}
+           "ReadPolicy", "FrameReadError", "CorruptFrameError"]
 
 _BITPIX_DTYPE = {16: ">i2", 32: ">i4", -32: ">f4", -64: ">f8"}
 
@@ -58,8 +55,9 @@ class FrameReadError(OSError):
     """A frame's pixels could not be read after every retry (the region is left for resume)."""
 
 
-class CorruptFrameError(ValueError):
-    """A file whose content cannot be a frame (not retried: the frame is flagged unreadable)."""
+class CorruptFrameError(OSError):
+    """A file whose content cannot be a frame (not retried; its region is left unwritten and
+    named in the run report, as for an I/O error)."""
 
 
 def _decode(buf: bytes, shape: tuple[int, int], bitpix: int, bscale: float,
@@ -128,26 +126,22 @@ def _read_once(fs, path, offset, shape, bitpix, bscale, bzero) -> np.ndarray:
     return _decode(buf, (int(shape[0]), int(shape[1])), bitpix, bscale, bzero)
 
 
-def read_frames(paths: np.ndarray, offsets: np.ndarray, placement: np.ndarray, *, fs,
-                shape: tuple[int, int], policy: ReadPolicy = ReadPolicy()
-                ) -> tuple[np.ndarray, np.ndarray]:
-    """The gufunc ``(),(),(4)->(y,x),()`` over a block of frames: ``(counts, read_status)``.
+def read_frames(frames: np.ndarray, *, fs, shape: tuple[int, int],
+                policy: ReadPolicy = ReadPolicy()) -> np.ndarray:
+    """The gufunc ``()->(y,x)`` over a block of frames: their counts.
 
-    ``placement``: ``(ny, nx, y0, x0)`` of the data as stored and where they go in the frame
-    (``(ny, nx, 0, 0)`` but for subfields embedded in a full frame, whose other pixels stay 0).
-    A file whose content is not a frame gives zeros and ``read_status = 1``; an I/O failure
-    after the retries raises :class:`FrameReadError` (its region is left for ``resume``).
+    ``frames`` holds, per frame, ``(path, data offset, ny, nx, y0, x0)``: where the file's data
+    start, their stored size and where they go in the frame (``(ny, nx, 0, 0)`` but for
+    subfields embedded in a full frame, whose other pixels stay 0). A read that still fails
+    after the retries raises :class:`FrameReadError` (its region is left for ``resume`` and
+    named in the run report): a frame is never written as zeros that stand for data.
     """
-    counts = np.zeros((*paths.shape, *shape), np.uint16)
-    status = np.zeros(paths.shape, np.uint8)
-    for k in np.ndindex(paths.shape):
-        ny, nx, y0, x0 = (int(v) for v in placement[k])
-        try:
-            counts[k][y0:y0 + ny, x0:x0 + nx] = read_frame(
-                fs, str(paths[k]), offset=int(offsets[k]), shape=(ny, nx), policy=policy)
-        except CorruptFrameError:
-            status[k] = 1
-    return counts, status
+    counts = np.zeros((*frames.shape, *shape), np.uint16)
+    for k in np.ndindex(frames.shape):
+        path, offset, ny, nx, y0, x0 = frames[k]
+        counts[k][y0:y0 + ny, x0:x0 + nx] = read_frame(
+            fs, str(path), offset=int(offset), shape=(int(ny), int(nx)), policy=policy)
+    return counts
 
 
 #: Header problems (:func:`lascoproc.io.lasco_header.header_problems` codes) that keep a file
@@ -496,12 +490,11 @@ def lasco_cube_from_frames(frames: xr.Dataset, *,
     frames = frames.drop_vars([n for n in ("counts", "read_status") if n in frames.data_vars])
     ny, nx = (int(v) for v in str(frames.attrs["frame_shape"]).split("x"))
     fs, _ = get_fs(str(archive or frames.attrs["source_archive"]), storage_options)
-    counts, status = _pixel_arrays(fs, np.asarray(frames["path"].values, dtype=object),
-                                   np.asarray(frames["data_offset"].values, dtype=np.int64),
-                                   _placement(frames, (ny, nx)), (ny, nx), policy)
+    counts = _pixel_arrays(fs, np.asarray(frames["path"].values, dtype=object),
+                           np.asarray(frames["data_offset"].values, dtype=np.int64),
+                           _placement(frames, (ny, nx)), (ny, nx), policy)
     out = level05_template(frames)
     out["counts"] = out["counts"].copy(data=counts)
-    out["read_status"] = out["read_status"].copy(data=status)
     return out
 
 
@@ -519,11 +512,6 @@ def level05_template(frames: xr.Dataset) -> xr.Dataset:
                 "long_name": f"LASCO {detector} level-0.5 counts",
                 "units": "count",
                 "comment": "raw CCD counts incl. bias; 0 in missing telemetry blocks",
-            }),
-            "read_status": ("time", da.zeros(n, dtype=np.uint8, chunks=n), {
-                "long_name": "pixel read status",
-                "flag_values": np.array(list(READ_STATUS_MEANINGS), np.uint8),
-                "flag_meanings": " ".join(READ_STATUS_MEANINGS.values()),
             }),
         },
         coords=frames.coords,
@@ -547,19 +535,17 @@ def _placement(frames: xr.Dataset, shape: tuple[int, int]) -> np.ndarray:
 
 def _pixel_arrays(fs, paths: np.ndarray, offsets: np.ndarray, placement: np.ndarray,
                   shape: tuple[int, int], policy: ReadPolicy):
-    """Lazy ``(counts, read_status)`` of the files ``paths``: one frame per chunk, two outputs
-    of one read task per frame (``dask.array.apply_gufunc``)."""
+    """Lazy counts of the files ``paths``: one frame per chunk, one read task per frame
+    (``dask.array.apply_gufunc``)."""
     n = len(paths)
-    paths_da = da.from_array(paths, chunks=1) if n else da.empty((0,), dtype=object, chunks=1)
-    offsets_da = (da.from_array(offsets, chunks=1) if n
-                  else da.empty((0,), dtype=np.int64, chunks=1))
-    placement_da = (da.from_array(placement, chunks=(1, 4)) if n
-                    else da.empty((0, 4), dtype=np.int64, chunks=(1, 4)))
-    counts, status = da.apply_gufunc(
-        read_frames, "(),(),(p)->(y,x),()", paths_da, offsets_da, placement_da,
-        output_dtypes=(np.uint16, np.uint8), output_sizes={"y": shape[0], "x": shape[1]},
-        fs=fs, shape=tuple(shape), policy=policy)
-    return counts, status
+    frames = np.empty(n, dtype=object)
+    for i in range(n):
+        frames[i] = (str(paths[i]), int(offsets[i]), *(int(v) for v in placement[i]))
+    frames_da = da.from_array(frames, chunks=1) if n else da.empty((0,), dtype=object,
+                                                                    chunks=1)
+    return da.apply_gufunc(read_frames, "()->(y,x)", frames_da, output_dtypes=np.uint16,
+                           output_sizes={"y": shape[0], "x": shape[1]}, fs=fs,
+                           shape=tuple(shape), policy=policy)
 
 
 def _embedded_coords(coords: dict, chosen: list[_Record]) -> None:

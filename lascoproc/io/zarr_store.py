@@ -259,9 +259,11 @@ def write_region(part: xr.Dataset, store: str, region: slice, *, zarr_format: in
         piece[name] = var
     piece = _text_as_object(piece)
     with _quiet_consolidated():
+        # write_empty_chunks: a frame is never the fill value; zarr's test for it (a full
+        # comparison, NaN-aware) cost a third of a region's write (measured, docs/benchmarks.md)
         return piece.to_zarr(store, region={"time": region}, mode="r+",
                              storage_options=storage_options or None,
-                             zarr_format=zarr_format, compute=False)
+                             zarr_format=zarr_format, compute=False, write_empty_chunks=True)
 
 
 def mark_region(store: str, region: slice, run_id: str, *, zarr_format: int = 3,

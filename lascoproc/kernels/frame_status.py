@@ -1,7 +1,8 @@
 """The per-frame ``frame_status`` values of level-1 cubes, in one place (calibration, the
 writers and the run report use them; the per-pixel bits are :mod:`lascoproc.kernels.quality`).
 
-0 only for a frame calibrated cleanly. 1: its pixels could not be read (a corrupt file);
+0 only for a frame calibrated cleanly. 1: its pixels could not be read (no longer written: a
+read that fails leaves its region for ``--resume``; kept so that older stores read the same);
 2: not calibrated, with the reason in ``frame_status_reason`` (found when planning: unknown
 filter/polarizer, bad exposure time, geometry off the CCD...); 3: no data (every pixel or every
 telemetry block lost).

@@ -62,7 +62,6 @@ def test_cube_is_lazy_and_equals_per_file_reads(lasco_archive):
             expected = hdul[0].data.astype(np.uint16)
             assert ds["exptime"].values[i] == hdul[0].header["EXPTIME"]
         np.testing.assert_array_equal(values[i], expected)
-    assert ds["read_status"].values.tolist() == [0] * len(full)
     # missing blocks are zero in the cube, as in the files
     frame = next(f for f in full if f.missing_blocks)
     i = list(ds["filename"].values).index(frame.path.rsplit("/", 1)[-1])
@@ -105,7 +104,7 @@ def test_unreadable_at_compute_time_is_retried_then_raised(lasco_archive, tmp_pa
     victim = str(ds["path"].values[1])
     with open(victim, "r+b") as handle:  # truncated after the cube was opened
         handle.truncate(10000)
-    assert ds["read_status"].isel(time=0).values == 0
+    assert ds["counts"].isel(time=0).values.any()
     with pytest.raises(FrameReadError, match=f"{victim.rsplit('/', 1)[-1]}: unreadable after "
                                              "3 attempts.*data truncated"):
         _ = ds["counts"].isel(time=1).values

@@ -133,9 +133,9 @@ def test_dask_path_equals_numpy_loop_on_uneven_chunks(cube_c2, store):
     images, cells, index = calibration_images(cube_c2, plan, store)
     rows = frame_rows(plan, index)
     for i in range(cube_c2.sizes["time"]):
-        b, q, _, _ = level1_block(cube_c2["counts"][i:i + 1].values, np.zeros(1, np.uint8),
-                                  rows[i:i + 1], images, cells, detector="C2",
-                                  distortion=True)
+        b, q, _, _ = level1_block(cube_c2["counts"][i:i + 1].values, rows[i:i + 1],
+                                  images=images, cells=cells,
+                                  detector="C2", distortion=True)
         np.testing.assert_array_equal(got_b[i], b[0])
         np.testing.assert_array_equal(got_q[i], q[0])
 
