@@ -128,7 +128,8 @@ def _read_once(fs, path, offset, shape, bitpix, bscale, bzero) -> np.ndarray:
 
 def read_frames(frames: np.ndarray, *, fs, shape: tuple[int, int],
                 policy: ReadPolicy = ReadPolicy()) -> np.ndarray:
-    """The gufunc ``()->(y,x)`` over a block of frames: their counts.
+    """The counts of a block of frames (the task :func:`lasco_cube_from_frames` maps, one frame
+    per block).
 
     ``frames`` holds, per frame, ``(path, data offset, ny, nx, y0, x0)``: where the file's data
     start, their stored size and where they go in the frame (``(ny, nx, 0, 0)`` but for
@@ -535,17 +536,17 @@ def _placement(frames: xr.Dataset, shape: tuple[int, int]) -> np.ndarray:
 
 def _pixel_arrays(fs, paths: np.ndarray, offsets: np.ndarray, placement: np.ndarray,
                   shape: tuple[int, int], policy: ReadPolicy):
-    """Lazy counts of the files ``paths``: one frame per chunk, one read task per frame
-    (``dask.array.apply_gufunc``)."""
+    """Lazy counts of the files ``paths``: one frame per chunk, one read task per frame."""
     n = len(paths)
     frames = np.empty(n, dtype=object)
     for i in range(n):
         frames[i] = (str(paths[i]), int(offsets[i]), *(int(v) for v in placement[i]))
     frames_da = da.from_array(frames, chunks=1) if n else da.empty((0,), dtype=object,
                                                                     chunks=1)
-    return da.apply_gufunc(read_frames, "()->(y,x)", frames_da, output_dtypes=np.uint16,
-                           output_sizes={"y": shape[0], "x": shape[1]}, fs=fs,
-                           shape=tuple(shape), policy=policy)
+    return frames_da.map_blocks(read_frames, new_axis=(1, 2),
+                                chunks=(frames_da.chunks[0], (shape[0],), (shape[1],)),
+                                dtype=np.uint16, meta=np.empty((0, 0, 0), np.uint16), fs=fs,
+                                shape=tuple(shape), policy=policy)
 
 
 def _embedded_coords(coords: dict, chosen: list[_Record]) -> None:
