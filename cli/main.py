@@ -41,10 +41,6 @@ Run 'lascoproc COMMAND --help' for the options of each command.
 """
 
 
-class CommandError(Exception):
-    """An error to report in one line (exit code 2 for usage, 1 otherwise)."""
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="lascoproc", description=DESCRIPTION, epilog=EPILOG,

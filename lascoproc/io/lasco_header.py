@@ -27,7 +27,6 @@ Level-0.5 headers are written by NRL's ``MAKE_FITS_HDR`` (IDL, SolarSoft
 
 from __future__ import annotations
 
-import dataclasses
 import re
 import warnings
 from typing import Any
@@ -270,28 +269,6 @@ def check_header(header: fits.Header) -> None:
     if int(header["BITPIX"]) not in (16, -32, -64, 32):
         raise HeaderError(f"unsupported BITPIX {header['BITPIX']}")
     observation_time(header)
-
-
-@dataclasses.dataclass(frozen=True)
-class FrameGeometry:
-    """Readout geometry of one frame, from its header (see the module docstring)."""
-
-    naxis1: int
-    naxis2: int
-    r1col: int
-    r1row: int
-    r2col: int
-    r2row: int
-    sumcol: int
-    sumrow: int
-    lebxsum: int
-    lebysum: int
-
-    @property
-    def binning(self) -> tuple[int, int]:
-        """Total summing (x, y): on-chip times LEB; SUMCOL = 0 means 1."""
-        return (max(self.sumcol, 1) * max(self.lebxsum, 1),
-                max(self.sumrow, 1) * max(self.lebysum, 1))
 
 
 def _history_bias(header: fits.Header) -> tuple[float, str]:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 import sys
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import IO, Any
 
 import numpy as np
@@ -285,9 +285,3 @@ def summarize_run(
         ranges=int(getattr(report, "ranges", 1)),
         ranges_skipped=int(getattr(report, "ranges_skipped", 0)),
     )
-
-
-def rejected_of(attrs: Mapping[str, Any]) -> list[str]:
-    """The ``rejected`` attribute of a cube as a list of ``"path: reason"``."""
-    value = attrs.get("rejected", [])
-    return [value] if isinstance(value, str) else [str(v) for v in value]
