@@ -237,17 +237,12 @@ def calibration_images(frames: xr.Dataset, plan: xr.Dataset, calib: CalibrationS
 
 def _stored(frames: xr.Dataset) -> np.ndarray:
     """Per frame ``(ny, nx, y0, x0)`` of its stored data in the frame (the whole frame but for
-    embedded subfields)."""
+    embedded subfields, whose ``stored_*`` coordinates say where)."""
+    if "stored_ny" in frames.coords:
+        return np.stack([np.asarray(frames[f"stored_{c}"].values, np.int64)
+                         for c in ("ny", "nx", "y0", "x0")], axis=1)
     ny, nx = (int(v) for v in str(frames.attrs["frame_shape"]).split("x"))
-    n = frames.sizes["time"]
-    out = np.tile(np.array([ny, nx, 0, 0], np.int64), (n, 1))
-    if "stored_shape" in frames.coords:
-        for i, (text, y0, x0) in enumerate(zip(frames["stored_shape"].values,
-                                                frames["stored_y0"].values,
-                                                frames["stored_x0"].values, strict=True)):
-            sy, sx = (int(v) for v in str(text).split("x"))
-            out[i] = (sy, sx, int(y0), int(x0))
-    return out
+    return np.tile(np.array([ny, nx, 0, 0], np.int64), (frames.sizes["time"], 1))
 
 
 def _is_embedded(placement: np.ndarray, frames: xr.Dataset) -> bool:

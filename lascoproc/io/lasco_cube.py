@@ -393,8 +393,8 @@ def open_lasco_frame_groups(
     ``embed_subfields``: a subfield (a read-out window smaller than the CCD) is placed into a
     full frame of its summing (1024x1024, or 512x512 summed), at its window's place, as IDL's
     ``reduce_std_size`` does before ``reduce_level_1``: it joins the cube of full frames, its
-    window keywords become the full CCD's and ``CRPIX`` moves with it; ``stored_shape``,
-    ``stored_y0/x0`` and ``subfield_r1col..r2row`` keep where its data are (the level-1 chain
+    window keywords become the full CCD's and ``CRPIX`` moves with it; ``stored_ny/nx/y0/x0``
+    and ``subfield_r1col..r2row`` keep where its data are (the level-1 chain
     flags the rest of the frame ``outside_field``)."""
     index, records, problems = _collect(source, detector, start, end, storage_options,
                                         threads, progress, policy, embed_subfields)
@@ -521,17 +521,12 @@ def level05_template(frames: xr.Dataset) -> xr.Dataset:
 
 
 def _placement(frames: xr.Dataset, shape: tuple[int, int]) -> np.ndarray:
-    """Per frame ``(ny, nx, y0, x0)`` of its stored data in the cube's frames (module
-    :func:`read_frames`): the stored size and offset of embedded subfields, else the frame."""
-    n = frames.sizes["time"]
-    out = np.tile(np.array([shape[0], shape[1], 0, 0], np.int64), (n, 1))
-    if "stored_shape" in frames.coords:
-        for i, (text, y0, x0) in enumerate(zip(frames["stored_shape"].values,
-                                                frames["stored_y0"].values,
-                                                frames["stored_x0"].values, strict=True)):
-            sy, sx = (int(v) for v in str(text).split("x"))
-            out[i] = (sy, sx, int(y0), int(x0))
-    return out
+    """Per frame ``(ny, nx, y0, x0)`` of its stored data in the cube's frames: the frame, but
+    for embedded subfields (their ``stored_*`` coordinates)."""
+    if "stored_ny" in frames.coords:
+        return np.stack([np.asarray(frames[f"stored_{c}"].values, np.int64)
+                         for c in ("ny", "nx", "y0", "x0")], axis=1)
+    return np.tile(np.array([shape[0], shape[1], 0, 0], np.int64), (frames.sizes["time"], 1))
 
 
 def _pixel_arrays(fs, paths: np.ndarray, offsets: np.ndarray, placement: np.ndarray,
@@ -552,7 +547,7 @@ def _pixel_arrays(fs, paths: np.ndarray, offsets: np.ndarray, placement: np.ndar
 def _embedded_coords(coords: dict, chosen: list[_Record]) -> None:
     """Window, ``CRPIX`` and placement coordinates of a cube with embedded subfields."""
     n = len(chosen)
-    stored = np.array([f"{r.stored_shape[0]}x{r.stored_shape[1]}" for r in chosen], object)
+    stored = np.array([r.stored_shape for r in chosen], np.int32).reshape(n, 2)
     y0 = np.zeros(n, np.int32)
     x0 = np.zeros(n, np.int32)
     original = {k: np.asarray(coords[k][1]).copy() for k in ("r1col", "r1row", "r2col",
@@ -567,7 +562,8 @@ def _embedded_coords(coords: dict, chosen: list[_Record]) -> None:
             coords[key][1][i] = full
         coords["crpix1"][1][i] = coords["crpix1"][1][i] + x0[i]
         coords["crpix2"][1][i] = coords["crpix2"][1][i] + y0[i]
-    coords["stored_shape"] = ("time", stored, {"long_name": "size of the data as stored"})
+    coords["stored_ny"] = ("time", stored[:, 0], {"long_name": "rows of the data as stored"})
+    coords["stored_nx"] = ("time", stored[:, 1], {"long_name": "columns of the data as stored"})
     coords["stored_y0"] = ("time", y0, {"long_name": "first row of the stored data"})
     coords["stored_x0"] = ("time", x0, {"long_name": "first column of the stored data"})
     for key, values in original.items():

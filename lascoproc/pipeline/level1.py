@@ -161,7 +161,7 @@ class Level1Ranges:
         return {"product": "LASCO level-1 cube",
                 "detector": str(template.attrs.get("detector", "")),
                 "options": self.options.as_attrs(),
-                "embedded_subfields": int("stored_shape" in self.frames.coords),
+                "embedded_subfields": int("stored_ny" in self.frames.coords),
                 "calibration_digest": self.calib.digest(
                     self.plan.attrs.get("calibration_files", [])),
                 "inpaint": json.dumps(inpaint, sort_keys=True, default=str),
