@@ -77,9 +77,11 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as err:  # noqa: BLE001 - one line for the user, not a traceback
         if not _reportable(err):
             raise
+        from lascoproc.extras import explain
         from lascoproc.io.fs import redact_text
 
-        message = textwrap.shorten(redact_text(str(err)), width=400, placeholder=" ...")
+        text = (explain(err) if isinstance(err, ImportError) else None) or str(err)
+        message = textwrap.shorten(redact_text(text), width=400, placeholder=" ...")
         print(f"lascoproc: error: {message}", file=sys.stderr)
         return 1
 

@@ -159,6 +159,15 @@ class LevelOneFrames:
         q = np.asarray(ds[self.quality].isel(time=t).values)
         return b, q
 
+    def center(self, k: int) -> tuple[float, float]:
+        """Sun centre ``(crpix1 - 1, crpix2 - 1)`` of frame ``k`` (NaN without the
+        coordinates)."""
+        d, t = self.index[k]
+        ds = self.datasets[d]
+        if "crpix1" not in ds.coords or "crpix2" not in ds.coords:
+            return (float("nan"), float("nan"))
+        return (float(ds["crpix1"].values[t]) - 1.0, float(ds["crpix2"].values[t]) - 1.0)
+
     def frame(self, k: int) -> tuple[np.ndarray, np.ndarray]:
         """``(y, observed)`` of frame ``k`` (class docstring)."""
         with self._lock:

@@ -1,19 +1,34 @@
 """Fill missing pixels of plain arrays: the public kernel API of :mod:`lascoproc.inpaint`.
 
-:func:`fill` (one image) and :func:`fill_frames` (a stack, batched through the network) work on
-any intensity scale. Per image:
+:func:`fill` (one image) and :func:`fill_frames` (a stack) work on any intensity scale, with
+one of :data:`METHODS`:
+
+- ``"network"``: the shipped polar residual network (:mod:`lascoproc.inpaint.patchnet`), which
+  corrects a radial fill in a polar patch around each hole (weights of the older
+  partial-convolution kind, :mod:`lascoproc.inpaint.model`, are run whole-frame as before);
+- ``"radial"``: interpolation along the ray from the Sun centre
+  (:mod:`lascoproc.kernels.inpaint_radial`);
+- ``"fuzzy"``: NRL's ``fuzzy_image`` (:mod:`lascoproc.kernels.fuzzy_fill`);
+- ``"biharmonic"``: the smoothest surface (:mod:`lascoproc.inpaint.fallback`);
+- ``"temporal"``: from neighbouring frames of the stack (:mod:`lascoproc.inpaint.temporal`),
+  with a spatial method where they cannot help.
+
+``"fallback"`` is accepted as the old name of ``"biharmonic"``. ``radial``, ``network`` and
+``temporal`` need the Sun centre of each frame (``center=(x, y)``, 0-based pixel coordinates,
+column and row: a level-1 header's ``(CRPIX1 - 1, CRPIX2 - 1)``); a frame whose centre is not
+finite gets the biharmonic fill.
+
+Per image:
 
 1. ``known`` = finite and not missing; the normaliser is fitted on the known pixels
-   (:class:`~lascoproc.inpaint.normalise.AsinhNormaliser`) and ``y = asinh(x / beta) / G``;
-2. ``method="network"``: the partial-convolution network predicts ``y`` everywhere from the
-   known pixels (:mod:`lascoproc.inpaint.inference`), refining the classical fill of the holes
-   when the weights were trained so (``prior``, :class:`~lascoproc.inpaint.model.ModelConfig`);
-   pixels with no known pixel in the network's receptive field get the classical fill.
-   ``method="fallback"``: biharmonic interpolation of ``y`` (:mod:`lascoproc.inpaint.fallback`);
-3. the fill is clamped to the range of the known ``y`` of that image (no value brighter or
-   fainter than anything observed), mapped back with ``x = beta sinh(G y)``, and written into a
-   copy of the image **only** at the missing pixels: every other pixel, NaNs included, is the
-   input's bit for bit. Integer images get rounded, clipped fills in their own dtype.
+   (:class:`~lascoproc.inpaint.normalise.AsinhNormaliser`), ``y = asinh(x / beta) / G``;
+2. the method fills ``y`` at the missing pixels; pixels it cannot reach (no observed pixel
+   along the ray, a zone ``fuzzy_image`` refuses, a hole the network has no context for) get
+   the radial fill, then the biharmonic one (``fallback=`` chooses harmonic instead);
+3. the fill is clamped to the range of the known ``y`` (of the frame; of the patch window for
+   the network), mapped back with ``x = beta sinh(G y)``, and written into a copy of the image
+   **only** at the missing pixels: every other pixel, NaNs included, is the input's bit for
+   bit. Integer images get rounded, clipped fills in their own dtype.
 
 torch is imported only for ``method="network"``.
 """
@@ -21,15 +36,34 @@ torch is imported only for ``method="network"``.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 
 import numpy as np
 
+from lascoproc.extras import explain
 from lascoproc.inpaint.fallback import FALLBACK_KINDS, interpolate_holes
 from lascoproc.inpaint.normalise import SCALE_PERCENTILE, SOFTENING, AsinhNormaliser
+from lascoproc.kernels.fuzzy_fill import BLOCK, fuzzy_fill
+from lascoproc.kernels.inpaint_radial import radial_fill
 
-__all__ = ["METHODS", "fill", "fill_frames"]
+__all__ = ["METHODS", "SPATIAL_METHODS", "ALIASES", "fill", "fill_frames", "canonical_method"]
 
-METHODS = ("network", "fallback")
+#: Every fill method, by the name ``method=`` and ``--inpaint`` take.
+METHODS = ("network", "radial", "fuzzy", "biharmonic", "temporal")
+#: Methods that use one frame only.
+SPATIAL_METHODS = ("network", "radial", "fuzzy", "biharmonic")
+#: Former names still accepted.
+ALIASES = {"fallback": "biharmonic"}
+#: Methods that need the Sun centre.
+_CENTRED = ("network", "radial", "temporal")
+
+
+def canonical_method(method: str) -> str:
+    """``method`` with :data:`ALIASES` resolved; ``ValueError`` if it is not a method."""
+    method = ALIASES.get(method, method)
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, not {method!r}")
+    return method
 
 
 def _check(images: np.ndarray, missing: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -44,6 +78,18 @@ def _check(images: np.ndarray, missing: np.ndarray) -> tuple[np.ndarray, np.ndar
     return images, missing
 
 
+def _centers(centers, n: int) -> np.ndarray:
+    if centers is None:
+        return np.full((n, 2), np.nan)
+    c = np.asarray(centers, dtype=np.float64)
+    if c.shape == (2,):
+        c = np.broadcast_to(c, (n, 2))
+    if c.shape != (n, 2):
+        raise ValueError(f"centers must be (x, y) or one (x, y) per frame, shape ({n}, 2); "
+                         f"got {np.shape(centers)}")
+    return np.array(c)
+
+
 def _normalised(image: np.ndarray, missing: np.ndarray, softening: float, percentile: float):
     known = np.isfinite(image) & ~missing
     norm = AsinhNormaliser.fit(image, known, softening=softening, percentile=percentile)
@@ -52,7 +98,9 @@ def _normalised(image: np.ndarray, missing: np.ndarray, softening: float, percen
     return y, known, norm
 
 
-def _composite(image: np.ndarray, missing: np.ndarray, values: np.ndarray) -> np.ndarray:
+def composite(image: np.ndarray, missing: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """A copy of ``image`` with ``values`` written at ``missing`` only (integer images get
+    rounded, clipped values)."""
     out = image.copy()
     if image.dtype.kind in "iu":
         info = np.iinfo(image.dtype)
@@ -61,91 +109,100 @@ def _composite(image: np.ndarray, missing: np.ndarray, values: np.ndarray) -> np
     return out
 
 
-def _classical(y: np.ndarray, missing: np.ndarray, kind: str) -> np.ndarray:
-    return interpolate_holes(y, missing, kind=kind)
+def spatial_fill(y: np.ndarray, holes: np.ndarray, method: str, center, *,
+                 fallback: str = "biharmonic", block: int = BLOCK) -> np.ndarray:
+    """A classical fill of the normalised frame ``y`` (NaN where not known): ``method`` in
+    ``radial``, ``fuzzy``, ``biharmonic``; where it leaves a hole pixel NaN, the radial fill,
+    then ``fallback``. Returns ``y`` with the holes filled (float64)."""
+    centred = center is not None and bool(np.all(np.isfinite(center)))
+    if method == "radial" and centred:
+        out = radial_fill(y, holes, center)
+    elif method == "fuzzy":
+        out = fuzzy_fill(y, holes, block=block)
+    else:
+        out = interpolate_holes(y, holes, kind=fallback if method != "biharmonic"
+                                else "biharmonic")
+    left = holes & ~np.isfinite(out)
+    if left.any() and centred and method != "radial":
+        out[left] = radial_fill(y, left, center)[left]
+        left = holes & ~np.isfinite(out)
+    if left.any():
+        out[left] = interpolate_holes(y, left, kind=fallback)[left]
+    return out
 
 
 def fill_frames(images: np.ndarray, missing: np.ndarray, *, method: str = "network",
+                centers=None, times=None, groups: Sequence | None = None,
                 weights: str | os.PathLike | None = None, sha256: str | None = None,
                 batch_size: int | None = None, device: str | None = None,
-                amp: str | None = None, fallback: str = "biharmonic") -> np.ndarray:
+                amp: str | None = None, fallback: str = "biharmonic", block: int = BLOCK,
+                max_frames: int | None = None, max_minutes: float | None = None,
+                targets: Sequence[int] | None = None, spatial: str = "radial"
+                ) -> np.ndarray:
     """Fill the ``missing`` pixels of a stack of frames ``(N, H, W)`` (see :func:`fill`).
 
-    The network sees the frames in batches of ``batch_size`` (default: from the free memory of
-    the device, :func:`lascoproc.inpaint.inference.auto_batch_size`).
+    Parameters
+    ----------
+    centers
+        Sun centre ``(x, y)`` of every frame, or one for all: ``(N, 2)`` or ``(2,)``.
+    times, groups, max_frames, max_minutes, targets, spatial
+        ``method="temporal"`` only (:func:`lascoproc.inpaint.temporal.temporal_frames`):
+        observation times (``datetime64`` or minutes), the group key of each frame (frames of
+        one group may fill each other; default all one group), the neighbourhood, the frames
+        to fill (default all), and the spatial method used where neighbours cannot help.
+    batch_size
+        Patches (or, for partial-convolution weights, frames) per network call.
     """
     images, missing = _check(images, missing)
     if images.ndim != 3:
         raise ValueError(f"frames must be (N, H, W), got shape {images.shape}")
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, not {method!r}")
+    method = canonical_method(method)
     if fallback not in FALLBACK_KINDS:
         raise ValueError(f"fallback must be one of {FALLBACK_KINDS}, not {fallback!r}")
+    n = images.shape[0]
+    if method in _CENTRED and centers is None:
+        raise ValueError(f"method {method!r} needs the Sun centre of each frame: "
+                         "centers=(x, y) or one per frame")
+    centers = _centers(centers, n)
+    if method == "temporal":
+        from lascoproc.inpaint.temporal import temporal_frames
+
+        return temporal_frames(images, missing, centers=centers, times=times, groups=groups,
+                               max_frames=max_frames, max_minutes=max_minutes,
+                               targets=targets, spatial=spatial, fallback=fallback,
+                               block=block, weights=weights, sha256=sha256,
+                               batch_size=batch_size, device=device)
     out = images.copy()
-    todo = [i for i in range(images.shape[0]) if missing[i].any()]
+    todo = [i for i in range(n) if missing[i].any()]
     if not todo:
         return out
-    softening, percentile = SOFTENING, SCALE_PERCENTILE
-    model = None
     if method == "network":
         try:
-            from lascoproc.inpaint.inference import _resolve_device
-            from lascoproc.inpaint.model_registry import load_model
+            from lascoproc.inpaint.network_fill import network_fill
         except ImportError as err:
-            raise ImportError("method='network' needs torch (pip install 'torch>=2.4'); "
-                              "method='fallback' works without it") from err
-
-        dev = _resolve_device(device)
-        model, _, content = load_model(weights, sha256=sha256, device=str(dev))
-        norm_cfg = content.get("normalisation", {})
-        softening = float(norm_cfg.get("softening", SOFTENING))
-        percentile = float(norm_cfg.get("percentile", SCALE_PERCENTILE))
-        device = str(dev)
-    prepared = []
+            message = explain(err, "method='network'")
+            if message is None:
+                raise
+            raise ImportError(f"{message} (the classical methods work without it)",
+                              name=err.name) from err
+        return network_fill(images, missing, todo, centers=centers, weights=weights,
+                            sha256=sha256, batch_size=batch_size, device=device, amp=amp,
+                            fallback=fallback)
     for i in todo:
-        y, known, norm = _normalised(images[i], missing[i], softening, percentile)
-        if known.any():
-            prepared.append((i, y, known, norm))
-    if model is not None:
-        # one network call per frame shape (a cube holds one shape; a list may mix them)
-        shapes: dict[tuple[int, int], list] = {}
-        for item in prepared:
-            shapes.setdefault(item[1].shape, []).append(item)
-        from lascoproc.inpaint.inference import predict
-
-        predictions = {}
-        kind = model.config.prior
-        for group in shapes.values():
-            y = np.stack([np.nan_to_num(item[1], nan=0.0) for item in group])
-            known = np.stack([item[2] for item in group])
-            prior = usable = None
-            if kind != "none":  # the classical fill the network refines
-                holes = np.stack([missing[item[0]] for item in group])
-                usable = known | holes
-                prior = np.stack([_classical(item[1], missing[item[0]], kind)
-                                  for item in group])
-            pred, reached = predict(model, y, known, prior=prior, usable=usable,
-                                    batch_size=batch_size, device=device, amp=amp)
-            for k, item in enumerate(group):
-                predictions[item[0]] = (pred[k].astype(np.float64), reached[k])
-    for i, y, _, norm in prepared:
+        y, known, norm = _normalised(images[i], missing[i], SOFTENING, SCALE_PERCENTILE)
+        if not known.any():
+            continue
         hole = missing[i]
-        if model is not None:
-            pred, reached = predictions[i]
-            if not reached[hole].all():
-                unreached = hole & ~reached
-                pred[unreached] = _classical(y, unreached, fallback)[unreached]
-        else:
-            pred = _classical(y, hole, fallback)
+        pred = spatial_fill(y, hole, method, centers[i], fallback=fallback, block=block)
         pred = np.clip(pred, np.nanmin(y), np.nanmax(y))
-        out[i] = _composite(images[i], hole, norm.inverse(pred))
+        out[i] = composite(images[i], hole, norm.inverse(pred))
     return out
 
 
 def fill(image: np.ndarray, missing: np.ndarray, *, method: str = "network",
-         weights: str | os.PathLike | None = None, sha256: str | None = None,
+         center=None, weights: str | os.PathLike | None = None, sha256: str | None = None,
          device: str | None = None, amp: str | None = None,
-         fallback: str = "biharmonic") -> np.ndarray:
+         fallback: str = "biharmonic", block: int = BLOCK) -> np.ndarray:
     """Fill the ``missing`` pixels of one image; every other pixel is returned unchanged.
 
     Parameters
@@ -157,12 +214,14 @@ def fill(image: np.ndarray, missing: np.ndarray, *, method: str = "network",
         Boolean mask, same shape: the pixels to fill (e.g. missing telemetry blocks,
         :func:`lascoproc.kernels.missing_blocks.detect_missing_blocks`).
     method
-        ``"network"`` (default): the partial-convolution network; ``"fallback"``: classical
-        biharmonic interpolation, no torch needed.
+        One of :data:`METHODS` but ``"temporal"`` (which needs a stack: :func:`fill_frames`).
+    center
+        Sun centre ``(x, y)``, 0-based pixel coordinates (column, row); needed by
+        ``"network"`` and ``"radial"``.
     weights
         Network weights: ``None`` for the shipped default
         (:data:`lascoproc.inpaint.model_registry.DEFAULT_WEIGHTS`), a registered name, or a
-        path to a weights file (``lascoproc inpaint train --export``).
+        path to a weights file.
     sha256
         Expected SHA-256 of a weights file given by path; shipped weights are always checked.
     device
@@ -170,8 +229,9 @@ def fill(image: np.ndarray, missing: np.ndarray, *, method: str = "network",
     amp
         ``None``, ``"bf16"`` or ``"fp16"``: autocast precision of the network.
     fallback
-        ``"biharmonic"`` or ``"harmonic"``: the classical fill (``method="fallback"``, and the
-        network's pixels out of reach of any known pixel).
+        ``"biharmonic"`` or ``"harmonic"``: the classical fill of pixels a method cannot reach.
+    block
+        Block side of the ``fuzzy`` method's grid (LASCO: 32 pixels of the image as read out).
 
     Returns
     -------
@@ -182,6 +242,12 @@ def fill(image: np.ndarray, missing: np.ndarray, *, method: str = "network",
     image, missing = _check(image, missing)
     if image.ndim != 2:
         raise ValueError(f"image must be 2-D, got shape {image.shape}")
-    return fill_frames(image[np.newaxis], missing[np.newaxis], method=method, weights=weights,
-                       sha256=sha256, batch_size=1, device=device, amp=amp,
-                       fallback=fallback)[0]
+    if canonical_method(method) == "temporal":
+        raise ValueError("method 'temporal' needs a sequence of frames: use fill_frames(..., "
+                         "times=...) or inpaint_cube")
+    if canonical_method(method) in _CENTRED and center is None:
+        raise ValueError(f"method {method!r} needs the Sun centre: center=(x, y)")
+    return fill_frames(image[np.newaxis], missing[np.newaxis], method=method,
+                       centers=None if center is None else [center], weights=weights,
+                       sha256=sha256, batch_size=None, device=device, amp=amp,
+                       fallback=fallback, block=block)[0]

@@ -4,9 +4,11 @@ A weights file is a ``torch.save`` of a plain dictionary (tensors, numbers, stri
 ``torch.load(..., weights_only=True)`` reads it without unpickling code)::
 
     format          "lascoproc.inpaint.pconv"
-    format_version  1
-    name            e.g. "pconv_lasco_v1"
-    model_config    ModelConfig fields (lascoproc.inpaint.model)
+    format_version  2 (1: files without model_kind, which are partial-convolution networks)
+    name            e.g. "polar_residual_v1"
+    model_kind      "polar_residual" (lascoproc.inpaint.patchnet, the shipped default) or
+                    "pconv" (lascoproc.inpaint.model)
+    model_config    the configuration of that kind of network
     normalisation   {"kind": "asinh", "softening": ..., "percentile": ...}
     state_dict      the network's parameters
     training        what it was trained on, for how long, and its evaluation (strings/numbers)
@@ -42,7 +44,9 @@ __all__ = [
 ]
 
 WEIGHTS_FORMAT = "lascoproc.inpaint.pconv"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+#: Network kinds a weights file may hold.
+MODEL_KINDS = ("polar_residual", "pconv")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,19 +62,19 @@ class RegisteredWeights:
 
 #: The shipped weights. See docs/inpainting.md for how each was trained and how it scores.
 REGISTRY: dict[str, RegisteredWeights] = {
-    "pconv_lasco_v1": RegisteredWeights(
-        name="pconv_lasco_v1",
+    "polar_residual_v1": RegisteredWeights(
+        name="polar_residual_v1",
         version="1",
-        filename="pconv_lasco_v1.pt",
-        sha256="1e64a0e9b41b7a7e64af9e72bc7add754ea4b5f94d8c0580ab66184a16cecf77",
-        summary="partial-convolution U-Net (depth 5, width 16, 2 refinement layers) refining "
-                "the biharmonic fill, trained on synthetic LASCO C2+C3 level-1 cubes produced "
-                "by lascoproc (docs/inpainting.md, section 7)",
+        filename="polar_residual_v1.pt",
+        sha256="3d9a831b37f3737a0b4912948d2721ef607560f40970c1fbd4253370d74c3807",
+        summary="polar residual U-Net (widths 24/32, 48 k parameters) correcting the radial "
+                "fill in a polar patch around each hole, trained 2000 steps x 16 patches on "
+                "synthetic coronagraph scenes on a CPU (docs/inpainting.md, sections 4-5)",
     ),
 }
 
 #: The weights :func:`lascoproc.inpaint.fill` uses when none are given.
-DEFAULT_WEIGHTS = "pconv_lasco_v1"
+DEFAULT_WEIGHTS = "polar_residual_v1"
 
 
 class WeightsIntegrityError(ValueError):
@@ -176,16 +180,12 @@ def load_model(weights: str | os.PathLike | None = None, *, sha256: str | None =
     The file is read and verified on every call (a few MB); the model built from a given hash
     is kept per device and process, so dask tasks share one copy.
     """
-    from lascoproc.inpaint.model import ModelConfig, PConvUNet
-
     resolved, content = read_weights(weights, sha256=sha256)
     key = (resolved.sha256, str(device))
     with _LOCK:
         model = _MODELS.get(key)
         if model is None:
-            # files written before ModelConfig had a prior hold Liu's network without one
-            config = ModelConfig(**{"prior": "none", **content["model_config"]})
-            model = PConvUNet(config)
+            model = _build(content)
             model.load_state_dict(content["state_dict"])
             model.eval().requires_grad_(False)
             model = model.to(device)
@@ -195,11 +195,35 @@ def load_model(weights: str | os.PathLike | None = None, *, sha256: str | None =
     return model, resolved, content
 
 
+def model_kind(content: dict[str, Any]) -> str:
+    """The kind of network a loaded weights file holds (:data:`MODEL_KINDS`)."""
+    kind = str(content.get("model_kind", "pconv"))
+    if kind not in MODEL_KINDS:
+        raise WeightsIntegrityError(f"unknown network kind {kind!r} in a weights file; this "
+                                    f"lascoproc knows {MODEL_KINDS}")
+    return kind
+
+
+def _build(content: dict[str, Any]):
+    if model_kind(content) == "polar_residual":
+        from lascoproc.inpaint.patchnet import PatchNetConfig, PolarResidualNet
+
+        return PolarResidualNet(PatchNetConfig.from_dict(content["model_config"]))
+    from lascoproc.inpaint.model import ModelConfig, PConvUNet
+
+    # files written before ModelConfig had a prior hold Liu's network without one
+    return PConvUNet(ModelConfig(**{"prior": "none", **content["model_config"]}))
+
+
 def save_weights(model, path: str | os.PathLike, *, name: str, version: str = "",
                  normalisation: dict[str, Any] | None = None,
-                 training: dict[str, Any] | None = None) -> str:
-    """Write a weights file for ``model`` (a :class:`~lascoproc.inpaint.model.PConvUNet`);
-    returns its SHA-256 (pin it in :data:`REGISTRY` to ship it)."""
+                 training: dict[str, Any] | None = None, kind: str = "pconv") -> str:
+    """Write a weights file for ``model`` (a :class:`~lascoproc.inpaint.patchnet.
+    PolarResidualNet` with ``kind="polar_residual"``, a :class:`~lascoproc.inpaint.model.
+    PConvUNet` with ``kind="pconv"``); returns its SHA-256 (pin it in :data:`REGISTRY` to ship
+    it)."""
+    if kind not in MODEL_KINDS:
+        raise ValueError(f"kind must be one of {MODEL_KINDS}, not {kind!r}")
     import torch
 
     from lascoproc.inpaint.normalise import SCALE_PERCENTILE, SOFTENING
@@ -209,6 +233,7 @@ def save_weights(model, path: str | os.PathLike, *, name: str, version: str = ""
         "format_version": FORMAT_VERSION,
         "name": str(name),
         "version": str(version),
+        "model_kind": kind,
         "model_config": model.config.as_dict(),
         "normalisation": dict(normalisation or {"kind": "asinh", "softening": SOFTENING,
                                                 "percentile": SCALE_PERCENTILE}),

@@ -168,6 +168,25 @@ def _save(path: str, content: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
+def _resume(checkpoint: str, config: TrainConfig, device: torch.device, model, optimiser,
+            scheduler, scaler) -> tuple[int, list, float, float]:
+    """Load a checkpoint into the run's objects; ``(step, history, seconds, cpu_seconds)``."""
+    state = torch.load(checkpoint, map_location=device, weights_only=True)
+    if state.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"{checkpoint} is not a lascoproc inpainting checkpoint")
+    saved = TrainConfig.from_dict(state["config"])
+    if dataclasses.replace(saved, steps=config.steps) != config:
+        raise ValueError(f"{checkpoint} was trained with another configuration; "
+                         "resume with the same options (only --steps may change)")
+    model.load_state_dict(state["model"])
+    optimiser.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    scaler.load_state_dict(state["scaler"])
+    log.info("resuming %s at step %d", checkpoint, int(state["step"]))
+    return (int(state["step"]), list(state["history"]), float(state.get("seconds", 0.0)),
+            float(state.get("cpu_seconds", 0.0)))
+
+
 def train(stores: Sequence[str | os.PathLike | xr.Dataset], checkpoint: str | os.PathLike, *,
           config: TrainConfig = TrainConfig(), resume: bool = False,
           device: str | None = None, max_seconds: float | None = None,
@@ -210,21 +229,8 @@ def train(stores: Sequence[str | os.PathLike | xr.Dataset], checkpoint: str | os
     scaler = torch.amp.GradScaler(device_.type, enabled=amp_dtype == torch.float16)
     step, history, spent, cpu_spent = 0, [], 0.0, 0.0
     if resume and os.path.exists(checkpoint):
-        state = torch.load(checkpoint, map_location=device_, weights_only=True)
-        if state.get("format") != CHECKPOINT_FORMAT:
-            raise ValueError(f"{checkpoint} is not a lascoproc inpainting checkpoint")
-        saved = TrainConfig.from_dict(state["config"])
-        if dataclasses.replace(saved, steps=config.steps) != config:
-            raise ValueError(f"{checkpoint} was trained with another configuration; "
-                             "resume with the same options (only --steps may change)")
-        model.load_state_dict(state["model"])
-        optimiser.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        scaler.load_state_dict(state["scaler"])
-        step, history = int(state["step"]), list(state["history"])
-        spent = float(state.get("seconds", 0.0))
-        cpu_spent = float(state.get("cpu_seconds", 0.0))
-        log.info("resuming %s at step %d", checkpoint, step)
+        step, history, spent, cpu_spent = _resume(checkpoint, config, device_, model,
+                                                  optimiser, scheduler, scaler)
     end = config.steps if stop_at is None else min(config.steps, int(stop_at))
     started, cpu_started = time.perf_counter(), time.process_time()
     bar = None

@@ -141,17 +141,39 @@ class Level1Ranges:
 
     def template(self) -> xr.Dataset:
         """The whole run's cube without data: coordinates from the frames and the plan,
-        attributes (every calibration file the plan read), data variables as placeholders."""
-        return self._inpainted(level1_template(self.frames, self.plan, self.calib,
-                                               self.options))
+        attributes (every calibration file the plan read, the inpainting and its weights), data
+        variables as placeholders."""
+        template = level1_template(self.frames, self.plan, self.calib, self.options)
+        if self.inpaint is None:
+            return template
+        from lascoproc.inpaint.cube import inpaint_attributes
+
+        return inpaint_attributes(template, method=self.inpaint)
+
+    def _halo(self) -> int:
+        """Frames read on each side of a range beyond it: the temporal fill's neighbours (so
+        that its values do not depend on where the ranges are cut); none otherwise."""
+        if self.inpaint != "temporal":
+            return 0
+        from lascoproc.inpaint.cube import temporal_depth
+
+        return temporal_depth()
 
     def open_range(self, rng: slice) -> xr.Dataset:
-        """The lazy level-1 cube of the frames ``rng``: its own graph."""
-        level05 = lasco_cube_from_frames(self.frames.isel(time=rng),
+        """The lazy level-1 cube of the frames ``rng``: its own graph (with the temporal fill,
+        its neighbours on each side are read and calibrated too, then dropped)."""
+        halo = self._halo()
+        n = self.frames.sizes["time"]
+        start, stop, _ = rng.indices(n)
+        wide = slice(max(start - halo, 0), min(stop + halo, n))
+        level05 = lasco_cube_from_frames(self.frames.isel(time=wide),
                                          storage_options=self.storage_options,
                                          policy=self.policy, archive=self.archive)
-        return self._inpainted(calibrate_level1(level05, self.calib, options=self.options,
-                                                plan=self.plan.isel(time=rng)))
+        level1 = self._inpainted(calibrate_level1(level05, self.calib, options=self.options,
+                                                  plan=self.plan.isel(time=wide)))
+        if wide == slice(start, stop):
+            return level1
+        return level1.isel(time=slice(start - wide.start, stop - wide.start))
 
     def definition(self, template: xr.Dataset) -> dict[str, Any]:
         """What defines this run's values besides the frames (for the store's fingerprint):

@@ -325,7 +325,7 @@ def test_level1_with_inpainting_fills_and_flags(lasco_archive, calib_dir, tmp_pa
     observed = ~holes
     np.testing.assert_array_equal(a["brightness"].values[observed],
                                   b["brightness"].values[observed])
-    assert b.attrs["inpaint_method"] == "fallback"
+    assert b.attrs["inpaint_method"] == "biharmonic"  # "fallback" is its old name
     assert plain.report.frames == filled.report.frames
 
 

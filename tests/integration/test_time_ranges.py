@@ -75,14 +75,19 @@ def test_ingest_in_ranges_is_the_single_cube_store(archive7, tmp_path):
     assert result.dataset["counts"].shape == (7, 1024, 1024)
 
 
-@pytest.mark.parametrize("case", ["c2-ragged", "c3-rejected-inpainted"])
+@pytest.mark.parametrize("case", ["c2-ragged", "c3-rejected-inpainted", "c2-temporal"])
 def test_level1_in_ranges_is_the_single_cube_store(case, archive7, lasco_archive, calib_dir,
-                                                    tmp_path):
+                                                    tmp_path, monkeypatch):
     """One lazy cube over the archive, written whole, and the ranged run give the same store:
     ragged last range and region; C3 with rejected files, keyhole and
-    rolled frames and filled blocks."""
+    rolled frames and filled blocks; the temporal fill, whose neighbours cross the ranges'
+    edges (each range reads them as its halo)."""
     if case == "c2-ragged":
         root, calib, det, region, size, inpaint = *archive7, "c2", 2, 4, None
+    elif case == "c2-temporal":
+        root, calib, det, region, size, inpaint = *archive7, "c2", 1, 3, "temporal"
+        # archive7's frames are 3.4 h apart: let them be neighbours
+        monkeypatch.setattr("lascoproc.inpaint.temporal.DEFAULT_MAX_MINUTES", 1e4)
     else:
         root, calib, det, region, size, inpaint = (lasco_archive.root, str(calib_dir), "c3",
                                                    1, 3, "fallback")
@@ -100,9 +105,16 @@ def test_level1_in_ranges_is_the_single_cube_store(case, archive7, lasco_archive
     assert result.report.ranges == len(time_ranges(n, range_frames=size, region_frames=region))
     assert result.report.ranges >= 2 and n % size
     assert_same_store(ranged, whole)
-    if case != "c2-ragged":
+    if case == "c3-rejected-inpainted":
         assert xr.open_zarr(ranged).attrs["rejected"]
         assert result.flagged == []
+    if inpaint == "temporal":
+        from lascoproc.kernels.quality import FILLED_TEMPORAL
+
+        quality = xr.open_zarr(ranged)["quality"].values
+        from_neighbours = ((quality & FILLED_TEMPORAL) > 0).any(axis=(1, 2))
+        edges = [i for i in range(n) if i % size in (0, size - 1)]
+        assert from_neighbours[edges].any(), from_neighbours  # the halo was used
 
 
 def test_killed_level1_run_resumes_range_by_range(archive7, tmp_path):

@@ -14,7 +14,8 @@ import importlib.abc, sys
 class Blocked(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path=None, target=None):
         if name.split('.')[0] in ('torch', 'matplotlib'):
-            raise ModuleNotFoundError(f"No module named {name!r} (blocked by the test)")
+            raise ModuleNotFoundError(f"No module named {name!r} (blocked by the test)",
+                                      name=name)
         return None
 
 sys.meta_path.insert(0, Blocked())
@@ -40,3 +41,13 @@ def test_lasco_runs_without_torch_and_matplotlib(command, lasco_archive, calib_d
     done = run_blocked(*args)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "frames in" in done.stdout
+
+
+def test_the_network_without_torch_names_the_extra(lasco_archive, calib_dir, tmp_path):
+    """--inpaint network without torch: one line naming the extra to install, no traceback."""
+    done = run_blocked("lasco", "calibrate", str(lasco_archive.root), "--detector", "c2",
+                       "--calib", str(calib_dir), "--out", str(tmp_path / "out.zarr"),
+                       "--inpaint", "network")
+    assert done.returncode == 1, done.stderr[-2000:]
+    assert "pip install 'lascoproc[ml]'" in done.stderr
+    assert "Traceback" not in done.stderr

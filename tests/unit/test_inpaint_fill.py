@@ -109,7 +109,10 @@ def test_metrics_on_written_out_numbers():
 
 # --- fill(): any scale, observed pixels untouched ----------------------------------------
 
-@pytest.mark.parametrize("method", ["fallback", "network"])
+CENTER = (128.0, 128.0)  # the Sun centre of corona()
+
+
+@pytest.mark.parametrize("method", ["network", "radial", "fuzzy", "biharmonic", "fallback"])
 @pytest.mark.parametrize("scale", [3.0e-10, 1.0, 2.0e3])
 def test_fill_restores_the_scale_and_leaves_observed_pixels_bit_identical(method, scale):
     truth = corona(scale=scale).astype(np.float32)
@@ -117,7 +120,7 @@ def test_fill_restores_the_scale_and_leaves_observed_pixels_bit_identical(method
     image = truth.copy()
     image[missing] = 0.0
     image[:3, :3] = np.nan  # an unobserved pixel that is not missing stays NaN
-    out = fill(image, missing, method=method)
+    out = fill(image, missing, method=method, center=CENTER)
     assert out.dtype == image.dtype and out.shape == image.shape
     keep = ~missing
     np.testing.assert_array_equal(out[keep].view(np.uint32), image[keep].view(np.uint32))
@@ -125,8 +128,21 @@ def test_fill_restores_the_scale_and_leaves_observed_pixels_bit_identical(method
     rel = np.abs(out[missing] - truth[missing]) / np.abs(truth[missing])
     assert np.median(rel) < 0.5, f"fill is not on the image's scale ({np.median(rel)})"
     # the same image in other units is filled the same, to float32 rounding
-    other = fill(image * np.float32(7.0), missing, method=method)
+    other = fill(image * np.float32(7.0), missing, method=method, center=CENTER)
     np.testing.assert_allclose(other[missing], 7.0 * out[missing], rtol=2e-3)
+
+
+def test_radial_beats_biharmonic_on_radial_structure():
+    """Streamers and rays are radial: a fill along the ray from the Sun centre follows them."""
+    truth = corona(noise=0.0)
+    yy, xx = np.mgrid[0:256, 0:256]
+    theta = np.arctan2(yy - 128.0, xx - 128.0)
+    truth = truth * (1.0 + 0.5 * np.cos(40 * theta))  # 40 rays
+    missing = blocks(truth.shape, [(32, 160), (160, 32), (64, 48)])
+    image = np.where(missing, np.nan, truth)
+    err = {m: np.abs(fill(image, missing, method=m, center=CENTER)[missing]
+                     - truth[missing]).mean() for m in ("radial", "biharmonic")}
+    assert err["radial"] < 0.5 * err["biharmonic"], err
 
 
 def test_fill_of_a_byte_scaled_browse_image():
@@ -134,22 +150,31 @@ def test_fill_of_a_byte_scaled_browse_image():
     missing = blocks(truth.shape, [(64, 64), (128, 160)])
     image = truth.copy()
     image[missing] = 0
-    for method in ("fallback", "network"):
-        out = fill(image, missing, method=method)
+    for method in ("network", "radial", "fuzzy", "biharmonic"):
+        out = fill(image, missing, method=method, center=CENTER)
         assert out.dtype == np.uint8
         np.testing.assert_array_equal(out[~missing], image[~missing])
         assert np.abs(out[missing].astype(int) - truth[missing]).mean() < 20
 
 
-def test_fill_frames_matches_fill_per_frame():
+@pytest.mark.parametrize("method", ["radial", "biharmonic", "network"])
+def test_fill_frames_matches_fill_per_frame(method):
     frames = np.stack([corona(seed=s).astype(np.float32) for s in range(3)])
     missing = np.stack([blocks(frames.shape[1:], [(32 * s, 64)]) for s in range(3)])
     missing[1] = False  # a frame with nothing to fill comes back as it was
-    together = fill_frames(frames, missing, method="fallback")
+    together = fill_frames(frames, missing, method=method, centers=CENTER)
     for i in range(3):
-        np.testing.assert_array_equal(together[i], fill(frames[i], missing[i],
-                                                        method="fallback"))
+        alone = fill(frames[i], missing[i], method=method, center=CENTER)
+        np.testing.assert_allclose(together[i], alone, rtol=1e-6, atol=0)
     np.testing.assert_array_equal(together[1], frames[1])
+
+
+def test_a_frame_without_a_centre_gets_the_biharmonic_fill():
+    frames = np.stack([corona(seed=s).astype(np.float32) for s in range(2)])
+    missing = np.stack([blocks(frames.shape[1:], [(64, 64)])] * 2)
+    got = fill_frames(frames, missing, method="radial", centers=[CENTER, (np.nan, np.nan)])
+    expected = fill(frames[1], missing[1], method="biharmonic")
+    np.testing.assert_array_equal(got[1], expected)
 
 
 def test_fill_rejects_bad_arguments():
@@ -160,22 +185,41 @@ def test_fill_rejects_bad_arguments():
         fill(image, np.zeros((8, 9), bool))
     with pytest.raises(ValueError, match="method"):
         fill(image, np.zeros((8, 8), bool), method="magic")
+    for method in ("network", "radial"):
+        with pytest.raises(ValueError, match="Sun centre"):
+            fill(image, np.zeros((8, 8), bool), method=method)
+    with pytest.raises(ValueError, match="sequence"):
+        fill(image, np.zeros((8, 8), bool), method="temporal", center=(4, 4))
+    with pytest.raises(ValueError, match="centers"):
+        fill_frames(image[None], np.zeros((1, 8, 8), bool), method="radial",
+                    centers=[(1, 2), (3, 4)])
+
+
+def test_every_method_is_listed():
+    from lascoproc.inpaint.fill import ALIASES, METHODS, SPATIAL_METHODS
+
+    assert METHODS == ("network", "radial", "fuzzy", "biharmonic", "temporal")
+    assert set(SPATIAL_METHODS) == set(METHODS) - {"temporal"}
+    assert ALIASES == {"fallback": "biharmonic"}
 
 
 def test_a_frame_without_observed_pixels_is_returned_unchanged():
     image = np.full((64, 64), np.nan, np.float32)
     missing = blocks(image.shape, [(0, 0)])
-    out = fill(image, missing, method="fallback")
-    assert np.isnan(out).all()
+    for method in ("biharmonic", "radial", "fuzzy", "network"):
+        out = fill(image, missing, method=method, center=(32, 32))
+        assert np.isnan(out).all()
 
 
-def test_fallback_needs_no_torch():
+def test_classical_methods_need_no_torch():
     code = ("import sys; sys.modules['torch'] = None\n"
             "import numpy as np, lascoproc.inpaint as ip\n"
-            "a = np.arange(64 * 64, dtype=np.float32).reshape(64, 64) + 1\n"
-            "m = np.zeros(a.shape, bool); m[16:48, 16:48] = True\n"
-            "out = ip.fill(a, m, method='fallback')\n"
-            "assert np.isfinite(out).all()\n"
-            "try:\n    ip.fill(a, m, method='network')\nexcept ImportError as e:\n"
-            "    assert 'fallback' in str(e)\nelse:\n    raise SystemExit('no ImportError')\n")
+            "a = np.arange(96 * 96, dtype=np.float32).reshape(96, 96) + 1\n"
+            "m = np.zeros(a.shape, bool); m[32:64, 32:64] = True\n"
+            "for method in ('biharmonic', 'fallback', 'radial', 'fuzzy'):\n"
+            "    out = ip.fill(a, m, method=method, center=(48, -20))\n"
+            "    assert np.isfinite(out).all()\n"
+            "try:\n    ip.fill(a, m, method='network', center=(48, -20))\n"
+            "except ImportError as e:\n"
+            "    assert 'classical' in str(e) and \"lascoproc[ml]\" in str(e), e\nelse:\n    raise SystemExit('no ImportError')\n")
     subprocess.run([sys.executable, "-c", code], check=True)

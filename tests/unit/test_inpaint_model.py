@@ -148,20 +148,40 @@ def test_predict_batches_give_the_same_result():
 # --- weights files -----------------------------------------------------------------------
 
 def test_shipped_weights_are_pinned_and_load_with_weights_only():
+    from lascoproc.inpaint.patchnet import PolarResidualNet
+
     entry = registry.REGISTRY[registry.DEFAULT_WEIGHTS]
     data = (importlib.resources.files("lascoproc.inpaint") / "weights"
             / entry.filename).read_bytes()
     assert hashlib.sha256(data).hexdigest() == entry.sha256
-    assert len(data) < 5 * 2 ** 20, "the shipped model must stay small"
+    assert len(data) < 1 * 2 ** 20, "the shipped model must stay small"
     resolved = registry.resolve_weights()
     assert resolved.sha256 == entry.sha256 and resolved.shipped
     assert resolved.provenance() == {
         "inpaint_weights": entry.name, "inpaint_weights_version": entry.version,
         "inpaint_weights_sha256": entry.sha256, "inpaint_weights_file": entry.filename}
     model, _, content = registry.load_model(device="cpu")
-    assert isinstance(model, PConvUNet) and not model.training
+    assert isinstance(model, PolarResidualNet) and not model.training
     assert content["format"] == registry.WEIGHTS_FORMAT
+    assert content["model_kind"] == "polar_residual"
     assert content["training"], "the shipped file records how it was trained"
+    # only the registered files are shipped
+    shipped = {p.name for p in (importlib.resources.files("lascoproc.inpaint") / "weights")
+               .iterdir() if p.name.endswith(".pt")}
+    assert shipped == {e.filename for e in registry.REGISTRY.values()}
+
+
+def test_weights_of_an_unknown_kind_are_refused(tmp_path):
+    net = PConvUNet(ModelConfig(depth=2, width=4, max_width=8, refine=1))
+    path = tmp_path / "w.pt"
+    registry.save_weights(net, path, name="w")
+    content = torch.load(path, weights_only=True)
+    content["model_kind"] = "transformer"
+    torch.save(content, path)
+    with pytest.raises(registry.WeightsIntegrityError, match="unknown network kind"):
+        registry.load_model(path)
+    with pytest.raises(ValueError, match="kind"):
+        registry.save_weights(net, path, name="w", kind="transformer")
 
 
 def test_tampered_weights_are_refused(tmp_path, monkeypatch):

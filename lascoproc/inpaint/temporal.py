@@ -1,0 +1,135 @@
+"""``method="temporal"``: fill a frame's holes from its neighbours in time (numpy).
+
+:func:`temporal_frames` chooses, for every target frame, the neighbours that may fill it (same
+group: detector, filter, polarizer and size; at most ``max_frames`` frames and ``max_minutes``
+minutes away; nearest in time first), normalises them with the *target's* normaliser (so that
+a difference of normalised values is a brightness ratio), makes the spatial fill of the holes
+(``spatial``, default ``"radial"``) and the radial fill of the ring around them that the
+neighbours must beat, and calls :func:`lascoproc.kernels.temporal_fill.temporal_fill`.
+Observed pixels are returned bit for bit; the second output says which pixels came from
+neighbouring frames (quality bit ``filled_temporal``, :mod:`lascoproc.kernels.quality`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from scipy import ndimage
+
+from lascoproc.inpaint.normalise import SCALE_PERCENTILE, SOFTENING, AsinhNormaliser
+from lascoproc.kernels.temporal_fill import RING_WIDTH, temporal_fill
+
+__all__ = ["temporal_frames", "minutes", "DEFAULT_MAX_FRAMES", "DEFAULT_MAX_MINUTES"]
+
+#: Neighbours on each side considered by default (LASCO: +-2 frames of one sequence).
+DEFAULT_MAX_FRAMES = 2
+#: Largest time difference by default (minutes): two C3 cadences of 12 minutes, one slow C2.
+DEFAULT_MAX_MINUTES = 50.0
+_EIGHT = np.ones((3, 3), bool)
+
+
+def minutes(times) -> np.ndarray:
+    """Observation times as float minutes (``datetime64`` since the first, or numbers as
+    given)."""
+    t = np.asarray(times)
+    if np.issubdtype(t.dtype, np.datetime64):
+        if not t.size:
+            return np.zeros(0)
+        return (t - t.min()) / np.timedelta64(1, "m")
+    return t.astype(np.float64)
+
+
+def _ring_fill(y: np.ndarray, holes: np.ndarray, center, fallback: str) -> np.ndarray:
+    """Radial fill of the ring of known pixels around the holes, as if it were lost too."""
+    from lascoproc.inpaint.fill import spatial_fill
+
+    known = np.isfinite(y) & ~holes
+    ring = ndimage.binary_dilation(holes, _EIGHT, iterations=RING_WIDTH) & known
+    if not ring.any():
+        return np.full(y.shape, np.nan)
+    wider = holes | ring
+    return spatial_fill(np.where(ring, np.nan, y), wider, "radial", center, fallback=fallback)
+
+
+def temporal_frames(images: np.ndarray, missing: np.ndarray, *, centers: np.ndarray,
+                    times=None, groups: Sequence | None = None,
+                    max_frames: int | None = None, max_minutes: float | None = None,
+                    targets: Sequence[int] | None = None, spatial: str = "radial",
+                    fallback: str = "biharmonic", block: int = 32, weights=None,
+                    sha256=None, batch_size=None, device=None, with_mask: bool = False):
+    """Fill the holes of frames ``targets`` of ``images`` ``(N, H, W)`` (module docstring).
+
+    Parameters
+    ----------
+    centers
+        ``(N, 2)`` Sun centres (for the radial fills).
+    times
+        Observation times (``datetime64`` or minutes); ``None``: frame numbers, and
+        ``max_minutes`` must be ``None``.
+    groups
+        A key per frame; only frames with the same key fill each other (default: one group).
+    max_frames, max_minutes
+        The neighbourhood (defaults :data:`DEFAULT_MAX_FRAMES`, :data:`DEFAULT_MAX_MINUTES`).
+    targets
+        Frames to fill (default: every frame with holes); the others are returned as they are.
+    spatial
+        Spatial method for the pixels neighbours cannot fill (``lascoproc.inpaint.fill.
+        SPATIAL_METHODS``).
+    with_mask
+        Also return the ``(N, H, W)`` mask of pixels filled from neighbours.
+    """
+    from lascoproc.inpaint.fill import SPATIAL_METHODS, canonical_method, composite, fill_frames
+
+    spatial = canonical_method(spatial)
+    if spatial not in SPATIAL_METHODS:
+        raise ValueError(f"spatial must be one of {SPATIAL_METHODS}, not {spatial!r}")
+    n = images.shape[0]
+    max_frames = DEFAULT_MAX_FRAMES if max_frames is None else int(max_frames)
+    if max_frames < 0:
+        raise ValueError(f"max_frames must be >= 0, not {max_frames}")
+    if times is None:
+        if max_minutes is not None:
+            raise ValueError("max_minutes needs the frames' times")
+        t = np.arange(n, dtype=np.float64)
+        limit = np.inf
+    else:
+        t = minutes(times)
+        if t.shape != (n,):
+            raise ValueError(f"times must have one value per frame ({n}), not {t.shape}")
+        limit = DEFAULT_MAX_MINUTES if max_minutes is None else float(max_minutes)
+    keys = np.zeros(n, np.int64) if groups is None else np.unique(
+        np.asarray(groups, dtype=object).astype(str), return_inverse=True)[1].reshape(-1)
+    if keys.shape != (n,):
+        raise ValueError(f"groups must have one key per frame ({n})")
+    todo = [i for i in (range(n) if targets is None else targets) if missing[i].any()]
+    out = images.copy()
+    used_all = np.zeros(images.shape, bool)
+    for i in todo:
+        image, hole = images[i], missing[i]
+        known = np.isfinite(image) & ~hole
+        if not known.any():
+            continue
+        norm = AsinhNormaliser.fit(image, known, softening=SOFTENING,
+                                   percentile=SCALE_PERCENTILE)
+        y = np.where(known, norm.forward(image), np.nan)
+        near = [j for j in range(max(0, i - max_frames), min(n, i + max_frames + 1))
+                if j != i and keys[j] == keys[i] and abs(t[j] - t[i]) <= limit]
+        near.sort(key=lambda j: (abs(t[j] - t[i]), j))
+        filled_spatial = fill_frames(image[None], hole[None], method=spatial,
+                                     centers=centers[i:i + 1], weights=weights, sha256=sha256,
+                                     batch_size=batch_size, device=device, fallback=fallback,
+                                     block=block)[0]
+        y_spatial = norm.forward(filled_spatial)
+        if not near:
+            out[i] = filled_spatial
+            continue
+        neighbours = [np.where(np.isfinite(images[j]) & ~missing[j],
+                               norm.forward(images[j]), np.nan) for j in near]
+        ring = _ring_fill(y, hole, centers[i], fallback)
+        filled, used = temporal_fill(y, hole, neighbours, spatial=y_spatial, ring_spatial=ring)
+        filled = np.where(used, np.clip(filled, np.nanmin(y), np.nanmax(y)), filled)
+        values = np.where(used, norm.inverse(filled), filled_spatial)
+        out[i] = composite(image, hole, values)
+        used_all[i] = used & hole
+    return (out, used_all) if with_mask else out

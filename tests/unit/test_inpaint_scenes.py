@@ -1,0 +1,91 @@
+"""The real-scene protocol (tests/data/scenes), the scene evaluation and its command."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from lascoproc.inpaint import scenes as sc
+
+C3 = "c3_helioviewer_2023-12-01"
+COR1 = "stereo_cor1_20090615_000500_s4c1A"
+KCOR = "mlso_kcor_20181209_180305_l1.5_rebinned"
+
+
+@pytest.fixture(scope="module")
+def shared():
+    return {s.name: s for s in sc.load_scenes()}
+
+
+def test_the_shared_scenes_are_in_the_repository(shared):
+    assert set(shared) == {C3, COR1, KCOR}
+    c3, cor1, kcor = shared[C3], shared[COR1], shared[KCOR]
+    assert c3.image.shape == (1024, 1024) and c3.image.dtype == np.uint8
+    assert cor1.image.shape == (512, 512) and cor1.image.dtype == np.uint16
+    assert kcor.image.shape == (128, 128) and kcor.image.dtype == np.float64
+    assert c3.center == (518.2, 490.5) and c3.annulus == (150.0, 420.0) and c3.block == 32
+    assert cor1.block == 32 and kcor.block == 4
+    # no data: Helioviewer's black, K-Cor's -2e-8 fill value
+    assert not c3.valid[490, 518] and not kcor.valid[63, 63] and kcor.valid[63, 95]
+    assert cor1.valid.all()
+
+
+@pytest.mark.parametrize("name, expected", [(C3, 381), (COR1, 74), (KCOR, 348)])
+def test_candidate_blocks_lie_whole_in_the_annulus(shared, name, expected):
+    scene = shared[name]
+    candidates = sc.candidate_blocks(scene)
+    assert len(candidates) == expected
+    r = scene.radius()
+    b = scene.block
+    for j, i in candidates:
+        block = np.s_[j * b:(j + 1) * b, i * b:(i + 1) * b]
+        assert scene.valid[block].all()
+        assert r[block].min() >= scene.annulus[0] and r[block].max() <= scene.annulus[1]
+
+
+def test_protocol_holes_are_fixed_by_the_seed(shared):
+    scene = shared[COR1]
+    a = sc.protocol_holes(scene, 0)
+    assert a.sum() == 24 * 32 * 32
+    np.testing.assert_array_equal(a, sc.protocol_holes(scene, 0))
+    assert not np.array_equal(a, sc.protocol_holes(scene, 1))
+    with pytest.raises(ValueError, match="only 74 blocks"):
+        sc.protocol_holes(scene, 0, blocks=75)
+
+
+def test_score_hand_values():
+    truth = np.array([[0.0, 10.0], [20.0, 30.0]])
+    filled = np.array([[0.0, 12.0], [20.0, 26.0]])
+    holes = np.array([[False, True], [False, True]])
+    s = sc.score(filled, truth, holes, 30.0)
+    # errors 2 and -4: MSE 10, PSNR 10 log10(900 / 10); L1 3 / 30
+    assert s["psnr"] == pytest.approx(10 * np.log10(90.0))
+    assert s["l1"] == pytest.approx(0.1)
+
+
+def test_evaluate_scenes_and_the_command(shared, tmp_path, capsys):
+    from lascoproc.inpaint.evaluate import evaluate_scenes
+
+    report = evaluate_scenes([shared[KCOR]], methods=["radial", "biharmonic", "network"],
+                             seeds=(0,))
+    scores = report.scores[KCOR]
+    assert set(scores) == {"radial", "biharmonic", "network", "smoothed truth (reference)"}
+    for s in scores.values():
+        assert 20.0 < s["psnr"] < 60.0 and 0.0 < s["ssim"] <= 1.0 and s["l1"] > 0.0
+    assert report.scenes[KCOR]["hole_pixels"] == 24 * 16
+    report.plot(tmp_path / "examples.png")
+    assert (tmp_path / "examples.png").stat().st_size > 1000
+
+    from lascoproc_cli.main import main
+
+    out_json = tmp_path / "scenes.json"
+    assert main(["inpaint", "evaluate", "--scenes", "--scene", KCOR, "--method", "radial",
+                 "--method", "fuzzy", "--seed", "0", "--json", str(out_json),
+                 "--png", str(tmp_path / "cli.png")]) == 0
+    text = capsys.readouterr().out
+    assert f"| {KCOR} | radial |" in text and f"| {KCOR} | fuzzy |" in text
+    data = json.loads(out_json.read_text())
+    assert set(data["scores"][KCOR]) == {"radial", "fuzzy", "smoothed truth (reference)"}
+    assert (tmp_path / "cli.png").exists()

@@ -1,0 +1,167 @@
+"""Temporal fill: the kernel on hand cases, the frame selection, and the lazy cube wrapper."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from lascoproc.inpaint import inpaint_cube
+from lascoproc.inpaint.temporal import minutes, temporal_frames
+from lascoproc.kernels.quality import FILLED, FILLED_TEMPORAL, MISSING, OUTSIDE
+from lascoproc.kernels.temporal_fill import temporal_fill
+
+
+def _scene(shape=(40, 40)):
+    yy, xx = np.mgrid[0:shape[0], 0:shape[1]].astype(float)
+    return 1.0 + 0.02 * xx + np.sin(yy / 3.0) * 0.3  # structure no spatial fill predicts
+
+
+def _hole(shape=(40, 40)):
+    h = np.zeros(shape, bool)
+    h[12:24, 14:26] = True
+    return h
+
+
+def test_a_static_neighbour_with_an_offset_fills_exactly():
+    """y_s = y_t - 0.1 everywhere: offset = median(y_t - y_s) = 0.1 over the ring, ring error
+    0 < the spatial ring error, so the hole gets y_s + 0.1 = the target exactly."""
+    truth = _scene()
+    holes = _hole()
+    target = np.where(holes, np.nan, truth)
+    spatial = np.full(truth.shape, 7.0)  # a (bad) spatial fill
+    out, used = temporal_fill(target, holes, [truth - 0.1], spatial=spatial,
+                              ring_spatial=spatial)
+    np.testing.assert_allclose(out[holes], truth[holes], rtol=0, atol=1e-12)
+    assert used[holes].all() and not used[~holes].any()
+    np.testing.assert_array_equal(out[~holes], target[~holes])
+
+
+def test_two_neighbours_are_averaged():
+    truth = _scene()
+    holes = _hole()
+    a = truth.copy()
+    b = truth.copy()
+    a[holes] += 0.2  # the same ring, opposite errors in the hole: their mean is the truth
+    b[holes] -= 0.2
+    out, _ = temporal_fill(np.where(holes, np.nan, truth), holes, [a, b],
+                           spatial=np.zeros_like(truth), ring_spatial=np.zeros_like(truth))
+    np.testing.assert_allclose(out[holes], truth[holes], atol=1e-12)
+
+
+def test_a_changed_corona_keeps_the_spatial_fill():
+    """The neighbour differs on the ring by more than the spatial fill of the ring does (a CME
+    front): it is refused."""
+    truth = _scene()
+    holes = _hole()
+    changed = truth + 3.0 * np.sin(np.arange(40) / 2.0)[None, :]
+    spatial = truth + 0.01
+    out, used = temporal_fill(np.where(holes, np.nan, truth), holes, [changed],
+                              spatial=spatial, ring_spatial=spatial)
+    np.testing.assert_array_equal(out[holes], spatial[holes])
+    assert not used.any()
+
+
+def test_pixels_lost_in_the_neighbour_too_keep_the_spatial_fill():
+    truth = _scene()
+    holes = _hole()
+    neighbour = truth.copy()
+    neighbour[12:18, 14:26] = np.nan  # half of the hole lost there as well
+    spatial = np.full(truth.shape, -1.0)
+    out, used = temporal_fill(np.where(holes, np.nan, truth), holes, [neighbour],
+                              spatial=spatial, ring_spatial=spatial)
+    np.testing.assert_allclose(out[18:24, 14:26], truth[18:24, 14:26], atol=1e-12)
+    np.testing.assert_array_equal(out[12:18, 14:26], -1.0)
+    assert used[18:24, 14:26].all() and not used[12:18].any()
+
+
+def test_minutes():
+    t = np.array(["2020-01-01T00:00", "2020-01-01T00:12", "2020-01-01T01:00"],
+                 dtype="datetime64[ns]")
+    np.testing.assert_array_equal(minutes(t), [0.0, 12.0, 60.0])
+    np.testing.assert_array_equal(minutes([1, 2]), [1.0, 2.0])
+
+
+def _frames(n=5, shape=(48, 48)):
+    rng = np.random.default_rng(0)
+    base = _scene(shape) * 1e-10
+    frames = np.stack([base * (1 + 0.002 * rng.standard_normal(shape)) for _ in range(n)])
+    holes = np.zeros(frames.shape, bool)
+    for i in range(n):
+        holes[i, 8 + 6 * i:20 + 6 * i, 16:28] = True
+    return frames.astype(np.float32), holes
+
+
+def test_neighbours_only_from_the_same_group_and_window():
+    frames, holes = _frames()
+    centers = np.tile([[24.0, -40.0]], (5, 1))
+    times = np.datetime64("2020-01-01") + np.arange(5) * np.timedelta64(12, "m")
+    masked = np.where(holes, np.nan, frames)
+    _, used = temporal_frames(masked, holes, centers=centers, times=times, with_mask=True)
+    assert used[2][holes[2]].all()
+    # every neighbour in another group: nothing from neighbours
+    _, used = temporal_frames(masked, holes, centers=centers, times=times,
+                              groups=["a", "b", "c", "d", "e"], with_mask=True)
+    assert not used.any()
+    # neighbours more than 10 minutes away are not used
+    _, used = temporal_frames(masked, holes, centers=centers, times=times, max_minutes=10.0,
+                              with_mask=True)
+    assert not used.any()
+    with pytest.raises(ValueError, match="max_minutes"):
+        temporal_frames(masked, holes, centers=centers, max_minutes=10.0)
+
+
+def _cube(n=7, size=64):
+    rng = np.random.default_rng(3)
+    yy, xx = np.mgrid[0:size, 0:size]
+    r = np.hypot(xx - size / 2, yy - size / 2) + 4.0
+    b = np.stack([1e-9 * r ** -2 * (1 + 0.01 * rng.standard_normal((size, size)))
+                  for _ in range(n)]).astype(np.float32)
+    q = np.zeros(b.shape, np.uint8)
+    q[:, r < 10] = OUTSIDE
+    for t in range(n):
+        y0 = 8 * (t % 4)
+        q[t, y0:y0 + 8, 40:48] |= MISSING
+    q[0, 28:36, 28:36] |= MISSING  # lost inside the occulter: not filled
+    b[q != 0] = np.nan
+    time = np.datetime64("2020-01-01") + np.arange(n) * np.timedelta64(12, "m")
+    return xr.Dataset(
+        {"brightness": (("time", "y", "x"), b, {"units": "MSB"}),
+         "quality": (("time", "y", "x"), q)},
+        coords={"time": time, "crpix1": ("time", np.full(n, size / 2 + 1.0)),
+                "crpix2": ("time", np.full(n, size / 2 + 1.0)),
+                "filter": ("time", ["Clear"] * n), "polarizer": ("time", ["Clear"] * n)},
+        attrs={"detector": "C3"})
+
+
+@pytest.mark.parametrize("n, chunks", [(7, (1,) * 7), (7, (2, 2, 3)), (7, (3, 4)), (1, (1,)),
+                                       (2, (1, 1))])
+def test_lazy_temporal_equals_numpy_on_uneven_chunks(n, chunks, no_compute):
+    """Also cubes shorter than the halo (a time range of one frame): one block, no overlap."""
+    ds = _cube(n)
+    expected = inpaint_cube(ds, method="temporal", max_frames=2)
+    lazy = ds.chunk({"time": chunks})
+    with no_compute():
+        out = inpaint_cube(lazy, method="temporal", max_frames=2)
+    assert out.brightness.chunks == lazy.brightness.chunks
+    assert out.quality.chunks == lazy.quality.chunks
+    got = out.compute()
+    np.testing.assert_array_equal(got.brightness.values.view(np.uint32),
+                                  expected.brightness.values.view(np.uint32))
+    np.testing.assert_array_equal(got.quality.values, expected.quality.values)
+
+
+def test_temporal_flags_and_leaves_everything_else():
+    ds = _cube()
+    out = inpaint_cube(ds, method="temporal")
+    q_in, q_out = ds.quality.values, out.quality.values
+    holes = ((q_in & MISSING) != 0) & ((q_in & OUTSIDE) == 0)
+    np.testing.assert_array_equal(out.brightness.values.view(np.uint32)[~holes],
+                                  ds.brightness.values.view(np.uint32)[~holes])
+    assert np.isfinite(out.brightness.values[holes]).all()
+    assert ((q_out[holes] & FILLED) != 0).all()
+    assert ((q_out[holes] & FILLED_TEMPORAL) != 0).mean() > 0.9  # static corona
+    np.testing.assert_array_equal(q_out[~holes], q_in[~holes])
+    assert np.isnan(out.brightness.values[0, 28:36, 28:36]).all()
+    assert out.attrs["inpaint_method"] == "temporal"
+    assert out.attrs["inpaint_max_frames"] == "2"
