@@ -2,7 +2,7 @@
 drifting roll against unrotated ones, the dask path against a plain loop, and the whole run
 into Zarr.
 
-    .venv/bin/python bench/bench_level1.py --frames 32 --repeat 5 --workdir /tmp/l1bench
+    .venv/bin/python bench/bench_level1.py --frames 128 --repeat 5 --workdir /tmp/l1bench
 
 Frames: synthetic C3 level-0.5 frames built on the real header of 33785492.fts (2023-12-01,
 ``lascoproc/data/lasco_c3_l05_33785492.header``; :func:`lascoproc.testing.lasco.
@@ -12,8 +12,8 @@ the real header's, drifting by -0.003 deg per frame, so no two frames share a le
 geometry). The calibration files (synthetic, SolarSoft's layout) have attitude tables that end
 before 2023, so the pointing is the header's, as for real frames after the tables' last day.
 
-Paths, each on the same frames, passes interleaved (so that load from other processes falls
-on all alike), ``--repeat`` passes after a warm-up, best and median kept:
+Paths, each on the same frames, passes interleaved across paths and cases (so that load from
+other processes falls on all alike), ``--repeat`` passes after a warm-up, best and median kept:
 
 ``plain``
     a single-threaded loop: ``read_frame`` (one range read of the data) then
@@ -21,11 +21,15 @@ on all alike), ``--repeat`` passes after a warm-up, best and median kept:
     path maps);
 ``dask``
     :func:`lascoproc.calibrate.level1.calibrate_level1` computed on dask's threaded scheduler
-    with 1 thread (the per-core comparison) into a target that drops each frame;
+    with 1 thread (the per-core comparison) into a target that drops each block, with the
+    tasks the region writer uses (``--region-frames`` frames read and calibrated per task);
+``dask1``
+    the same with one frame per task (``open_level1``'s cube, for analysis);
 ``zarr``
     :func:`lascoproc.pipeline.level1.run_level1` into a new store (index, headers, plan,
-    template, read, calibrate, flags, compress, write, mark), 1 thread; its per-frame figure is
-    taken between the first and the last region mark (the fixed part of a run apart).
+    template, read, calibrate, flags, compress, write, mark), 1 thread, regions (shards) of
+    ``--region-frames`` frames; its per-frame figure is taken between the first and the last
+    region mark (the fixed part of a run apart), so ``--frames`` should be several regions.
 
 CPU time (``time.process_time``) is the per-core cost and the basis of the targets; wall time is
 beside it, with the load average. Results: JSON (``--out``) and a markdown table.
@@ -72,7 +76,7 @@ def prepare(workdir: Path, frames: int) -> dict[str, tuple[str, str]]:
         write_calibration_files(calib, start="2002-05-21", days=1, detectors=("c3",))
     out = {}
     for case, (roll, drift) in CASES.items():
-        archive = workdir / f"archive-{case}"
+        archive = workdir / f"archive-{case}-{frames}"
         if not archive.exists():
             write_lasco_archive(archive, start="2023-12-01", days=1, frames_per_day=frames,
                                 detectors=("c3",), seed=7, binned_per_day=0,
@@ -97,15 +101,16 @@ def _since(t0):
 
 
 class Case:
-    def __init__(self, archive: str, calib: str):
+    def __init__(self, archive: str, calib: str, region: int):
         self.archive = archive
+        self.region = region
         self.store = CalibrationStore(calib)
         self.frames = open_lasco_frames(archive, detector="c3")
         self.n = self.frames.sizes["time"]
         self.plan = plan_level1(self.frames, self.store)
         if (self.plan["frame_status"].values != 0).any():
             raise SystemExit("the plan flags frames of the benchmark archive")
-        self.images, cells, index = calibration_images(self.frames, self.plan, self.store)
+        self.images, self.cells, index = calibration_images(self.frames, self.plan, self.store)
         self.rows = frame_rows(self.plan, index)
         self.fs, _ = get_fs(archive)
         self.paths = [str(p) for p in self.frames["path"].values]
@@ -119,9 +124,10 @@ class Case:
             level1_block(counts[None], self.rows[i:i + 1], images=self.images,
                          cells=self.cells, detector="C3", distortion=True)
 
-    def dask(self):
-        cube = calibrate_level1(lasco_cube_from_frames(self.frames), self.store,
-                                plan=self.plan)
+    def dask(self, frames_per_chunk: int | None = None):
+        level05 = lasco_cube_from_frames(self.frames,
+                                         frames_per_chunk=frames_per_chunk or self.region)
+        cube = calibrate_level1(level05, self.store, plan=self.plan)
         with dask.config.set(scheduler="threads", num_workers=1):
             da.store([cube["brightness"].data, cube["quality"].data], [_Discard(), _Discard()],
                      lock=False)
@@ -145,7 +151,7 @@ class Case:
         t0 = _clock()
         with dask.config.set(scheduler="threads", num_workers=1):
             run_level1(self.archive, detector="c3", calib=self.store, out=str(out),
-                       region_frames=8, progress=Clock(), overwrite=True)
+                       region_frames=self.region, progress=Clock(), overwrite=True)
         whole = _since(t0)
         (w0, c0), _ = marks[0]
         (w1, c1), _ = marks[-1]
@@ -153,31 +159,40 @@ class Case:
         return {"whole": whole, "per_frame": ((w1 - w0) / frames, (c1 - c0) / frames)}
 
 
-def run_case(case: Case, repeat: int, workdir: Path) -> dict:
-    case.plain()
-    case.dask()  # warm-up (numba's compiled kernels are cached on disk after the first run)
-    passes = {"plain": [], "dask": []}
-    zarr = []
+PATHS = ("plain", "dask", "dask1")
+
+
+def run_cases(cases: dict[str, Case], repeat: int, workdir: Path) -> dict:
+    for case in cases.values():  # warm-up (numba's compiled kernels are cached on disk)
+        case.plain()
+        case.dask()
+    passes = {name: {path: [] for path in PATHS} for name in cases}
+    zarr = {name: [] for name in cases}
     for k in range(repeat):
-        for name in ("plain", "dask"):
-            t0 = _clock()
-            getattr(case, name)()
-            passes[name].append(_since(t0))
-        zarr.append(case.zarr(workdir / f"out-{k}.zarr"))
-    out = {}
-    for name, values in passes.items():
-        walls = [w / case.n for w, _ in values]
-        cpus = [c / case.n for _, c in values]
-        out[name] = {"wall_ms": 1e3 * min(walls), "wall_ms_median": 1e3 * statistics.median(walls),
-                     "cpu_ms": 1e3 * min(cpus), "cpu_ms_median": 1e3 * statistics.median(cpus)}
-    walls = [z["per_frame"][0] for z in zarr]
-    cpus = [z["per_frame"][1] for z in zarr]
-    out["zarr"] = {"wall_ms": 1e3 * min(walls), "wall_ms_median": 1e3 * statistics.median(walls),
-                   "cpu_ms": 1e3 * min(cpus), "cpu_ms_median": 1e3 * statistics.median(cpus),
-                   "whole_run_s": min(z["whole"][0] for z in zarr),
-                   "whole_run_cpu_s": min(z["whole"][1] for z in zarr)}
+        for name, case in cases.items():
+            for path in PATHS:
+                t0 = _clock()
+                case.dask(1) if path == "dask1" else getattr(case, path)()
+                passes[name][path].append(_since(t0))
+            zarr[name].append(case.zarr(workdir / f"out-{name}-{k}.zarr"))
+    return {name: summarise(case, passes[name], zarr[name]) for name, case in cases.items()}
+
+
+def _figures(walls, cpus) -> dict:
+    return {"wall_ms": 1e3 * min(walls), "wall_ms_median": 1e3 * statistics.median(walls),
+            "cpu_ms": 1e3 * min(cpus), "cpu_ms_median": 1e3 * statistics.median(cpus)}
+
+
+def summarise(case: Case, passes: dict, zarr: list) -> dict:
+    out = {name: _figures([w / case.n for w, _ in values], [c / case.n for _, c in values])
+           for name, values in passes.items()}
+    out["zarr"] = _figures([z["per_frame"][0] for z in zarr], [z["per_frame"][1] for z in zarr])
+    out["zarr"].update(whole_run_s=min(z["whole"][0] for z in zarr),
+                       whole_run_cpu_s=min(z["whole"][1] for z in zarr))
     out["dask_over_plain_cpu"] = out["dask"]["cpu_ms"] / out["plain"]["cpu_ms"]
+    out["dask1_over_plain_cpu"] = out["dask1"]["cpu_ms"] / out["plain"]["cpu_ms"]
     out["frames"] = case.n
+    out["region_frames"] = case.region
     out["distinct_rotations"] = int(len(set(np.round(case.rotations, 6))))
     return out
 
@@ -185,12 +200,14 @@ def run_case(case: Case, repeat: int, workdir: Path) -> dict:
 def markdown(result: dict) -> str:
     cases = result["cases"]
     lines = ["| case | plain CPU ms/frame | dask (1 thread) CPU ms/frame | dask / plain | "
-             "Zarr end to end CPU ms/frame | Zarr wall ms/frame | distinct rotations |",
-             "|---|---|---|---|---|---|---|"]
+             "dask, 1 frame per task / plain | Zarr end to end CPU ms/frame | "
+             "Zarr wall ms/frame | distinct rotations |",
+             "|---|---|---|---|---|---|---|---|"]
     for name, r in cases.items():
         lines.append(f"| {name} | {r['plain']['cpu_ms']:.1f} | {r['dask']['cpu_ms']:.1f} | "
-                     f"{r['dask_over_plain_cpu']:.3f} | {r['zarr']['cpu_ms']:.1f} | "
-                     f"{r['zarr']['wall_ms']:.1f} | {r['distinct_rotations']} |")
+                     f"{r['dask_over_plain_cpu']:.3f} | {r['dask1_over_plain_cpu']:.3f} | "
+                     f"{r['zarr']['cpu_ms']:.1f} | {r['zarr']['wall_ms']:.1f} | "
+                     f"{r['distinct_rotations']} |")
     if {"roll0", "drifting"} <= set(cases):
         speed = cases["roll0"]["zarr"]["cpu_ms"] / cases["drifting"]["zarr"]["cpu_ms"]
         lines.append("")
@@ -215,7 +232,8 @@ def environment() -> dict:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--frames", type=int, default=32)
+    parser.add_argument("--frames", type=int, default=128)
+    parser.add_argument("--region-frames", type=int, default=32)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--workdir", default=None)
     parser.add_argument("--out", default=None)
@@ -225,10 +243,12 @@ def main(argv=None) -> int:
     data = prepare(workdir, args.frames)
     env = environment()
     env["loadavg_before"] = [round(x, 2) for x in os.getloadavg()]
-    cases = {name: run_case(Case(*paths), args.repeat, workdir) for name, paths in data.items()}
+    cases = run_cases({name: Case(*paths, args.region_frames) for name, paths in data.items()},
+                      args.repeat, workdir)
     env["loadavg_after"] = [round(x, 2) for x in os.getloadavg()]
     result = {"date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-              "frames": args.frames, "repeat": args.repeat, "cases": cases,
+              "frames": args.frames, "region_frames": args.region_frames,
+              "repeat": args.repeat, "cases": cases,
               "environment": env}
     out = Path(args.out or f"bench/results/level1_{dt.date.today().isoformat()}_rotated.json")
     out.parent.mkdir(parents=True, exist_ok=True)

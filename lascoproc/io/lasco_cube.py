@@ -128,8 +128,8 @@ def _read_once(fs, path, offset, shape, bitpix, bscale, bzero) -> np.ndarray:
 
 def read_frames(frames: np.ndarray, *, fs, shape: tuple[int, int],
                 policy: ReadPolicy = ReadPolicy()) -> np.ndarray:
-    """The counts of a block of frames (the task :func:`lasco_cube_from_frames` maps, one frame
-    per block).
+    """The counts of a block of frames (the task :func:`lasco_cube_from_frames` maps over its
+    chunks of frames).
 
     ``frames`` holds, per frame, ``(path, data offset, ny, nx, y0, x0)``: where the file's data
     start, their stored size and where they go in the frame (``(ny, nx, 0, 0)`` but for
@@ -465,7 +465,7 @@ def open_lasco_frames(
 def lasco_cube_from_frames(frames: xr.Dataset, *,
                            storage_options: Mapping[str, Any] | None = None,
                            policy: ReadPolicy = ReadPolicy(),
-                           archive: str | None = None) -> xr.Dataset:
+                           archive: str | None = None, frames_per_chunk: int = 1) -> xr.Dataset:
     """The lazy (time, y, x) cube of exactly the frames of ``frames``.
 
     Parameters
@@ -480,6 +480,9 @@ def lasco_cube_from_frames(frames: xr.Dataset, *,
     archive
         The archive's URL as given to :func:`open_lasco_frames` (default: the
         ``source_archive`` attribute, which holds it without credentials or query string).
+    frames_per_chunk
+        Frames per chunk along ``time``, each chunk one read task (the region writers use a
+        region's frames: a region's shard is then made by one task, without joining frames).
 
     Returns
     -------
@@ -493,7 +496,8 @@ def lasco_cube_from_frames(frames: xr.Dataset, *,
     fs, _ = get_fs(str(archive or frames.attrs["source_archive"]), storage_options)
     counts = _pixel_arrays(fs, np.asarray(frames["path"].values, dtype=object),
                            np.asarray(frames["data_offset"].values, dtype=np.int64),
-                           _placement(frames, (ny, nx)), (ny, nx), policy)
+                           _placement(frames, (ny, nx)), (ny, nx), policy,
+                           frames_per_chunk)
     out = level05_template(frames)
     out["counts"] = out["counts"].copy(data=counts)
     return out
@@ -530,14 +534,18 @@ def _placement(frames: xr.Dataset, shape: tuple[int, int]) -> np.ndarray:
 
 
 def _pixel_arrays(fs, paths: np.ndarray, offsets: np.ndarray, placement: np.ndarray,
-                  shape: tuple[int, int], policy: ReadPolicy):
-    """Lazy counts of the files ``paths``: one frame per chunk, one read task per frame."""
+                  shape: tuple[int, int], policy: ReadPolicy, frames_per_chunk: int = 1):
+    """Lazy counts of the files ``paths``: ``frames_per_chunk`` frames per chunk, one read task
+    per chunk."""
     n = len(paths)
+    if int(frames_per_chunk) < 1:
+        raise ValueError(f"frames_per_chunk must be at least 1, not {frames_per_chunk}")
     frames = np.empty(n, dtype=object)
     for i in range(n):
         frames[i] = (str(paths[i]), int(offsets[i]), *(int(v) for v in placement[i]))
-    frames_da = da.from_array(frames, chunks=1) if n else da.empty((0,), dtype=object,
-                                                                    chunks=1)
+    per = int(frames_per_chunk)
+    frames_da = da.from_array(frames, chunks=per) if n else da.empty((0,), dtype=object,
+                                                                      chunks=1)
     return frames_da.map_blocks(read_frames, new_axis=(1, 2),
                                 chunks=(frames_da.chunks[0], (shape[0],), (shape[1],)),
                                 dtype=np.uint16, meta=np.empty((0, 0, 0), np.uint16), fs=fs,

@@ -8,8 +8,13 @@ interpolations replaced by one). The map changes with every frame whose roll or 
 changes, which since about 2010 is nearly every frame (the roll of the attitude tables drifts).
 
 So nothing here is cached per frame: :func:`level1_resample` evaluates the map of each output
-pixel and interpolates in the same pass, a compiled loop (numba) over the output pixels that
-holds no per-frame table. Its cost does not depend on whether the frame is rotated.
+pixel and interpolates in the same pass, a compiled loop (numba) over the output rows that holds
+no per-frame table. Per row, one loop without branches computes the float64 positions, the
+float32 warped positions and their interpolation cells (LLVM vectorises it: the arithmetic is
+the same IEEE operations in the same order, no fast-math, no FMA contraction), then a tight loop
+of loads and float32 sums; the few pixels that need a scalar rule (a NaN neighbour, a mixed cell
+of the mask) are done again one by one with the same functions. Its cost barely depends on
+whether the frame is rotated.
 
 Bilinear weights for a point ``(y, x)``, ``y0 = floor(y)``, ``fy = y - y0`` (``x`` the same)::
 
@@ -83,62 +88,262 @@ def _bilinear(image, y32, x32):
     return total
 
 
-@numba.njit(nogil=True, cache=True)
-def _row_positions(i, nx, ny, rotate, cos_a, sin_a, px, py, keyhole, ys_rot, xs_rot, off):
-    """Positions (float64) in the warped frame that output row ``i`` samples after the roll
-    correction and the keyhole flip (``north_up_coordinates``), and whether each is off the
-    frame."""
-    xmax = np.float64(nx - 1)
-    ymax = np.float64(ny - 1)
-    y = np.float64(i)
-    v = y - py
-    for j in range(nx):
-        x = np.float64(j)
-        if rotate:
-            u = x - px
-            xr = px + u * cos_a + v * sin_a
-            yr = py - u * sin_a + v * cos_a
-            off[j] = (xr < -_EDGE_EPS) | (xr > xmax + _EDGE_EPS) | (yr < -_EDGE_EPS) | (
-                yr > ymax + _EDGE_EPS)
-            xr = min(max(xr, 0.0), xmax)
-            yr = min(max(yr, 0.0), ymax)
-        else:
-            xr = x
-            yr = y
-            off[j] = False
-        if keyhole:
-            xr = xmax - xr
-            yr = ymax - yr
-        xs_rot[j] = xr
-        ys_rot[j] = yr
-
-
-@numba.njit(nogil=True, cache=True)
-def _row_distortion(nx, ny, ox, oy, xsum, ysum, k0, k1, k2, ys_rot, xs_rot, ys, xs):
-    """``distortion_coordinates`` of a row of positions, clamped to the frame (IDL
-    ``INTERPOLATE`` clamps), rounded to float32 as the map is stored."""
-    xmax = np.float64(nx - 1)
-    ymax = np.float64(ny - 1)
-    same = xsum == ysum
-    for j in range(nx):
-        dx = xs_rot[j] - ox
-        dy = ys_rot[j] - oy
-        # r0 = r * scale(r) / xsum along the ray from the occulter centre, r the radius in
-        # full-resolution pixels; for xsum == ysum, r0 cos(theta) = scale * dx exactly
-        bx = xsum * dx
-        by = ysum * dy
-        r2 = bx * bx + by * by
-        mm2 = r2 * (PIXEL_SIZE_MM * PIXEL_SIZE_MM)
-        factor = k0 + k1 * mm2 + k2 * mm2 * mm2
-        if not same:
-            rho = math.sqrt(dx * dx + dy * dy)
-            factor = factor * math.sqrt(r2) / (xsum * rho) if rho > 0.0 else 1.0
-        xs[j] = np.float32(min(max(ox + factor * dx, 0.0), xmax))
-        ys[j] = np.float32(min(max(oy + factor * dy, 0.0), ymax))
-
-
 #: Classes of the mask's interpolation cells (:func:`mask_cells`).
 _CELL_HIGH, _CELL_LOW, _CELL_MIXED = 0, 1, 2
+
+#: Bits of the per-pixel codes the resampling kernel writes beside the values.
+OFF_FRAME = 1  # the rotated position is off the frame: no input (IDL MISSING=0)
+MASK_LOW = 2  # the flipped and rotated C3 mask is below 0.5 there
+
+#: Bits of a row's list of pixels that the vectorised loops leave to the scalar rules: a NaN
+#: sum (the zero-weight rule of ``_bilinear``), a mixed cell of the mask (its bilinear value).
+_FIX_NAN, _FIX_MIXED = 1, 2
+
+
+@numba.njit(nogil=True, cache=True, inline="always")
+def _north_up(j, x_part, y_part, vs, vc, xmax, ymax, keyhole):
+    """Position (float64) in the warped frame that pixel ``j`` of an output row samples after
+    the roll correction and the keyhole flip (``north_up_coordinates``), clamped to the frame,
+    and whether it is off the frame.
+
+    ``xr = px + u cos(a) + v sin(a)``, ``yr = py - u sin(a) + v cos(a)`` (``u = x - px``,
+    ``v = y - py``) evaluated left to right as there, in two parts: ``x_part[j] = px + u cos``,
+    ``y_part[j] = py - u sin`` (the same for every row) plus ``vs = v sin``, ``vc = v cos``
+    (one per row). Without rotation ``x_part[j] = j``, ``y_part = 0``, ``vs = 0``, ``vc = y``:
+    the grid, exactly.
+    """
+    xr = x_part[j] + vs
+    yr = y_part[j] + vc
+    off = (xr < -_EDGE_EPS) | (xr > xmax + _EDGE_EPS) | (yr < -_EDGE_EPS) | (
+        yr > ymax + _EDGE_EPS)
+    xr = min(max(xr, 0.0), xmax)
+    yr = min(max(yr, 0.0), ymax)
+    if keyhole:
+        xr = xmax - xr
+        yr = ymax - yr
+    return yr, xr, off
+
+
+@numba.njit(nogil=True, cache=True, inline="always")
+def _warp(yr, xr, warp, same, ox, oy, xsum, ysum, k0, k1, k2, xmax, ymax):
+    """``distortion_coordinates`` of one position, clamped to the frame (IDL ``INTERPOLATE``
+    clamps), rounded to float32 as the map is stored; only the rounding without ``warp``
+    (IDL ``/NOWARP``)."""
+    if not warp:
+        return np.float32(yr), np.float32(xr)
+    dx = xr - ox
+    dy = yr - oy
+    # r0 = r * scale(r) / xsum along the ray from the occulter centre, r the radius in
+    # full-resolution pixels; for xsum == ysum (same), r0 cos(theta) = scale * dx exactly
+    bx = xsum * dx
+    by = ysum * dy
+    r2 = bx * bx + by * by
+    mm2 = r2 * (PIXEL_SIZE_MM * PIXEL_SIZE_MM)
+    factor = k0 + k1 * mm2 + k2 * mm2 * mm2
+    if not same:
+        rho = math.sqrt(dx * dx + dy * dy)
+        factor = factor * math.sqrt(r2) / (xsum * rho) if rho > 0.0 else 1.0
+    return (np.float32(min(max(oy + factor * dy, 0.0), ymax)),
+            np.float32(min(max(ox + factor * dx, 0.0), xmax)))
+
+
+@numba.njit(nogil=True, cache=True, inline="always")
+def _cell(y32, x32, ytop, xtop, nx):
+    """Interpolation cell of a float32 position in the frame: the flat index of its upper-left
+    value (row ``min(floor(y), ytop)``, column ``min(floor(x), xtop)``) and the fractions
+    ``fy``, ``fx`` (``_bilinear``'s arithmetic). The floors are >= 0 for a position in the
+    frame; ``max(., 0)`` only keeps one that is not a number from addressing outside it."""
+    iy = max(min(np.int32(y32), ytop), np.int32(0))
+    ix = max(min(np.int32(x32), xtop), np.int32(0))
+    return (np.uint32(iy) * np.uint32(nx) + np.uint32(ix), y32 - np.float32(iy),
+            x32 - np.float32(ix))
+
+
+@numba.njit(nogil=True, cache=True)
+def _row_prepare(x_part, y_part, vs, vc, ny, nx, keyhole, warp, same, ox, oy, xsum, ysum, k0,
+                 k1, k2, off, k, fy, fx, km):
+    """Per pixel of an output row: ``off``; the image's interpolation cell ``k`` (flat index
+    of the upper-left neighbour) and fractions ``fy``, ``fx`` at the warped position; the
+    mask's cell ``km`` at the flipped and rotated one (:func:`mask_cells`' index).
+
+    Loops without branches (one for each of: distortion with equal summing, the usual case;
+    distortion with unequal summing; ``/NOWARP``), which LLVM vectorises."""
+    xmax = np.float64(nx - 1)
+    ymax = np.float64(ny - 1)
+    ytop = np.int32(ny - 2)
+    xtop = np.int32(nx - 2)
+    mytop = np.int32(ny - 1)
+    mxtop = np.int32(nx - 1)
+    if warp and same:
+        for j in range(nx):
+            yr, xr, o = _north_up(j, x_part, y_part, vs, vc, xmax, ymax, keyhole)
+            y32, x32 = _warp(yr, xr, True, True, ox, oy, xsum, ysum, k0, k1, k2, xmax, ymax)
+            off[j] = o
+            k[j], fy[j], fx[j] = _cell(y32, x32, ytop, xtop, nx)
+            km[j] = _cell(np.float32(yr), np.float32(xr), mytop, mxtop, nx)[0]
+    elif warp:
+        for j in range(nx):
+            yr, xr, o = _north_up(j, x_part, y_part, vs, vc, xmax, ymax, keyhole)
+            y32, x32 = _warp(yr, xr, True, False, ox, oy, xsum, ysum, k0, k1, k2, xmax, ymax)
+            off[j] = o
+            k[j], fy[j], fx[j] = _cell(y32, x32, ytop, xtop, nx)
+            km[j] = _cell(np.float32(yr), np.float32(xr), mytop, mxtop, nx)[0]
+    else:
+        for j in range(nx):
+            yr, xr, o = _north_up(j, x_part, y_part, vs, vc, xmax, ymax, keyhole)
+            y32, x32 = np.float32(yr), np.float32(xr)
+            off[j] = o
+            k[j], fy[j], fx[j] = _cell(y32, x32, ytop, xtop, nx)
+            km[j] = _cell(y32, x32, mytop, mxtop, nx)[0]
+
+
+@numba.njit(nogil=True, cache=True)
+def _row_sample(flat, nx, k, fy, fx, off, cells, km, use_mask, out, codes, base, fix):
+    """``_bilinear``'s common expression (float32) at a row of prepared cells (``k``, ``fy``,
+    ``fx``), 0 off the frame, into ``out[base:base + len(k)]``; the codes into
+    ``codes[base:...]`` (a low cell of the mask, ``cells[km]``, is :data:`MASK_LOW`);
+    ``fix[j]`` the pixels left to the scalar rules (:data:`_FIX_NAN`, :data:`_FIX_MIXED`).
+    Returns how many.
+
+    A tight loop of loads and float32 arithmetic, unsigned indices (no negative-index
+    wraparound), no branches."""
+    unx = np.uint64(nx)
+    one = np.uint64(1)
+    zero = np.uint8(0)
+    nfix = 0
+    if use_mask:
+        for j in range(k.size):
+            kj = np.uint64(k[j])
+            gx = np.float32(1.0) - fx[j]
+            gy = np.float32(1.0) - fy[j]
+            total = gy * (gx * flat[kj] + fx[j] * flat[kj + one]) + fy[j] * (
+                gx * flat[kj + unx] + fx[j] * flat[kj + unx + one])
+            o = off[j] != 0
+            c = cells[np.uint64(km[j])]
+            ij = base + np.uint64(j)
+            out[ij] = np.float32(0.0) if o else total
+            codes[ij] = np.uint8(OFF_FRAME | MASK_LOW) if o else (
+                np.uint8(MASK_LOW) if c == _CELL_LOW else zero)
+            t = zero if o else ((np.uint8(_FIX_NAN) if total != total else zero)
+                                | (np.uint8(_FIX_MIXED) if c == _CELL_MIXED else zero))
+            fix[j] = t
+            nfix += t != 0
+    else:
+        for j in range(k.size):
+            kj = np.uint64(k[j])
+            gx = np.float32(1.0) - fx[j]
+            gy = np.float32(1.0) - fy[j]
+            total = gy * (gx * flat[kj] + fx[j] * flat[kj + one]) + fy[j] * (
+                gx * flat[kj + unx] + fx[j] * flat[kj + unx + one])
+            o = off[j] != 0
+            ij = base + np.uint64(j)
+            out[ij] = np.float32(0.0) if o else total
+            codes[ij] = np.uint8(OFF_FRAME) if o else zero
+            t = zero if o or total == total else np.uint8(_FIX_NAN)
+            fix[j] = t
+            nfix += t != 0
+    return nfix
+
+
+@numba.njit(nogil=True, cache=True)
+def _row_fix(image, mask, fix, x_part, y_part, vs, vc, keyhole, warp, same, ox, oy, xsum,
+             ysum, k0, k1, k2, out, codes, base):
+    """The scalar rules for the pixels ``fix`` lists (found eight at a time): the NaN sums
+    again with ``_bilinear``'s zero-weight rule, the mask's bilinear value in mixed cells.
+    Positions computed again by the same functions, so the same float values."""
+    ny, nx = image.shape
+    xmax = np.float64(nx - 1)
+    ymax = np.float64(ny - 1)
+    words = fix.view(np.uint64)
+    for w in range(words.size):
+        if words[w] == 0:
+            continue
+        for j in range(8 * w, min(8 * w + 8, nx)):
+            t = fix[j]
+            if t == 0:
+                continue
+            yr, xr, _ = _north_up(j, x_part, y_part, vs, vc, xmax, ymax, keyhole)
+            kj = base + np.uint64(j)
+            if t & _FIX_NAN:
+                y32, x32 = _warp(yr, xr, warp, same, ox, oy, xsum, ysum, k0, k1, k2, xmax,
+                                 ymax)
+                out[kj] = _bilinear(image, y32, x32)
+            if t & _FIX_MIXED and _bilinear(mask, np.float32(yr), np.float32(xr)) < 0.5:
+                codes[kj] = MASK_LOW
+
+
+@numba.njit(nogil=True, cache=True)
+def _row_scalar(image, mask, cells, x_part, y_part, vs, vc, keyhole, warp, same, ox, oy, xsum,
+                ysum, k0, k1, k2, use_mask, out, codes, base):
+    """An output row pixel by pixel (frames of one row or one column, where the cells of the
+    vectorised loops do not exist): the same rules, one pixel at a time."""
+    ny, nx = image.shape
+    xmax = np.float64(nx - 1)
+    ymax = np.float64(ny - 1)
+    for j in range(nx):
+        yr, xr, o = _north_up(j, x_part, y_part, vs, vc, xmax, ymax, keyhole)
+        kj = base + np.uint64(j)
+        if o:
+            codes[kj] = OFF_FRAME | MASK_LOW if use_mask else OFF_FRAME
+            out[kj] = np.float32(0.0)
+            continue
+        code = 0
+        if use_mask:
+            my = np.float32(yr)
+            mx = np.float32(xr)
+            c = cells[min(np.int64(my), ny - 1), min(np.int64(mx), nx - 1)]
+            if c == _CELL_LOW or (c == _CELL_MIXED and _bilinear(mask, my, mx) < 0.5):
+                code = MASK_LOW
+        codes[kj] = code
+        y32, x32 = _warp(yr, xr, warp, same, ox, oy, xsum, ysum, k0, k1, k2, xmax, ymax)
+        out[kj] = _bilinear(image, y32, x32)
+
+
+@numba.njit(nogil=True, cache=True)
+def _resample_kernel(image, mask, cells, out, codes, rotate, cos_a, sin_a, px, py, keyhole,
+                     warp, ox, oy, xsum, ysum, k0, k1, k2, use_mask):
+    """The level-1 resampling of ``image`` into ``out`` and ``codes`` (module docstring), row
+    by row: the positions, cells and fractions of a row in one vectorised loop
+    (``_row_prepare``), the neighbours gathered in a loop of loads (``_row_gather``), the
+    bilinear sums and codes in another vectorised loop (``_row_combine``), then the few pixels
+    that need the scalar rules (``_row_fix``)."""
+    ny, nx = out.shape
+    x_part = np.empty(nx, np.float64)
+    y_part = np.empty(nx, np.float64)
+    for j in range(nx):
+        if rotate:
+            u = np.float64(j) - px
+            x_part[j] = px + u * cos_a
+            y_part[j] = py - u * sin_a
+        else:
+            x_part[j] = np.float64(j)
+            y_part[j] = 0.0
+    out_flat = out.ravel()
+    codes_flat = codes.ravel()
+    flat = image.ravel()
+    cells_flat = cells.ravel()
+    same = xsum == ysum
+    off = np.empty(nx, np.uint8)
+    k = np.empty(nx, np.uint32)
+    km = np.empty(nx, np.uint32)
+    fy = np.empty(nx, np.float32)
+    fx = np.empty(nx, np.float32)
+    fix = np.zeros(8 * ((nx + 7) // 8), np.uint8)  # whole words for _row_fix's scan
+    for i in range(ny):
+        v = np.float64(i) - py
+        vs = v * sin_a if rotate else 0.0
+        vc = v * cos_a if rotate else np.float64(i)
+        base = np.uint64(i) * np.uint64(nx)
+        if ny < 2 or nx < 2:
+            _row_scalar(image, mask, cells, x_part, y_part, vs, vc, keyhole, warp, same, ox,
+                        oy, xsum, ysum, k0, k1, k2, use_mask, out_flat, codes_flat, base)
+            continue
+        _row_prepare(x_part, y_part, vs, vc, ny, nx, keyhole, warp, same, ox, oy, xsum, ysum,
+                     k0, k1, k2, off, k, fy, fx, km)
+        if _row_sample(flat, nx, k, fy, fx, off, cells_flat, km, use_mask, out_flat,
+                       codes_flat, base, fix[:nx]):
+            _row_fix(image, mask, fix, x_part, y_part, vs, vc, keyhole, warp, same, ox, oy,
+                     xsum, ysum, k0, k1, k2, out_flat, codes_flat, base)
 
 
 def mask_cells(mask: np.ndarray) -> np.ndarray:
@@ -161,45 +366,6 @@ def mask_cells(mask: np.ndarray) -> np.ndarray:
     return out
 
 
-#: Bits of the per-pixel codes the resampling kernel writes beside the values.
-OFF_FRAME = 1  # the rotated position is off the frame: no input (IDL MISSING=0)
-MASK_LOW = 2  # the flipped and rotated C3 mask is below 0.5 there
-
-
-@numba.njit(nogil=True, cache=True)
-def _resample_kernel(image, mask, cells, out, codes, rotate, cos_a, sin_a, px, py, keyhole,
-                     distortion, ox, oy, xsum, ysum, k0, k1, k2, use_mask):
-    ny, nx = out.shape
-    ys_rot = np.empty(nx, np.float64)
-    xs_rot = np.empty(nx, np.float64)
-    ys = np.empty(nx, np.float32)
-    xs = np.empty(nx, np.float32)
-    off = np.empty(nx, np.bool_)
-    for i in range(ny):
-        _row_positions(i, nx, ny, rotate, cos_a, sin_a, px, py, keyhole, ys_rot, xs_rot, off)
-        if distortion:
-            _row_distortion(nx, ny, ox, oy, xsum, ysum, k0, k1, k2, ys_rot, xs_rot, ys, xs)
-        else:
-            for j in range(nx):
-                ys[j] = np.float32(ys_rot[j])
-                xs[j] = np.float32(xs_rot[j])
-        for j in range(nx):
-            if off[j]:
-                codes[i, j] = OFF_FRAME | MASK_LOW if use_mask else OFF_FRAME
-                out[i, j] = np.float32(0.0)
-                continue
-            code = 0
-            if use_mask:
-                y32 = np.float32(ys_rot[j])
-                x32 = np.float32(xs_rot[j])
-                cell = cells[min(np.int64(y32), ny - 1), min(np.int64(x32), nx - 1)]
-                if cell == _CELL_LOW or (cell == _CELL_MIXED
-                                         and _bilinear(mask, y32, x32) < 0.5):
-                    code = MASK_LOW
-            codes[i, j] = code
-            out[i, j] = _bilinear(image, ys[j], xs[j])
-
-
 def resample_codes(image: np.ndarray, *, detector: str, occulter_xy: tuple[float, float],
                    binning: tuple[int, int] = (1, 1), rotate_ccw_deg: float = 0.0,
                    pivot_xy: tuple[float, float] = (0.0, 0.0), keyhole: bool = False,
@@ -212,6 +378,10 @@ def resample_codes(image: np.ndarray, *, detector: str, occulter_xy: tuple[float
     image = np.ascontiguousarray(image, dtype=np.float32)
     if image.ndim != 2:
         raise ValueError(f"level1_resample takes one 2-D frame, got shape {image.shape}")
+    geometry = (rotate_ccw_deg, *pivot_xy, *occulter_xy)
+    if not all(math.isfinite(float(g)) for g in geometry):
+        raise ValueError(f"non-finite level-1 geometry: rotation {rotate_ccw_deg}, pivot "
+                         f"{pivot_xy}, occulter {occulter_xy}")
     use_mask = mask is not None
     if use_mask:
         mask = np.ascontiguousarray(mask, dtype=np.float32)

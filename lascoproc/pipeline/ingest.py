@@ -101,7 +101,7 @@ def ingest_level05(
         def open_range(rng: slice, frames=frames) -> xr.Dataset:
             return lasco_cube_from_frames(frames.isel(time=rng),
                                           storage_options=storage_options, policy=policy,
-                                          archive=root)
+                                          archive=root, frames_per_chunk=region_frames)
 
         target = size_store(out, size, main=k == 0)
         report = write_cube(target, level05_template(frames), open_range,

@@ -111,6 +111,11 @@ class Level1Ranges:
         The archive's URL and fsspec options, and how pixel reads are retried.
     inpaint, gpu_resource
         Passed to :func:`lascoproc.inpaint.inpaint_cube` when ``inpaint`` is not ``None``.
+    chunk_frames
+        Frames per task of a range's cube (read and calibrate), from the range's first frame:
+        the region size of the writer (ranges start on a region), so that one task makes a
+        region's shard whole (no joining of one-frame blocks). With the temporal fill, one
+        frame per task (its halo is not a region).
 
     Building it plans every frame at once (no pixel read). :meth:`template` is the store
     template of the whole run (no graph), :meth:`open_range` the lazy cube of a time range.
@@ -120,8 +125,9 @@ class Level1Ranges:
                  options: Level1Options = Level1Options(), archive: str | None = None,
                  storage_options: Mapping[str, Any] | None = None,
                  policy: ReadPolicy = ReadPolicy(), inpaint: str | None = None,
-                 gpu_resource: bool = False):
+                 gpu_resource: bool = False, chunk_frames: int = 1):
         self.frames = frames
+        self.chunk_frames = int(chunk_frames)
         self.calib = calib
         self.options = options
         self.archive = archive
@@ -168,7 +174,8 @@ class Level1Ranges:
         wide = slice(max(start - halo, 0), min(stop + halo, n))
         level05 = lasco_cube_from_frames(self.frames.isel(time=wide),
                                          storage_options=self.storage_options,
-                                         policy=self.policy, archive=self.archive)
+                                         policy=self.policy, archive=self.archive,
+                                         frames_per_chunk=1 if halo else self.chunk_frames)
         level1 = self._inpainted(calibrate_level1(level05, self.calib, options=self.options,
                                                   plan=self.plan.isel(time=wide)))
         if wide == slice(start, stop):
@@ -300,7 +307,7 @@ def run_level1(archive: str | LascoIndex, *, detector: str, calib: str | Calibra
         frames = groups[size]
         run = Level1Ranges(frames, store, options=options, archive=root,
                            storage_options=storage_options, policy=policy, inpaint=inpaint,
-                           gpu_resource=gpu)
+                           gpu_resource=gpu, chunk_frames=region_frames)
         template = run.template()
         target = size_store(out, size, main=k == 0)
         # dask drops layer annotations when it fuses tasks: keep the GPU tasks apart

@@ -5,7 +5,7 @@ import pytest
 from scipy import ndimage
 
 from lascoproc.kernels import lasco_geometry as lg
-from lascoproc.kernels.resample import bilinear_sample, level1_resample
+from lascoproc.kernels.resample import bilinear_sample, level1_resample, resample_codes
 
 
 def _reference(image, **geometry):
@@ -135,3 +135,124 @@ def test_nan_blocks_flag_their_ring_only():
                                 rotate_ccw_deg=1.5, pivot_xy=(64.0, 64.0), distortion=False)
     bad = np.isnan(got)
     assert 32 * 32 <= bad.sum() <= 36 * 36  # the block, turned, and a ring of one pixel
+
+
+# --------------------------------------------------------------------------------------------
+# Bit-identity: the kernel's arithmetic written out in numpy, operation for operation
+# --------------------------------------------------------------------------------------------
+
+def _transcribed(image, mask, *, detector, occulter_xy, binning, rotate_ccw_deg, pivot_xy,
+                 keyhole):
+    """What the kernel must give, bit for bit, transcribed from its definition (module
+    docstring of :mod:`lascoproc.kernels.resample`) in plain numpy: float64 roll correction
+    (``north_up_coordinates``: ``xr = px + u cos + v sin``, ``yr = py - u sin + v cos``, off
+    the frame beyond 1e-6, clamped), keyhole flip, the distortion about the occulter centre
+    (``factor = k0 + k1 mm2 + k2 mm2^2``, ``mm2`` the squared radius in mm at full
+    resolution; unequal summing scales by ``r / (xsum rho)``), clamped and rounded to float32;
+    the float32 bilinear sum ``gy (gx a + fx b) + fy (gx c + fx d)``, and where it is NaN the
+    sum of the terms with a non-zero weight; 0 off the frame. Codes: OFF_FRAME | MASK_LOW off
+    the frame; MASK_LOW where the mask's cell at the float32 rotated position is all < 0.5, or
+    mixed and the mask's bilinear value there is < 0.5."""
+    ny, nx = image.shape
+    y, x = np.mgrid[0:ny, 0:nx].astype(np.float64)
+    a = np.deg2rad(float(rotate_ccw_deg))
+    cos_a, sin_a = float(np.cos(a)), float(np.sin(a))
+    px, py = pivot_xy
+    u, v = x - px, y - py
+    xr = px + u * cos_a + v * sin_a
+    yr = py - u * sin_a + v * cos_a
+    xmax, ymax = float(nx - 1), float(ny - 1)
+    off = (xr < -1e-6) | (xr > xmax + 1e-6) | (yr < -1e-6) | (yr > ymax + 1e-6)
+    xr, yr = np.clip(xr, 0.0, xmax), np.clip(yr, 0.0, ymax)
+    if keyhole:
+        xr, yr = xmax - xr, ymax - yr
+    c0, c1, c2 = lg.DISTORTION_COEFFS[detector]
+    xsum, ysum = float(binning[0]), float(binning[1])
+    ox, oy = occulter_xy
+    dx, dy = xr - ox, yr - oy
+    bx, by = xsum * dx, ysum * dy
+    r2 = bx * bx + by * by
+    mm2 = r2 * (0.021 * 0.021)
+    factor = (1.0 + c0) + c1 * mm2 + c2 * mm2 * mm2
+    if xsum != ysum:
+        rho = np.sqrt(dx * dx + dy * dy)
+        scale = np.divide(np.sqrt(r2), xsum * rho, out=np.ones_like(rho), where=rho > 0)
+        factor = np.where(rho > 0, factor * scale, 1.0)
+    xs = np.clip(ox + factor * dx, 0.0, xmax).astype(np.float32)
+    ys = np.clip(oy + factor * dy, 0.0, ymax).astype(np.float32)
+
+    def bilinear(img, ys, xs):
+        iy = np.minimum(ys.astype(np.int64), ny - 2)
+        ix = np.minimum(xs.astype(np.int64), nx - 2)
+        fy, fx = ys - iy.astype(np.float32), xs - ix.astype(np.float32)
+        gy, gx = np.float32(1.0) - fy, np.float32(1.0) - fx
+        nb = img[iy, ix], img[iy, ix + 1], img[iy + 1, ix], img[iy + 1, ix + 1]
+        total = gy * (gx * nb[0] + fx * nb[1]) + fy * (gx * nb[2] + fx * nb[3])
+        partial = np.zeros_like(total)
+        for w, value in zip((gy * gx, gy * fx, fy * gx, fy * fx), nb, strict=True):
+            partial = np.where(w > 0, partial + w * value, partial)
+        return np.where(np.isnan(total), partial, total)
+
+    out = np.where(off, np.float32(0.0), bilinear(image, ys, xs))
+    m = mask >= 0.5
+    padded = np.pad(m, ((0, 1), (0, 1)), mode="edge")
+    corners = np.stack([padded[:-1, :-1], padded[:-1, 1:], padded[1:, :-1], padded[1:, 1:]])
+    my, mx = yr.astype(np.float32), xr.astype(np.float32)
+    iy = np.minimum(my.astype(np.int64), ny - 1)
+    ix = np.minimum(mx.astype(np.int64), nx - 1)
+    low = ~corners.any(axis=0)[iy, ix]
+    mixed = ~low & ~corners.all(axis=0)[iy, ix]
+    low |= mixed & (bilinear(mask, my, mx) < 0.5)
+    codes = np.where(off, 3, np.where(low, 2, 0)).astype(np.uint8)
+    return out.astype(np.float32), codes
+
+
+def _c3_like(shape, binning, seed):
+    """A corona with stars and three lost blocks (NaN), and a C3-like mask (occulter disc,
+    pylon, field stop) averaged over the summing, so that its edges are fractional."""
+    image = _corona(shape, seed=seed)
+    rng = np.random.default_rng(seed)
+    ny, nx = shape
+    for _ in range(3):
+        i, j = rng.integers(0, ny - 16), rng.integers(0, nx - 16)
+        image[i:i + 16, j:j + 16] = np.nan
+    xsum, ysum = binning
+    y, x = np.mgrid[0:ny * ysum, 0:nx * xsum].astype(np.float64)
+    cy, cx = 0.495 * ny * ysum, 0.505 * nx * xsum
+    r = np.hypot(x - cx, y - cy)
+    full = ((r > 0.09 * nx * xsum) & (r < 0.49 * nx * xsum)).astype(np.float32)
+    along, across = (x - cx + y - cy) / -np.sqrt(2), (x - cx - (y - cy)) / np.sqrt(2)
+    full[(along > 0) & (np.abs(across) < 0.012 * nx * xsum)] = 0.0
+    mask = full.reshape(ny, ysum, nx, xsum).mean(axis=(1, 3)).astype(np.float32)
+    return image, mask
+
+
+@pytest.mark.parametrize("binning,shape,keyhole", [
+    ((1, 1), (256, 256), False),
+    ((2, 2), (256, 256), True),
+    ((2, 1), (256, 128), False),  # unequal summing: the general radius formula
+])
+def test_rotated_masked_nan_frame_is_bit_identical_to_the_transcription(binning, shape,
+                                                                         keyhole):
+    image, mask = _c3_like(shape, binning, seed=5)
+    args = {"detector": "C3", "occulter_xy": (shape[1] * 0.503, shape[0] * 0.494),
+            "binning": binning, "rotate_ccw_deg": -7.42,
+            "pivot_xy": (shape[1] * 0.505 + 0.3, shape[0] * 0.498 - 0.7), "keyhole": keyhole}
+    expected, expected_codes = _transcribed(image, mask, **args)
+    got, codes = resample_codes(image, mask=mask, **args)
+    assert np.isnan(got).sum() > 0 and (codes == 2).sum() > 0 and (codes == 3).sum() > 0
+    np.testing.assert_array_equal(got.view(np.uint32), expected.view(np.uint32))
+    np.testing.assert_array_equal(codes, expected_codes)
+    # without the mask: the same values, codes OFF_FRAME only
+    got, codes = resample_codes(image, **args)
+    np.testing.assert_array_equal(got.view(np.uint32), expected.view(np.uint32))
+    np.testing.assert_array_equal(codes, expected_codes & 1)
+
+
+@pytest.mark.parametrize("bad", [{"rotate_ccw_deg": np.nan}, {"pivot_xy": (np.inf, 1.0)},
+                                 {"occulter_xy": (np.nan, 3.0)}])
+def test_non_finite_geometry_is_a_clear_error(bad):
+    args = {"detector": "C3", "occulter_xy": (8.0, 8.0), "rotate_ccw_deg": 2.0,
+            "pivot_xy": (8.0, 8.0), **bad}
+    with pytest.raises(ValueError, match="non-finite"):
+        resample_codes(np.ones((16, 16), np.float32), **args)
