@@ -293,8 +293,9 @@ def level1_block(counts, rows, *, images, cells, detector, distortion):
     of :func:`calibration_images`, shared by every frame): the task :func:`calibrate_level1`
     maps over the frames, and the plain-numpy path on arrays."""
     nt = counts.shape[0]
-    brightness = np.full(counts.shape, np.nan, np.float32)
-    quality = np.full(counts.shape, OUTSIDE, np.uint8)
+    # every frame is written whole: calibrated in place, or NaN/OUTSIDE when it is not
+    brightness = np.empty(counts.shape, np.float32)
+    quality = np.empty(counts.shape, np.uint8)
     nmissing = np.zeros(nt, np.int16)
     status = np.zeros(nt, np.uint8)
     for k in range(nt):
@@ -303,11 +304,11 @@ def level1_block(counts, rows, *, images, cells, detector, distortion):
                                                  "stored_x0"))
         stored = counts[k] if sy < 0 else counts[k][y0:y0 + sy, x0:x0 + sx]
         nmissing[k], no_data = frame_checks(stored)
-        if row["frame_status"] != FRAME_OK:
-            status[k] = FRAME_NOT_CALIBRATED
-            continue
-        if no_data:
-            status[k] = FRAME_NO_DATA
+        if row["frame_status"] != FRAME_OK or no_data:
+            status[k] = FRAME_NOT_CALIBRATED if row["frame_status"] != FRAME_OK else \
+                FRAME_NO_DATA
+            brightness[k] = np.nan
+            quality[k] = OUTSIDE
             continue
         vig, ramp, mask = (images[j] if j >= 0 else None for j in (
             int(row["vignetting_index"]), int(row["ramp_index"]), int(row["mask_index"])))
@@ -320,9 +321,9 @@ def level1_block(counts, rows, *, images, cells, detector, distortion):
             rotation=float(row["rotation"]),
             pivot_xy=(float(row["pivot_x"]), float(row["pivot_y"])),
             keyhole=bool(row["keyhole"]))
-        brightness[k], quality[k] = calibrate_frame(
-            counts[k], plan, detector=detector, vignetting=vig, ramp=ramp, mask=mask,
-            mask_cells=mask_cells_, distortion=distortion)
+        calibrate_frame(counts[k], plan, detector=detector, vignetting=vig, ramp=ramp,
+                        mask=mask, mask_cells=mask_cells_, distortion=distortion,
+                        out=(brightness[k], quality[k]))
     return brightness, quality, nmissing, status
 
 

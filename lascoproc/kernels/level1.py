@@ -110,7 +110,9 @@ def _flags_kernel(out, codes, quality):
 def calibrate_frame(counts: np.ndarray, plan: FramePlan, *, detector: str,
                     vignetting: np.ndarray, ramp: np.ndarray | None = None,
                     mask: np.ndarray | None = None, mask_cells: np.ndarray | None = None,
-                    distortion: bool = True) -> tuple[np.ndarray, np.ndarray]:
+                    distortion: bool = True,
+                    out: tuple[np.ndarray, np.ndarray] | None = None
+                    ) -> tuple[np.ndarray, np.ndarray]:
     """Level-1 ``(brightness, quality)`` of one level-0.5 frame (module docstring).
 
     Parameters
@@ -130,6 +132,9 @@ def calibrate_frame(counts: np.ndarray, plan: FramePlan, *, detector: str,
         :func:`lascoproc.kernels.resample.mask_cells` of ``mask`` (made here when not given).
     distortion
         Correct the distortion (IDL ``/NOWARP`` is False).
+    out
+        ``(brightness, quality)`` arrays to write into (C-contiguous float32 and uint8 of the
+        frame's shape, e.g. the frame's place in a block); new arrays when ``None``.
 
     Returns
     -------
@@ -140,13 +145,19 @@ def calibrate_frame(counts: np.ndarray, plan: FramePlan, *, detector: str,
     """
     img = photometry(counts, bias=plan.bias, exptime=plan.exptime, calfac=plan.calfac,
                      vignetting=vignetting, ramp=ramp, subtract_bias=plan.subtract_bias)
-    out, codes = resample_codes(
+    brightness, quality = (None, None) if out is None else out
+    brightness, codes = resample_codes(
         img, detector=detector, occulter_xy=plan.occulter_xy, binning=plan.binning,
         rotate_ccw_deg=plan.rotation, pivot_xy=plan.pivot_xy, keyhole=plan.keyhole,
-        distortion=distortion, mask=mask, cells=mask_cells)
-    quality = np.empty(out.shape, np.uint8)
-    _flags_kernel(out, codes, quality)
-    return out, quality
+        distortion=distortion, mask=mask, cells=mask_cells, out=brightness)
+    if quality is None:
+        quality = np.empty(brightness.shape, np.uint8)
+    elif (quality.shape != brightness.shape or quality.dtype != np.uint8
+          or not quality.flags.c_contiguous):
+        raise ValueError(f"the quality array to write into must be C-contiguous uint8 of shape "
+                         f"{brightness.shape}")
+    _flags_kernel(brightness, codes, quality)
+    return brightness, quality
 
 
 def frame_checks(counts: np.ndarray) -> tuple[int, bool]:

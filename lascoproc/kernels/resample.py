@@ -370,11 +370,14 @@ def resample_codes(image: np.ndarray, *, detector: str, occulter_xy: tuple[float
                    binning: tuple[int, int] = (1, 1), rotate_ccw_deg: float = 0.0,
                    pivot_xy: tuple[float, float] = (0.0, 0.0), keyhole: bool = False,
                    distortion: bool = True, mask: np.ndarray | None = None,
-                   cells: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+                   cells: np.ndarray | None = None, out: np.ndarray | None = None
+                   ) -> tuple[np.ndarray, np.ndarray]:
     """:func:`level1_resample` as the kernel gives it: ``(out, codes)``, ``codes`` uint8 with
     the bits :data:`OFF_FRAME` and :data:`MASK_LOW` (the level-1 chain turns them into its
     quality flags in one more pass). ``cells``: :func:`mask_cells` of ``mask`` when the caller
-    has it (it is the same for every frame of a mask); made here otherwise."""
+    has it (it is the same for every frame of a mask); made here otherwise. ``out``: a
+    C-contiguous float32 array of the frame's shape to write the values into (e.g. the frame's
+    place in a block), instead of a new one."""
     image = np.ascontiguousarray(image, dtype=np.float32)
     if image.ndim != 2:
         raise ValueError(f"level1_resample takes one 2-D frame, got shape {image.shape}")
@@ -393,7 +396,12 @@ def resample_codes(image: np.ndarray, *, detector: str, occulter_xy: tuple[float
         cells = np.zeros((1, 1), np.uint8)
     c0, c1, c2 = DISTORTION_COEFFS[str(detector).strip().upper()] if distortion else (0, 0, 0)
     a = np.deg2rad(float(rotate_ccw_deg))
-    out = np.empty(image.shape, np.float32)
+    if out is None:
+        out = np.empty(image.shape, np.float32)
+    elif (out.shape != image.shape or out.dtype != np.float32
+          or not out.flags.c_contiguous or not out.flags.writeable):
+        raise ValueError(f"out must be a writeable C-contiguous float32 array of shape "
+                         f"{image.shape}")
     codes = np.empty(image.shape, np.uint8)
     _resample_kernel(image, mask, cells, out, codes, bool(rotate_ccw_deg), float(np.cos(a)),
                      float(np.sin(a)), float(pivot_xy[0]), float(pivot_xy[1]), bool(keyhole),

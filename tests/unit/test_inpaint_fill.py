@@ -221,5 +221,6 @@ def test_classical_methods_need_no_torch():
             "    assert np.isfinite(out).all()\n"
             "try:\n    ip.fill(a, m, method='network', center=(48, -20))\n"
             "except ImportError as e:\n"
-            "    assert 'classical' in str(e) and \"lascoproc[ml]\" in str(e), e\nelse:\n    raise SystemExit('no ImportError')\n")
+            "    assert 'classical' in str(e) and \"lascoproc[ml]\" in str(e), e\n"
+            "else:\n    raise SystemExit('no ImportError')\n")
     subprocess.run([sys.executable, "-c", code], check=True)
