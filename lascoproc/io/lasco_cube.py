@@ -137,7 +137,10 @@ def read_frames(frames: np.ndarray, *, fs, shape: tuple[int, int],
     after the retries raises :class:`FrameReadError` (its region is left for ``resume`` and
     named in the run report): a frame is never written as zeros that stand for data.
     """
-    counts = np.zeros((*frames.shape, *shape), np.uint16)
+    whole = all(tuple(int(v) for v in frames[k][2:]) == (*shape, 0, 0)
+                for k in np.ndindex(frames.shape))
+    # every pixel is overwritten unless a subfield is embedded (its other pixels stay 0)
+    counts = (np.empty if whole else np.zeros)((*frames.shape, *shape), np.uint16)
     for k in np.ndindex(frames.shape):
         path, offset, ny, nx, y0, x0 = frames[k]
         counts[k][y0:y0 + ny, x0:x0 + nx] = read_frame(
