@@ -47,9 +47,10 @@ import numpy as np
 import torch
 
 import lascoproc
-from lascoproc.degradation.config import Architecture, ModelConfig, Preprocessing
+from lascoproc.degradation.config import ModelConfig
 from lascoproc.degradation.data import preprocess
 from lascoproc.degradation.model import build_network, load_model, save_model
+from lascoproc.degradation.presets import recipe
 from lascoproc.degradation.series import estimate_frames
 from lascoproc.io.sdoml import open_sdoml
 from lascoproc.testing.sdoml import write_sdoml_store
@@ -69,10 +70,12 @@ def prepare(workdir: Path, frames: int, size: int, chunk: int) -> str:
 
 
 def untrained(size: int, workdir: Path):
-    """A randomly initialised multi-channel CNN with ``size`` input (speed tests only)."""
-    config = ModelConfig(preprocessing=Preprocessing(size=size, scaling=(1.0,) * len(EUV)),
-                         architecture=Architecture(kind="multi"))
-    path = workdir / f"untrained_multi_{size}.pt"
+    """A randomly initialised network of the paper's preset with ``size`` input (speed tests
+    only)."""
+    paper = recipe("paper", size=size)
+    config = ModelConfig(preprocessing=paper.preprocessing, architecture=paper.architecture,
+                         preset="paper")
+    path = workdir / f"untrained_paper_{size}.pt"
     torch.manual_seed(0)
     save_model(path, build_network(config), config)
     return load_model(path)
@@ -96,11 +99,11 @@ def main(argv=None) -> int:
                         help="frames per Zarr chunk (default 15, as SDOML's conversion)")
     parser.add_argument("--threads", default=f"1,{os.cpu_count()}",
                         help="comma-separated dask thread counts (default 1 and all cores)")
-    parser.add_argument("--model", default="default-multi",
-                        help="weights file or shipped name (default default-multi)")
+    parser.add_argument("--model", default=None,
+                        help="weights file or shipped name (default: the shipped default)")
     parser.add_argument("--input-size", type=int, default=None,
-                        help="time an untrained multi-channel network of this input size "
-                             "instead of --model (e.g. 256, the paper's; the speed does not "
+                        help="time an untrained network of the paper's preset at this input "
+                             "size instead of --model (256: the paper's; the speed does not "
                              "depend on the weights)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     parser.add_argument("--batch-size", type=int, default=64)
@@ -131,7 +134,7 @@ def main(argv=None) -> int:
     def infer():
         frames = preprocess(ds, prep, undo_deg_cor=True)
         return estimate_frames(frames, model, device=args.device,
-                               batch_size=args.batch_size).compute()
+                               batch_size=args.batch_size)["degradation"].compute()
 
     rows = []
     for threads in [int(t) for t in args.threads.split(",") if t]:
@@ -147,8 +150,9 @@ def main(argv=None) -> int:
                       f"({median:.2f} s for {n} frames)", file=sys.stderr)
 
     print(f"\n{n} frames x 7 channels of {args.size}x{args.size} float32, chunks of "
-          f"{args.chunk} frames; model {model.name} ({model.kind}, {prep.size}x{prep.size} "
-          f"input)\n")
+          f"{args.chunk} frames; model {model.name} ({model.kind}, ensemble "
+          f"{model.config.architecture.ensemble}, {prep.size}x{prep.size} input; load "
+          f"{os.getloadavg()[0]:.1f})\n")
     print("| path | threads | device | frames/s | s per run |")
     print("|---|---:|---|---:|---:|")
     for row in rows:
@@ -170,7 +174,8 @@ def main(argv=None) -> int:
         },
         "store": {"frames": n, "size": args.size, "chunk": args.chunk, "channels": list(EUV)},
         "model": {"name": model.name, "sha256": model.sha256, "kind": model.kind,
-                  "input": prep.size},
+                  "input": prep.size, "ensemble": model.config.architecture.ensemble,
+                  "symmetric_copies": 8 if model.symmetric else 1},
         "results": rows,
     }
     tag = f"{args.device.split(':')[0]}_in{prep.size}"

@@ -11,15 +11,19 @@
 - :mod:`~lascoproc.degradation.series`: the per-frame estimates (lazy) and the binned series.
 - :mod:`~lascoproc.degradation.reference`: aiapy's degradation factor from a response table.
 - :mod:`~lascoproc.degradation.plot`: figures of a series.
+- :mod:`~lascoproc.degradation.api`: aiapy-style ``degradation(channel, time)`` and
+  ``correct_degradation(data, channel, time)`` from a series (or a response table).
 
 torch is imported by the modules that need it (data, model, train, evaluate, series), not by
-this package or by ``reference``/``config``/``plot``; the archive is opened by
+this package or by ``reference``/``config``/``plot``/``api``; the archive is opened by
 :mod:`lascoproc.pipeline.aia`.
 """
 
 import importlib
 
 __all__ = [
+    "degradation",
+    "correct_degradation",
     "EUV_CHANNELS",
     "ModelConfig",
     "Preprocessing",
@@ -40,6 +44,7 @@ __all__ = [
 ]
 
 _WHERE = {
+    "degradation": "api", "correct_degradation": "api",
     "EUV_CHANNELS": "config", "ModelConfig": "config", "Preprocessing": "config",
     "Architecture": "config", "Augmentation": "config", "ReferenceSplit": "config",
     "DimmedPairs": "data", "preprocess": "data", "select_frames": "data",
@@ -52,6 +57,14 @@ _WHERE = {
 
 def __getattr__(name):
     if name in _WHERE:
-        module = importlib.import_module(f"lascoproc.degradation.{_WHERE[name]}")
+        try:
+            module = importlib.import_module(f"lascoproc.degradation.{_WHERE[name]}")
+        except ImportError as err:  # torch (the networks) is the ``ml`` extra
+            from lascoproc.extras import explain
+
+            message = explain(err, f"lascoproc.degradation.{name}")
+            if message is None:
+                raise
+            raise ImportError(message, name=err.name) from err
         return getattr(module, name)
     raise AttributeError(f"module 'lascoproc.degradation' has no attribute {name!r}")

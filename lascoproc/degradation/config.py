@@ -25,10 +25,12 @@ __all__ = [
     "EUV_CHANNELS",
     "SDOML_SIZE",
     "SDOML_RSUN_FRACTION",
+    "PAPER_SCALING",
     "Preprocessing",
     "Architecture",
     "Augmentation",
     "ReferenceSplit",
+    "SeriesRecipe",
     "ModelConfig",
 ]
 
@@ -43,6 +45,13 @@ SDOML_SIZE = 512
 SDOML_RSUN_FRACTION = 976.0 / (2.4 * 1024)
 
 _TRANSFORMS = ("linear", "log")
+_RESAMPLE = ("mean", "decimate")
+
+#: The paper's fixed per-channel scaling [DN/s] (vale-salvatelli/sdo-autocal_pub and
+#: spaceml-org/expanding-sdo-capabilities, ``sdo.io.AUNIT_BYCH``: "the approximate mean of the
+#: channels across the full time period", from Galvez et al. 2019, Fig. 3).
+PAPER_SCALING = {94: 10.0, 131: 80.0, 171: 2000.0, 193: 3000.0, 211: 1000.0, 304: 500.0,
+                 335: 80.0}
 
 
 def _channels(values) -> tuple[int, ...]:
@@ -77,6 +86,10 @@ class Preprocessing:
         hot channels, where the frame is read noise clipped at zero by the archive) carry no
         information on the Sun's brightness, and their level does not dim with the instrument:
         a floor above them keeps the network from reading them.
+    resample
+        ``"mean"``: block mean of ``binning x binning`` pixels; ``"decimate"``: every
+        ``binning``-th pixel, as the paper's ``img[::subsample, ::subsample]``
+        (``sdo.datasets.sdo_dataset.SDO_Dataset.__getitem__``).
     """
 
     channels: tuple[int, ...] = EUV_CHANNELS
@@ -85,6 +98,7 @@ class Preprocessing:
     transform: str = "linear"
     scaling: tuple[float, ...] | None = None
     floor: float = 1e-3
+    resample: str = "mean"
 
     def __post_init__(self):
         object.__setattr__(self, "channels", _channels(self.channels))
@@ -92,6 +106,8 @@ class Preprocessing:
             raise ValueError(f"size must divide {SDOML_SIZE} (256, 128, 64...), got {self.size}")
         if self.transform not in _TRANSFORMS:
             raise ValueError(f"transform must be one of {_TRANSFORMS}, got {self.transform!r}")
+        if self.resample not in _RESAMPLE:
+            raise ValueError(f"resample must be one of {_RESAMPLE}, got {self.resample!r}")
         if self.apodise is not None and self.apodise <= 0:
             raise ValueError(f"apodise must be a positive radius in solar radii, got "
                              f"{self.apodise}")
@@ -118,6 +134,11 @@ class Preprocessing:
         return dataclasses.replace(self, scaling=tuple(float(s) for s in scaling))
 
 
+#: The networks: ``multi`` and ``single`` (the paper's), ``level`` (ours: quiet-Sun level and
+#: dimming-free shapes, :class:`lascoproc.degradation.model.LevelShapeCNN`).
+ARCHITECTURES = ("multi", "single", "level")
+
+
 @dataclasses.dataclass(frozen=True)
 class Architecture:
     """The CNN (Dos Santos et al. 2021, Fig. 2).
@@ -129,6 +150,13 @@ class Architecture:
     ``alpha_max * sigmoid``. ``head="dense"`` (the paper) feeds the dense layer every feature
     at every position; ``head="mean"`` averages each feature map over the image first (a global
     average pool: far fewer weights, the same answer wherever an active region sits).
+    ``padding="same"`` keeps the size through each convolution, ``"valid"`` (the paper's
+    Autocalibration6: ``nn.Conv2d(..., kernel_size=3)`` without padding) loses ``kernel - 1``
+    pixels. ``ensemble`` independent networks of this kind are trained together (each on its
+    own bootstrap weights of the samples) and predict with their mean; their spread is the
+    model's own uncertainty of each estimate. ``profile_bins`` (the ``level`` network only): the
+    dense layer also sees each channel's mean shape in that many rings of equal width out to
+    the frame's corner (limb brightening, the corona's scale height; invariant to rotation).
     """
 
     kind: str = "multi"
@@ -137,10 +165,13 @@ class Architecture:
     pool: int = 2
     alpha_max: float = 1.0
     head: str = "dense"
+    padding: str = "same"
+    ensemble: int = 1
+    profile_bins: int = 0
 
     def __post_init__(self):
-        if self.kind not in ("multi", "single"):
-            raise ValueError(f"kind must be 'multi' or 'single', got {self.kind!r}")
+        if self.kind not in ARCHITECTURES:
+            raise ValueError(f"kind must be one of {ARCHITECTURES}, got {self.kind!r}")
         if self.width < 1 or self.kernel < 1 or self.pool < 1:
             raise ValueError("width, kernel and pool must be positive")
         if self.kernel % 2 == 0:
@@ -149,6 +180,12 @@ class Architecture:
             raise ValueError(f"alpha_max must be positive, got {self.alpha_max}")
         if self.head not in ("dense", "mean"):
             raise ValueError(f"head must be 'dense' or 'mean', got {self.head!r}")
+        if self.padding not in ("same", "valid"):
+            raise ValueError(f"padding must be 'same' or 'valid', got {self.padding!r}")
+        if self.ensemble < 1:
+            raise ValueError(f"ensemble must be at least 1, got {self.ensemble}")
+        if self.profile_bins < 0 or (self.profile_bins and self.kind != "level"):
+            raise ValueError("profile_bins is a count >= 0, for the level network only")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -193,8 +230,14 @@ class ReferenceSplit:
     holdout_months: tuple[int, ...] = (8, 9)
     test_months: tuple[int, ...] = (10, 11, 12)
     sample_every: str | None = None
+    hours: tuple[int, ...] | None = None
 
     def __post_init__(self):
+        if self.hours is not None:
+            hours = tuple(int(h) for h in self.hours)
+            if not hours or not all(0 <= h < 24 for h in hours):
+                raise ValueError(f"hours must be hours of the day 0-23, got {hours}")
+            object.__setattr__(self, "hours", hours)
         for name in ("train_months", "holdout_months", "test_months"):
             months = tuple(int(m) for m in getattr(self, name))
             if not all(1 <= m <= 12 for m in months):
@@ -212,21 +255,107 @@ class ReferenceSplit:
             pd.Timedelta(self.sample_every)  # raises ValueError on nonsense
 
     def masks(self, times) -> dict[str, np.ndarray]:
-        """``{"train", "holdout", "test"}`` boolean masks over ``times`` (datetime64)."""
+        """``{"train", "holdout", "test"}`` boolean masks over ``times`` (datetime64); with
+        ``hours``, only frames at those hours (within 6 minutes) are in any of them."""
         times = np.asarray(times, dtype="datetime64[ns]")
         months = (times.astype("datetime64[M]").astype(np.int64) % 12) + 1
-        return {name: np.isin(months, getattr(self, f"{name}_months"))
+        at = at_hours(times, self.hours) if self.hours is not None else True
+        return {name: np.isin(months, getattr(self, f"{name}_months")) & at
                 for name in ("train", "holdout", "test")}
+
+
+#: Hours of the day within this many minutes of a listed hour count as that hour.
+HOUR_TOLERANCE_MINUTES = 6.0
+
+
+def at_hours(times, hours) -> np.ndarray:
+    """Which ``times`` lie within :data:`HOUR_TOLERANCE_MINUTES` of one of ``hours`` (UTC)."""
+    times = np.asarray(times, dtype="datetime64[ns]")
+    minutes = (times - times.astype("datetime64[D]")).astype(np.int64) / 6e10
+    keep = np.zeros(times.shape, dtype=bool)
+    for hour in hours:
+        distance = np.abs((minutes - 60.0 * hour + 720.0) % 1440.0 - 720.0)
+        keep |= distance <= HOUR_TOLERANCE_MINUTES
+    return keep
+
+
+_AGGREGATES = ("median", "huber", "mean")
+
+
+@dataclasses.dataclass(frozen=True)
+class SeriesRecipe:
+    """How a model's degradation series is made (the defaults of ``aia degradation``).
+
+    Attributes
+    ----------
+    cadence
+        Time-bin length (a pandas frequency: ``"30D"``, ``"MS"`` for calendar months).
+    aggregate
+        How the per-frame estimates of a bin become one value: ``"median"``, ``"huber"`` (a
+        Huber M-estimate of location with the per-frame uncertainties as scale) or ``"mean"``.
+    days
+        Use only frames of these days of the month (the paper: 1, 8, 15, 22, 29); ``None``: all.
+    hours
+        Use only frames at these hours UTC (within 6 minutes); ``None``: all.
+    normalise_reference
+        Compare with the reference table's factor divided by its value at the first bin (the
+        paper: "V10 normalised to its first value"), not with the factor itself.
+    reference_error
+        Relative accuracy assumed of the archive's ``DEG_COR`` over the reference period, a
+        systematic part of every bin's uncertainty
+        (:func:`lascoproc.degradation.series.bin_estimates`).
+    """
+
+    cadence: str = "30D"
+    aggregate: str = "median"
+    days: tuple[int, ...] | None = None
+    hours: tuple[int, ...] | None = None
+    normalise_reference: bool = False
+    reference_error: float = 0.0
+
+    def __post_init__(self):
+        if self.aggregate not in _AGGREGATES:
+            raise ValueError(f"aggregate must be one of {_AGGREGATES}, got {self.aggregate!r}")
+        if not 0.0 <= self.reference_error < 1.0:
+            raise ValueError(f"reference_error is a relative error in [0, 1), got "
+                             f"{self.reference_error}")
+        pd.tseries.frequencies.to_offset(self.cadence)  # raises ValueError on nonsense
+        if self.days is not None:
+            days = tuple(int(d) for d in self.days)
+            if not days or not all(1 <= d <= 31 for d in days):
+                raise ValueError(f"days must be days of the month 1-31, got {days}")
+            object.__setattr__(self, "days", days)
+        if self.hours is not None:
+            hours = tuple(int(h) for h in self.hours)
+            if not hours or not all(0 <= h < 24 for h in hours):
+                raise ValueError(f"hours must be hours of the day 0-23, got {hours}")
+            object.__setattr__(self, "hours", hours)
+
+    def keep(self, times) -> np.ndarray:
+        """Which ``times`` the recipe uses (days and hours)."""
+        times = pd.DatetimeIndex(np.asarray(times, dtype="datetime64[ns]"))
+        keep = np.ones(len(times), dtype=bool)
+        if self.days is not None:
+            keep &= np.isin(times.day, self.days)
+        if self.hours is not None:
+            keep &= at_hours(times.to_numpy(), self.hours)
+        return keep
 
 
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:
-    """Everything a weights file needs to be used again: preprocessing, network, training."""
+    """Everything a weights file needs to be used again: preprocessing, network, training.
+
+    ``preset`` names the recipe the model was made with (``"fast"``, ``"paper"``, or ``None``
+    for a hand-made configuration).
+    """
 
     preprocessing: Preprocessing
     architecture: Architecture
     augmentation: Augmentation = Augmentation()
     split: ReferenceSplit = ReferenceSplit()
+    series: SeriesRecipe = SeriesRecipe()
+    preset: str | None = None
 
     @property
     def channels(self) -> tuple[int, ...]:
@@ -246,6 +375,8 @@ class ModelConfig:
                 architecture=Architecture(**data["architecture"]),
                 augmentation=Augmentation(**data.get("augmentation", {})),
                 split=ReferenceSplit(**data.get("split", {})),
+                series=SeriesRecipe(**data.get("series", {})),
+                preset=data.get("preset"),
             )
         except (KeyError, TypeError) as err:
             raise ValueError(f"not a degradation model configuration: {err}") from err

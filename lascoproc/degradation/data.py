@@ -5,7 +5,8 @@ The flow (every step lazy until a caller computes):
 1. :func:`select_frames`: of a cube opened by :func:`lascoproc.io.sdoml.open_sdoml` (the
    pipeline opens it), the frames with a zero ``QUALITY`` in every channel, optionally thinned
    to one frame per ``sample_every``;
-2. :func:`preprocess`: SDOML's 512 frames block-averaged to the model's size
+2. :func:`preprocess`: SDOML's 512 frames block-averaged (or decimated, the paper's way) to
+   the model's size
    (``xr.apply_ufunc`` over :func:`lascoproc.kernels.aia_degradation.bin_frames`), optionally
    apodised, and, for the time series, multiplied by ``DEG_COR`` to undo the archive's
    degradation correction (``uncorrected = data * DEG_COR``);
@@ -28,10 +29,13 @@ import torch
 import xarray as xr
 
 from lascoproc.degradation.config import Augmentation, Preprocessing
-from lascoproc.kernels.aia_degradation import bin_frames, disk_mask
+from lascoproc.kernels.aia_degradation import bin_frames, decimate_frames, disk_mask
 
 __all__ = [
     "select_frames",
+    "usable_frames",
+    "thin_by_chunks",
+    "LEFT_OUT_REASONS",
     "preprocess",
     "thin_times",
     "DimmedPairs",
@@ -54,38 +58,91 @@ def thin_times(times: np.ndarray, every: str | None) -> np.ndarray:
 SHORT_EXPOSURE = 0.5
 
 
-def select_frames(ds: xr.Dataset, *, drop_flagged: bool = True,
-                  drop_short_exposures: bool = True,
-                  sample_every: str | None = None) -> xr.Dataset:
-    """The frames of an SDOML cube worth using, lazily (``isel`` with an index; no compute).
+def thin_by_chunks(times: np.ndarray, chunks: np.ndarray | None, every: str | None,
+                   ) -> np.ndarray:
+    """Indices of the frames to use when sampling one time per ``every``, aligned to chunks.
+
+    The first frame of each ``every`` interval is chosen, then every frame stored in the same
+    chunk as a chosen one (``chunks``: the store chunk of each frame, e.g. the reference
+    channel's ``storage_chunk``) is used too: a chunk is read whole anyway (a 6-hour sample of
+    the 6-minute archive in chunks of 15 frames would otherwise read 15 frames to use one).
+    Without ``chunks`` this is :func:`thin_times`.
+    """
+    first = thin_times(times, every)
+    if every is None or chunks is None or first.size == 0:
+        return first
+    chunks = np.asarray(chunks)
+    return np.flatnonzero(np.isin(chunks, np.unique(chunks[first])))
+
+
+#: Reasons a frame (a time, all channels) is left out before the network sees it.
+LEFT_OUT_REASONS = ("quality", "short_exposure", "non_finite_exptime", "non_finite_deg_cor")
+
+
+def usable_frames(ds: xr.Dataset, *, drop_flagged: bool = True,
+                  drop_short_exposures: bool = True, sample_every: str | None = None,
+                  keep: np.ndarray | None = None) -> tuple[xr.Dataset, dict[str, int]]:
+    """The frames of an SDOML cube worth using, and how many were left out for each reason.
 
     Parameters
     ----------
     ds
         A ``(time, channel, y, x)`` cube from :func:`lascoproc.io.sdoml.open_sdoml`.
     drop_flagged
-        Leave out times where any channel's ``QUALITY`` is non-zero.
+        Leave out times where any channel's ``QUALITY`` is non-zero (``"quality"``).
     drop_short_exposures
         Leave out times where any channel's ``EXPTIME`` is below :data:`SHORT_EXPOSURE` times
-        that channel's median over the cube: frames shortened by the automatic exposure control
-        during flares. Their noise (read noise over a few DN) is far above what the dimmed
-        frames of the training set show, which the CNN reads as a brighter Sun (on the
-        synthetic store: errors up to 0.45 on such frames, docs/aia_degradation.md).
+        that channel's median over the cube (``"short_exposure"``): frames shortened by the
+        automatic exposure control during flares, whose noise is far above that of the dimmed
+        training frames (on the project's first synthetic store: errors up to 0.45).
     sample_every
-        Keep the first frame of each interval (``"6h"``): the full archive's 6-minute cadence
-        is far denser than a degradation study needs.
+        Use one time per interval (``"6h"``), aligned to the store's chunks
+        (:func:`thin_by_chunks` on the first channel's ``storage_chunk``).
+    keep
+        An extra selection (boolean over ``time``), e.g. a series recipe's days and hours.
+
+    Times with a non-finite or non-positive ``EXPTIME`` or ``DEG_COR`` in any channel are
+    always left out (``"non_finite_exptime"``, ``"non_finite_deg_cor"``): the frame's rate or
+    its correction is unknown. Only metadata are read (``isel`` with an index; no compute).
+    A frame whose *pixels* are not finite is found when it is computed and left out there
+    (:func:`lascoproc.degradation.series.estimate_frames`).
     """
-    keep = np.ones(ds.sizes["time"], dtype=bool)
-    if drop_flagged:
-        keep &= (np.asarray(ds["quality"].values) == 0).all(axis=1)
-    if drop_short_exposures and "exptime" in ds.coords and ds.sizes["time"]:
+    n = ds.sizes["time"]
+    left: dict[str, int] = dict.fromkeys(LEFT_OUT_REASONS, 0)
+    ok = np.ones(n, dtype=bool) if keep is None else np.asarray(keep, dtype=bool).copy()
+
+    def drop(reason: str, bad: np.ndarray) -> None:
+        left[reason] = int((ok & bad).sum())
+        ok[bad] = False
+
+    for name, reason in (("exptime", "non_finite_exptime"), ("deg_cor", "non_finite_deg_cor")):
+        if name in ds.coords:
+            values = np.asarray(ds[name].values, dtype=np.float64)
+            drop(reason, ~(np.isfinite(values) & (values > 0)).all(axis=1))
+    if drop_flagged and "quality" in ds.coords:
+        drop("quality", ~(np.asarray(ds["quality"].values) == 0).all(axis=1))
+    if drop_short_exposures and "exptime" in ds.coords and n:
         exptime = np.asarray(ds["exptime"].values, dtype=np.float64)
-        keep &= (exptime >= SHORT_EXPOSURE * np.median(exptime, axis=0)).all(axis=1)
-    index = np.flatnonzero(keep)
-    index = index[thin_times(ds["time"].values[index], sample_every)]
-    if index.size == ds.sizes["time"]:
-        return ds
-    return ds.isel(time=index)
+        good = np.isfinite(exptime) & (exptime > 0)
+        median = np.array([np.median(col[g]) if g.any() else np.nan
+                           for col, g in zip(exptime.T, good.T, strict=True)])
+        with np.errstate(invalid="ignore"):
+            drop("short_exposure", ~(exptime >= SHORT_EXPOSURE * median).all(axis=1) & ok)
+    index = np.flatnonzero(ok)
+    chunks = (np.asarray(ds["storage_chunk"].values)[index, 0]
+              if "storage_chunk" in ds.coords else None)
+    index = index[thin_by_chunks(ds["time"].values[index], chunks, sample_every)]
+    out = ds if index.size == n else ds.isel(time=index)
+    return out.assign_attrs(frames_left_out=dict(left)), left
+
+
+def select_frames(ds: xr.Dataset, *, drop_flagged: bool = True,
+                  drop_short_exposures: bool = True,
+                  sample_every: str | None = None) -> xr.Dataset:
+    """:func:`usable_frames` without the counts (they are in ``attrs["frames_left_out"]``)."""
+    return usable_frames(ds, drop_flagged=drop_flagged,
+                         drop_short_exposures=drop_short_exposures,
+                         sample_every=sample_every)[0]
 
 
 def preprocess(ds: xr.Dataset, prep: Preprocessing, *, undo_deg_cor: bool) -> xr.DataArray:
@@ -100,8 +157,9 @@ def preprocess(ds: xr.Dataset, prep: Preprocessing, *, undo_deg_cor: bool) -> xr
         raise ValueError(f"frames are not square: {intensity.sizes['y']}x{intensity.sizes['x']}")
     factor = prep.binning(intensity.sizes["y"])
     n = prep.size
+    kernel = bin_frames if prep.resample == "mean" else decimate_frames
     binned = xr.apply_ufunc(
-        bin_frames, intensity,
+        kernel, intensity,
         input_core_dims=[["y", "x"]], output_core_dims=[["yb", "xb"]],
         exclude_dims={"y", "x"},
         kwargs={"factor": factor},
@@ -225,19 +283,22 @@ class DimmedPairs:
         return x, torch.from_numpy(alpha)
 
     def fixed_draws(self, draws: int, *, seed: int | None = None,
+                    alpha_range: tuple[float, float] | None = None,
                     ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """Every frame ``draws`` times with fixed alphas (evaluation), a batch at a time.
 
         Yields ``(frames, alpha)`` numpy batches: the *undimmed* frames ``(B, C, y, x)`` and
         their alphas ``(B, C)`` (multiply by ``alpha[..., None, None]`` to dim). The alphas
         come from ``seed`` (default: this object's seed + 1) and do not depend on the batch
-        size, so every method is scored on the same samples.
+        size, so every method is scored on the same samples. ``alpha_range`` replaces the
+        augmentation's ``(alpha_min, alpha_max)``.
         """
         rng = np.random.default_rng([self.seed + 1 if seed is None else seed, 0])
         n_channels = self.frames.sizes["channel"]
+        aug = self.augmentation if alpha_range is None else Augmentation(*alpha_range)
         for i in range(len(self._blocks)):
             block = self._block(i)
-            alpha = draw_alpha(rng, (block.shape[0], draws, n_channels), self.augmentation)
+            alpha = draw_alpha(rng, (block.shape[0], draws, n_channels), aug)
             frames = np.repeat(block, draws, axis=0)
             alpha = alpha.reshape(-1, n_channels)
             for lo in range(0, frames.shape[0], self.batch_size):

@@ -19,20 +19,26 @@ def _draw(ax, series: xr.Dataset, channel: int, *, legend: bool) -> None:
     one = series.sel(channel=channel)
     time = one["time"].values
     est = one["degradation"].values
-    spread = one["degradation_spread"].values
-    ax.fill_between(time, est - spread, est + spread, color="tab:blue", alpha=0.25, lw=0,
-                    label="spread over the bin's frames")
-    ax.plot(time, est, "o-", ms=3, color="tab:blue", label="CNN estimate (median per bin)")
+    sigma = (one["degradation_uncertainty"].values if "degradation_uncertainty" in one
+             else one["degradation_spread"].values)
+    what = "uncertainty" if "degradation_uncertainty" in one else "spread of the frames"
+    ax.fill_between(time, est - 2 * sigma, est + 2 * sigma, color="tab:blue", alpha=0.12,
+                    lw=0, label=f"+- 2 x {what}")
+    ax.fill_between(time, est - sigma, est + sigma, color="tab:blue", alpha=0.3, lw=0,
+                    label=f"+- {what}")
+    aggregate = series.attrs.get("aggregate", "median")
+    ax.plot(time, est, "o-", ms=3, color="tab:blue", label=f"estimate ({aggregate} per bin)")
     if "degradation_v10" in one:
+        normalised = " / first bin" if series.attrs.get("reference_normalised") else ""
         ax.plot(time, one["degradation_v10"].values, "-", color="k", lw=1.2,
-                label="aiapy V10 table")
+                label=f"aiapy V10 table{normalised}")
     if "degradation_injected" in one:
         ax.plot(time, one["degradation_injected"].values, "--", color="tab:red", lw=1.2,
                 label="injected (synthetic)")
     ax.set_title(f"AIA {channel} \u00c5")
     ax.set_ylabel("degradation factor")
-    shown = [est + spread] + [one[v].values for v in ("degradation_v10", "degradation_injected")
-                              if v in one]
+    shown = [est + 2 * sigma] + [one[v].values for v in ("degradation_v10",
+                                                         "degradation_injected") if v in one]
     upper = np.concatenate(shown)
     upper = upper[np.isfinite(upper)]
     ax.set_ylim(0.0, max(1.05, 1.05 * float(upper.max())) if upper.size else 1.05)
@@ -42,7 +48,8 @@ def _draw(ax, series: xr.Dataset, channel: int, *, legend: bool) -> None:
 
 
 def plot_channel(series: xr.Dataset, channel: int) -> Figure:
-    """One channel's estimate with its spread, against the V10 factor (and the truth if given)."""
+    """One channel's estimate +- its uncertainty, against the V10 factor (and the truth if
+    given)."""
     fig = Figure(figsize=(7, 3.6), layout="constrained")
     _draw(fig.add_subplot(), series, int(channel), legend=True)
     return fig

@@ -6,7 +6,9 @@ Our implementation of ``aiapy.calibrate.degradation`` (aiapy 0.10; SolarSoft
     f_c(t) = EFF_AREA[e] / EFF_AREA[0] * (1 + p1[e] dt + p2[e] dt**2 + p3[e] dt**3)
 
 with the channel's rows (``WAVE_STR`` ``"<wavelength>_THIN"`` for EUV, ``"1600"``/``"1700"``/
-``"4500"`` for UV/visible) sorted by ``DATE`` (stable), ``e`` the last row whose
+``"4500"`` for UV/visible) of one calibration version (``VER_NUM``; the table's newest unless
+``calibration_version`` says otherwise, as aiapy's ``calibration_version``) sorted by ``DATE``
+(stable), ``e`` the last row whose
 ``[T_START, T_STOP)`` holds ``t``, row 0 the first, and ``dt = t - T_START[e]`` in days as
 astropy counts them (TAI: leap seconds included). A time outside every epoch gives NaN (aiapy
 raises). The numbers are computed by :mod:`lascoproc.kernels.aia_degradation`; the table is read
@@ -47,7 +49,8 @@ def _utc(times) -> np.ndarray:
     return values.tz_convert(None).to_numpy("datetime64[ns]")
 
 
-def aiapy_degradation(channel, times, table) -> np.ndarray:
+def aiapy_degradation(channel, times, table, *, calibration_version: int | None = None,
+                      ) -> np.ndarray:
     """The degradation factor of ``channel`` at ``times`` from a response ``table``.
 
     Parameters
@@ -59,6 +62,8 @@ def aiapy_degradation(channel, times, table) -> np.ndarray:
     table
         A :class:`lascoproc.io.aia_response.ResponseTable` (anything with a ``rows``
         DataFrame of its columns).
+    calibration_version
+        The ``VER_NUM`` whose rows are used (default: the newest in the table).
 
     Returns
     -------
@@ -66,6 +71,12 @@ def aiapy_degradation(channel, times, table) -> np.ndarray:
         ``float64``, one factor per time; NaN outside the table's epochs.
     """
     rows = table.rows
+    versions = rows["VER_NUM"].to_numpy()
+    version = int(versions.max()) if calibration_version is None else int(calibration_version)
+    rows = rows[versions == version]
+    if rows.empty:
+        raise ValueError(f"the response table has no rows of calibration version {version} "
+                         f"(it holds {sorted({int(v) for v in versions})})")
     rows = rows[rows["WAVE_STR"] == wave_str(channel)]
     if rows.empty:
         raise ValueError(f"the response table has no rows for channel {channel} "
@@ -97,10 +108,12 @@ def _days_tai(obs: np.ndarray, start: np.ndarray) -> np.ndarray:
         return (t_obs - t_start).to_value(u.day)
 
 
-def reference_degradation(channels: Sequence[int], times, table) -> xr.DataArray:
+def reference_degradation(channels: Sequence[int], times, table, *,
+                          calibration_version: int | None = None) -> xr.DataArray:
     """``aiapy_degradation`` over ``(time, channel)`` as a DataArray with provenance attrs."""
     obs = _utc(times)
-    values = np.stack([aiapy_degradation(c, obs, table) for c in channels], axis=1) \
+    values = np.stack([aiapy_degradation(c, obs, table, calibration_version=calibration_version)
+                       for c in channels], axis=1) \
         if len(channels) else np.zeros((obs.size, 0))
     return xr.DataArray(
         values, dims=("time", "channel"),

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -41,6 +41,7 @@ import zarr.errors
 from dask.base import tokenize
 
 from lascoproc.io.fs import default_storage_options, get_fs, join, protocol_of
+from lascoproc.io.sdoml_index import load_array_index, open_array, parse_t_obs
 
 __all__ = [
     "AIA_CHANNELS",
@@ -66,8 +67,6 @@ FRAME_KEYWORDS: tuple[tuple[str, str, str, Any, str | None], ...] = (
 )
 
 _CHANNEL_RE = re.compile(r"^\s*(\d+)\s*[aA]?\s*$")
-_LEAP_SECOND = r"T\d\d:\d\d:60"
-_LEAP_SECOND_GROUPS = r"(T\d\d:\d\d:)60"
 
 
 def channel_name(channel) -> str:
@@ -99,23 +98,6 @@ def open_store(url: str, storage_options: Mapping[str, Any] | None = None, *, mo
     return zarr.storage.FsspecStore.from_url(
         url, storage_options=default_storage_options(url, storage_options), read_only=read_only
     )
-
-
-def parse_t_obs(values: Iterable) -> np.ndarray:
-    """``T_OBS`` strings to ``datetime64[ns]`` UTC; unreadable or missing values become NaT.
-
-    Accepts the AIA form ``"2011-06-07T06:33:02.88Z"`` (and any ISO 8601 form; no zone means
-    UTC). A leap second ``HH:MM:60.xx`` is read as ``HH:MM:59.xx`` plus one second.
-    """
-    text = pd.Series(
-        [v.strip() if isinstance(v, str) else "" for v in values], dtype=object
-    )
-    leap = text.str.contains(_LEAP_SECOND, regex=True).to_numpy(dtype=bool)
-    if leap.any():
-        text[leap] = text[leap].str.replace(_LEAP_SECOND_GROUPS, r"\g<1>59", regex=True)
-    times = pd.to_datetime(text, format="ISO8601", utc=True, errors="coerce")
-    out = times.dt.tz_convert(None).to_numpy("datetime64[ns]")
-    return out + leap.astype("timedelta64[s]").astype("timedelta64[ns]")
 
 
 def _ls_names(url, storage_options, *parts) -> list[str]:
@@ -165,49 +147,55 @@ class _ChannelFrames:
         return ordered.rechunk({0: frames_per_chunk or self.frames_per_chunk})
 
 
-def _header_values(attrs: Mapping[str, Any], n: int, where: str) -> dict[str, np.ndarray]:
-    out = {}
-    for key, name, dtype, fill, _ in FRAME_KEYWORDS:
-        values = attrs.get(key)
-        if values is None:
-            out[name] = np.full(n, fill, dtype=dtype)
-            continue
-        if len(values) != n:
-            raise ValueError(f"{where}: attribute {key} has {len(values)} values for {n} frames")
-        numbers = pd.to_numeric(pd.Series(values, dtype=object), errors="coerce")
-        out[name] = numbers.fillna(fill).to_numpy(dtype=dtype)
-    return out
+def _open_year(store, url: str, year: int, channel: str, options: _OpenOptions):
+    """``(dask array, T_OBS, header, chunk id)`` of one year's array, from its frame index.
 
-
-def _open_year(store, url: str, year: int, channel: str):
-    """``(dask array, T_OBS, header)`` of one year's array; only metadata is read."""
+    Only metadata is read (the index, or the array's ``.zattrs`` once when the index is built:
+    :mod:`lascoproc.io.sdoml_index`). The zarr array is opened without its attributes, so the
+    dask tasks that hold it stay small.
+    """
     path = f"{year}/{channel}"
-    try:
-        array = zarr.open_array(store=store, path=path, mode="r", zarr_format=2)
-    except (FileNotFoundError, zarr.errors.NodeTypeValidationError) as err:
-        raise ValueError(f"{url!r}: no SDOML array at {path!r}") from err
-    attrs = array.attrs.asdict()
-    where = f"{url!r} {path!r}"
-    if "T_OBS" not in attrs:
-        raise ValueError(f"{where}: no T_OBS attribute (not an SDOML v2 AIA array?)")
-    n = array.shape[0]
-    if len(attrs["T_OBS"]) != n:
-        raise ValueError(f"{where}: T_OBS has {len(attrs['T_OBS'])} values for {n} frames")
+    index = load_array_index(url, path, options.storage_options, index=options.index,
+                             index_storage_options=options.index_storage_options)
+    array = open_array(url, index, store=store)
     lazy = da.from_array(
         array,
         chunks=array.chunks,
-        name=f"sdoml-{year}-{channel}-{tokenize(url, path, array.shape, array.chunks)}",
+        name=f"sdoml-{year}-{channel}-{tokenize(url, path, index.identity)}",
         meta=np.empty((0,) * array.ndim, dtype=array.dtype),
         asarray=True,
         lock=False,
         inline_array=True,
     )
-    return lazy, parse_t_obs(attrs["T_OBS"]), _header_values(attrs, n, where)
+    header = {"exptime": index.exptime, "deg_cor": index.deg_cor, "quality": index.quality}
+    chunk = np.int64(year) * _CHUNK_ID_YEAR + index.chunk
+    return lazy, index.t_obs, header, chunk
 
 
-def _channel_frames(store, url, channel, years, start, end, threads) -> _ChannelFrames:
-    with ThreadPoolExecutor(max_workers=max(1, min(threads, len(years)))) as pool:
-        parts = list(pool.map(lambda y: _open_year(store, url, y, channel), years))
+#: ``storage_chunk`` = year * this + the chunk's number in the year's array.
+_CHUNK_ID_YEAR = 10**7
+
+
+@dataclasses.dataclass(frozen=True)
+class _OpenOptions:
+    storage_options: Mapping[str, Any] | None
+    index: Any
+    index_storage_options: Mapping[str, Any] | None
+    threads: int
+
+
+def _open_years(store, url, names, years, options) -> dict[tuple[str, int], tuple]:
+    """Every ``(channel, year)`` array's lazy array and index values, read concurrently."""
+    jobs = [(n, y) for n in names for y in years]
+    with ThreadPoolExecutor(max_workers=max(1, min(options.threads, len(jobs)))) as pool:
+        parts = list(pool.map(lambda job: _open_year(store, url, job[1], job[0], options),
+                              jobs))
+    return dict(zip(jobs, parts, strict=True))
+
+
+def _channel_frames(channel, parts, start, end) -> _ChannelFrames:
+    """One channel's frames within ``[start, end]``, sorted by ``T_OBS``, from its years'
+    ``parts`` (:func:`_open_year`)."""
     t_obs = np.concatenate([p[1] for p in parts])
     keep = ~np.isnat(t_obs)
     if start is not None:
@@ -223,6 +211,7 @@ def _channel_frames(store, url, channel, years, start, end, threads) -> _Channel
     header = {
         name: np.concatenate([p[2][name] for p in parts])[order] for name in _coord_names()
     }
+    header["storage_chunk"] = np.concatenate([p[3] for p in parts])[order]
     return _ChannelFrames(
         channel=channel,
         stacked=da.concatenate([p[0] for p in parts], axis=0),
@@ -325,6 +314,8 @@ def open_sdoml_channel(
     end=None,
     storage_options: Mapping[str, Any] | None = None,
     threads: int = 8,
+    index=None,
+    index_storage_options: Mapping[str, Any] | None = None,
 ) -> xr.DataArray:
     """One AIA channel of an SDOML v2 store as a lazy ``(time, y, x)`` cube sorted by ``T_OBS``.
 
@@ -341,12 +332,20 @@ def open_sdoml_channel(
         Keep frames with ``start <= T_OBS <= end`` (inclusive; naive times are UTC).
     threads
         Arrays whose metadata are read concurrently.
+    index
+        Where the frame index is kept (:mod:`lascoproc.io.sdoml_index`): ``None`` the user
+        cache directory (built on the first open, rebuilt when the store changes), a path or
+        URL (``lascoproc aia index STORE --out DIR``), or ``False`` (read the arrays'
+        attributes at every open; nothing saved).
+    index_storage_options
+        fsspec options of a remote ``index``.
 
     Returns
     -------
     xarray.DataArray
         ``intensity`` in DN/s, dims ``(time, y, x)``; ``time`` is ``T_OBS`` (``datetime64[ns]``,
-        UTC); coordinates ``exptime``, ``deg_cor``, ``quality`` per frame and the scalar
+        UTC); coordinates ``exptime``, ``deg_cor``, ``quality``, ``storage_chunk`` (the store
+        chunk holding the frame: year * 10**7 + its number) per frame and the scalar
         ``channel`` (wavelength in angstrom). Frames without a readable ``T_OBS`` are left out;
         a ``T_OBS`` stored twice is kept once (the first stored).
 
@@ -359,10 +358,13 @@ def open_sdoml_channel(
     start64, end64 = _as_time(start), _as_time(end)
     chosen = _select_years(url, storage_options, years, start, end)
     store = open_store(url, storage_options)
-    frames = _channel_frames(store, url, name, chosen, start64, end64, threads)
+    options = _OpenOptions(storage_options, index, index_storage_options, threads)
+    parts = _open_years(store, url, [name], chosen, options)
+    frames = _channel_frames(name, [parts[(name, y)] for y in chosen], start64, end64)
     coords = {"time": ("time", frames.t_obs), "channel": wavelength_of(name)}
     for _, coord, _, _, units in FRAME_KEYWORDS:
         coords[coord] = ("time", frames.header[coord], {"units": units} if units else {})
+    coords["storage_chunk"] = ("time", frames.header["storage_chunk"])
     return xr.DataArray(
         frames.cube(), dims=("time", "y", "x"), coords=coords, name="intensity",
         attrs=_intensity_attrs(),
@@ -380,6 +382,8 @@ def open_sdoml(
     reference_channel=None,
     storage_options: Mapping[str, Any] | None = None,
     threads: int = 8,
+    index=None,
+    index_storage_options: Mapping[str, Any] | None = None,
 ) -> xr.Dataset:
     """Several AIA channels of an SDOML v2 store as one lazy ``(time, channel, y, x)`` cube.
 
@@ -397,7 +401,7 @@ def open_sdoml(
         :func:`open_sdoml_channel`).
     channels
         Channels (``171``, ``"171A"``...); by default those present in every selected year.
-    years, start, end, storage_options, threads
+    years, start, end, storage_options, threads, index, index_storage_options
         As for :func:`open_sdoml_channel`.
     tolerance
         Largest ``|T_OBS - time|`` accepted for a channel's frame, an astropy ``Quantity``
@@ -411,8 +415,9 @@ def open_sdoml(
     xarray.Dataset
         ``intensity`` (DN/s, ``float32``, dask) over ``(time, channel, y, x)``; coordinates
         ``time`` (``datetime64[ns]`` UTC), ``channel`` (wavelength in angstrom, ``int``), and
-        per ``(time, channel)``: ``t_obs``, ``exptime``, ``deg_cor``, ``quality``. Chunks: one
-        channel, whole frames, the store's frames per chunk along time.
+        per ``(time, channel)``: ``t_obs``, ``exptime``, ``deg_cor``, ``quality`` and
+        ``storage_chunk``. Chunks: one channel, whole frames, the store's frames per chunk
+        along time.
 
     Raises
     ------
@@ -429,7 +434,10 @@ def open_sdoml(
     if reference not in names:
         raise ValueError(f"reference channel {reference} is not among the channels {names}")
     store = open_store(url, storage_options)
-    frames = {n: _channel_frames(store, url, n, chosen, start64, end64, threads) for n in names}
+    options = _OpenOptions(storage_options, index, index_storage_options, threads)
+    parts = _open_years(store, url, names, chosen, options)
+    frames = {n: _channel_frames(n, [parts[(n, y)] for y in chosen], start64, end64)
+              for n in names}
 
     ref_times = frames[reference].t_obs
     matches = {n: (np.arange(ref_times.size) if n == reference
@@ -450,6 +458,8 @@ def open_sdoml(
     for _, coord, _, _, units in FRAME_KEYWORDS:
         values = np.stack([frames[n].header[coord][select[n]] for n in names], axis=1)
         coords[coord] = (("time", "channel"), values, {"units": units} if units else {})
+    coords["storage_chunk"] = (("time", "channel"), np.stack(
+        [frames[n].header["storage_chunk"][select[n]] for n in names], axis=1))
     return xr.Dataset(
         {"intensity": (("time", "channel", "y", "x"), intensity, _intensity_attrs())},
         coords=coords,
@@ -460,6 +470,7 @@ def open_sdoml(
             "alignment": (f"T_OBS of each channel within {tolerance} of the {reference} T_OBS "
                           f"(time); times missing any channel dropped"),
             "frames_per_channel": [int(frames[n].t_obs.size) for n in names],
+            "frames_per_chunk": int(per_chunk),
         },
     )
 

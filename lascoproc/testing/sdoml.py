@@ -86,7 +86,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -313,8 +313,14 @@ def _coronal_holes(rng: np.random.Generator, start: np.datetime64,
 class _SunModel:
     """Noise-free, undegraded intensity of a channel at a time (see the module docstring)."""
 
-    def __init__(self, size: int, regions: _ActiveRegions, holes: _ActiveRegions | None = None):
+    #: Photon-noise gain multiplier and read noise [DN] of the camera model (writer's noise).
+    noise_scale = 1.0
+    read_noise = _READ_NOISE
+
+    def __init__(self, size: int, regions: _ActiveRegions, holes: _ActiveRegions | None = None,
+                 activity: str = "stationary"):
         self.size = size
+        self.activity = activity
         self.binning = 4096 / size
         self.radius = _RSUN_TARGET / (_CDELT_SYNOPTIC * 1024 / size)
         self.crpix = 512.5 / (1024 / size)
@@ -329,6 +335,15 @@ class _SunModel:
         ys = ((yy - self.center) / self.radius).ravel()[self._disk]
         self._xyz = np.stack([xs, ys, np.sqrt(np.clip(1.0 - xs**2 - ys**2, 0.0, 1.0))])
         self._quiet: dict[str, np.ndarray] = {}
+
+    def short_exposure_probability(self, channel: str, times: np.ndarray) -> np.ndarray | None:
+        """Chance that AIA's automatic exposure control shortens a frame (``None``: never).
+
+        ``0.03 a(t)`` for the EUV channels, the activity ``a`` standing in for the flare rate.
+        """
+        if channel in ("1600A", "1700A", "4500A"):
+            return None
+        return 0.03 * _activity(times, self.activity)
 
     def quiet(self, channel: str) -> np.ndarray:
         """Quiet disk and corona (the same at every time), ``float64 (size, size)``."""
@@ -459,8 +474,10 @@ class SynthSDOML:
     chunks: int
     nominal_times: np.ndarray
     frames: Mapping[str, pd.DataFrame]
-    _model: _SunModel = dataclasses.field(repr=False)
-    _degradation: Mapping[str, DegradationCurve] = dataclasses.field(repr=False)
+    _model: Any = dataclasses.field(repr=False)
+    _degradation: Mapping[str, Any] = dataclasses.field(repr=False)
+    _deg_cor_bias: Mapping[str, float] = dataclasses.field(
+        repr=False, default_factory=lambda: dict(DEG_COR_BIAS))
 
     @property
     def years(self) -> tuple[int, ...]:
@@ -485,7 +502,8 @@ class SynthSDOML:
         end = max(days.max(), np.datetime64("2030-01-01", "ns"))
         n_knots = 12 * (int(_years_since(np.array([end]), DEGRADATION_EPOCH)[0]) + 2)
         knot_years = np.arange(n_knots, dtype=np.float64) / 12.0
-        knots = curve(knot_years) * (1.0 + DEG_COR_BIAS.get(name, 0.0) * knot_years / 10.0)
+        bias = self._deg_cor_bias.get(name, 0.0)
+        knots = curve(knot_years) * (1.0 + bias * knot_years / 10.0)
         return np.interp(_years_since(days, DEGRADATION_EPOCH), knot_years, knots)
 
     def true_frame(self, channel, time) -> np.ndarray:
@@ -526,6 +544,8 @@ def write_sdoml_store(
     threads: int | None = None,
     progress: bool = False,
     activity: str = "stationary",
+    sun: Callable[..., Any] | None = None,
+    deg_cor_bias: Mapping[Any, float] | None = None,
 ) -> SynthSDOML:
     """Write a synthetic SDOML v2 AIA store (see the module docstring for format and formulas).
 
@@ -558,6 +578,13 @@ def write_sdoml_store(
     activity
         ``"stationary"`` (default) or ``"cycle24"``: the active regions' birth rate and
         latitudes (module docstring).
+    sun
+        Another Sun: ``sun(size=, slots=, seed=)`` returns an object with ``size``,
+        ``binning``, ``noise_scale``, ``read_noise``, ``frame(channel, time)`` and
+        ``short_exposure_probability(channel, times)`` (see :class:`_SunModel`); used by the
+        generator family (:mod:`lascoproc.testing.sdoml_family`). ``activity`` is then unused.
+    deg_cor_bias
+        Per-channel ``beta_c`` replacing :data:`DEG_COR_BIAS` entries.
     """
     names = tuple(channel_name(c) for c in channels)
     threads = threads or os.cpu_count() or 1
@@ -569,24 +596,32 @@ def write_sdoml_store(
     if slots.size == 0:
         raise ValueError(f"no observing slot between {start} and {end} at cadence {cadence}")
 
-    if activity not in ACTIVITY:
-        raise ValueError(f"activity must be one of {ACTIVITY}, got {activity!r}")
-    regions = _active_regions(np.random.default_rng([seed, 0]), slots[0], slots[-1], activity)
-    holes = _coronal_holes(np.random.default_rng([seed, 4]), slots[0], slots[-1])
-    model = _SunModel(size, regions, holes)
+    if sun is not None:
+        model = sun(size=size, slots=slots, seed=seed)
+    else:
+        if activity not in ACTIVITY:
+            raise ValueError(f"activity must be one of {ACTIVITY}, got {activity!r}")
+        regions = _active_regions(np.random.default_rng([seed, 0]), slots[0], slots[-1],
+                                  activity)
+        holes = _coronal_holes(np.random.default_rng([seed, 4]), slots[0], slots[-1])
+        model = _SunModel(size, regions, holes, activity)
+    bias = dict(DEG_COR_BIAS)
+    for key, value in (deg_cor_bias or {}).items():
+        bias[channel_name(key)] = float(value)
     store = open_store(str(root), storage_options, mode="w")
     group = zarr.open_group(store=store, mode="w", zarr_format=2)
 
     tables = {}
     jobs = []
     for ci, name in enumerate(names):
-        table = _frame_table(name, ci, slots, seed, missing_fraction, activity)
+        table = _frame_table(name, ci, slots, seed, missing_fraction, model)
         tables[name] = table
         for year, frames in table.groupby("year", sort=True):
             jobs.append((ci, name, int(year), frames))
     synth = SynthSDOML(
         url=str(root), channels=names, size=size, seed=seed, chunks=chunks,
         nominal_times=slots, frames=tables, _model=model, _degradation=curves,
+        _deg_cor_bias=bias,
     )
     for year in sorted({job[2] for job in jobs}):
         group.require_group(str(year))
@@ -607,7 +642,7 @@ def write_sdoml_store(
 
 
 def _frame_table(name: str, ci: int, slots: np.ndarray, seed: int,
-                 missing_fraction: float, activity: str) -> pd.DataFrame:
+                 missing_fraction: float, model) -> pd.DataFrame:
     """Frames of one channel: which slots, their T_OBS, EXPTIME, QUALITY and storage order."""
     par = _CHANNELS[name]
     rng = np.random.default_rng([seed, 1, ci])
@@ -617,8 +652,9 @@ def _frame_table(name: str, ci: int, slots: np.ndarray, seed: int,
     t_obs_str = _iso(exact, decimals=2, zulu=True)
     t_obs = _as_times([s[:-1] for s in t_obs_str])
     exptime = par.exptime * (1.0 + rng.normal(0.0, 5e-4, present.size))
-    if name not in ("1600A", "1700A", "4500A"):
-        short = rng.random(present.size) < 0.03 * _activity(t_obs, activity)
+    chance = model.short_exposure_probability(name, t_obs)
+    if chance is not None:
+        short = rng.random(present.size) < chance
         exptime = np.where(short, exptime * rng.uniform(0.1, 0.3, present.size), exptime)
     quality = np.where(rng.random(present.size) < 0.02,
                        rng.choice(_QUALITY_FLAGS, present.size), 0).astype(np.int64)
@@ -667,7 +703,8 @@ def _write_year(year_group, synth: SynthSDOML, ci: int, name: str, frames: pd.Da
             if noise:
                 rng = np.random.default_rng(
                     [synth.seed, 3, ci, int(frames["nominal_index"].iloc[i])])
-                sigma = np.sqrt(par.gain * np.maximum(counts, 0.0) + _READ_NOISE**2)
+                sigma = np.sqrt(par.gain * model.noise_scale * np.maximum(counts, 0.0)
+                                + model.read_noise**2)
                 counts += sigma / model.binning * rng.standard_normal((size, size))
             block[k] = np.maximum(counts / (exptime[i] * deg_cor[i]), 0.0)
         array[lo:hi] = block

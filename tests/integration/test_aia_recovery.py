@@ -1,17 +1,17 @@
-"""The issue's acceptance run (slow): train with the real CLI, then recover the injected curves.
+"""The issue's acceptance run (slow): default training through the CLI on a held-out member.
 
-On the synthetic SDOML store of the issue (512x512, 30-day cadence, 2010-05 .. 2020-12, seven
-EUV channels) the multi- and single-channel CNNs are trained by ``lascoproc aia train`` for
-``TRAIN_MINUTES`` each on the store's own reference period (2010-05-13 .. 2012-05-12), then
+``heldout-1`` of the synthetic family (:mod:`lascoproc.testing.sdoml_family`: weekly frames,
+256x256, the corona's temperature spread 0.05 dex, bipolar active regions following the cycle,
+a power-law corona, flares; never used while the method was developed) is written, then
 
-- ``lascoproc aia degradation`` must recover the injected degradation within 0.05 at every
-  7-day bin holding a frame, for every channel, with the multi-channel model;
-- ``lascoproc aia evaluate`` must rank multi-channel > single-channel > baseline by the mean
-  success rate at 0.05.
+    lascoproc aia train STORE --out M.pt --max-minutes 10          (nothing else: the defaults)
+    lascoproc aia degradation STORE --model M.pt --cadence 60D --out S.zarr --truth-member ...
 
-Both hold on this store (docs/aia_degradation.md has the figures of the shipped models, which
-are these two trainings); the training stops on the clock, so a machine much slower than the
-2-core one they were measured on trains fewer epochs.
+must recover the injected degradation within 0.05 in at least 90 % of the (60-day bin,
+channel) pairs over 2010-2020 (the issue's target), with uncertainties that cover the truth
+in most bins. The training stops on the clock: on a machine much slower or busier than the
+2-core one the figures were measured on (docs/aia_degradation.md) it does fewer steps; the
+model file records how many.
 """
 
 from __future__ import annotations
@@ -20,49 +20,43 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from lascoproc.testing.sdoml import write_sdoml_store
+from lascoproc.degradation.model import load_model
+from lascoproc.testing.sdoml_family import member
 from tests.integration.test_aia_pipeline import run_cli
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(3600)]
 
-EUV = (94, 131, 171, 193, 211, 304, 335)
-TRAIN_MINUTES = "10"
-TRAIN = ["--size", "64", "--transform", "log", "--floor", "0.03", "--flips", "--rotate",
-         "--alpha-max", "1.2", "--lr-schedule", "cosine", "--max-minutes", TRAIN_MINUTES]
+MEMBER = "heldout-1"
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     work = tmp_path_factory.mktemp("aia_recovery")
-    synth = write_sdoml_store(work / "sdoml.zarr", size=512, channels=EUV)
-    multi, single = work / "multi.pt", work / "single.pt"
-    assert run_cli(["aia", "train", synth.url, "--out", str(multi), *TRAIN]) == 0
-    assert run_cli(["aia", "train", synth.url, "--out", str(single), "--single-channel",
-                    *TRAIN]) == 0
-    return work, synth, multi, single
+    synth = member(MEMBER).write(work / "sdoml.zarr")
+    model = work / "model.pt"
+    assert run_cli(["aia", "train", synth.url, "--out", str(model), "--max-minutes",
+                    "10"]) == 0
+    return work, synth, model
 
 
-def test_recovers_injected_degradation_within_005(trained):
-    work, synth, multi, _ = trained
+def test_defaults_are_the_fast_preset_and_record_the_run(trained):
+    _, _, model = trained
+    loaded = load_model(model)
+    assert loaded.config.preset == "fast"
+    assert loaded.training["steps"] > 0 and loaded.training["seconds"] <= 10 * 60 + 5
+
+
+def test_recovers_the_injected_degradation_on_a_heldout_member(trained):
+    work, synth, model = trained
     out = work / "series.zarr"
-    assert run_cli(["aia", "degradation", synth.url, "--model", str(multi), "--start",
-                    "2010-05-01", "--end", "2020-12-31", "--cadence", "7D",
-                    "--out", str(out)]) == 0
+    assert run_cli(["aia", "degradation", synth.url, "--model", str(model), "--start",
+                    "2010-05-13", "--end", "2020-12-31T23:59:59", "--cadence", "60D",
+                    "--out", str(out), "--truth-member", MEMBER]) == 0
     series = xr.open_zarr(out).load()
-    injected = np.stack([synth.degradation(c, series["time"].values) for c in EUV], axis=1)
-    error = np.abs(series["degradation"].values - injected)
-    worst = dict(zip(EUV, error.max(axis=0).round(3), strict=True))
-    assert error.max() < 0.05, f"max |estimate - injected| per channel: {worst}"
-
-
-def test_evaluation_ranks_multi_over_single_over_baseline(trained, tmp_path):
-    import json
-
-    work, synth, multi, single = trained
-    table = tmp_path / "eval.json"
-    assert run_cli(["aia", "evaluate", synth.url, "--model", str(multi), "--model",
-                    str(single), "--json", str(table)]) == 0
-    result = json.loads(table.read_text())
-    mean = np.mean(result["success_005"], axis=1)
-    ranks = dict(zip(result["estimators"], mean.round(3), strict=True))
-    assert mean[0] > mean[1] > mean[2], f"mean success at 0.05: {ranks}"
+    error = np.abs(series["degradation"] - series["degradation_injected"])
+    share = float((error < 0.05).mean())
+    worst = dict(zip(series["channel"].values.tolist(),
+                     error.max("time").values.round(3).tolist(), strict=True))
+    assert share >= 0.9, f"{100 * share:.1f}% of bins within 0.05; worst per channel {worst}"
+    covered = float((error <= 2 * series["degradation_uncertainty"]).mean())
+    assert covered >= 0.8, f"only {100 * covered:.0f}% of bins within 2 sigma"

@@ -26,7 +26,7 @@ def _prepare_aia_degradation(tmp_path: Path) -> dict[str, str]:
     synth = write_sdoml_store(tmp_path / "sdoml.zarr", size=64, chunks=16,
                               channels=(94, 131, 171, 193, 211, 304, 335))
     out = tmp_path / "aia_degradation.zarr"
-    degradation_series(synth.url, start="2010-05-01", end="2020-12-31", cadence="30D",
+    degradation_series(synth.url, start="2010-05-01", end="2020-12-31", cadence="60D",
                        out=str(out), truth=synth.degradation)
     return {"LASCOPROC_NOTEBOOK_DATA": str(out)}
 

@@ -144,3 +144,39 @@ def test_pairs_compute_chunk_by_chunk_and_cache(store):
     with pytest.raises(ValueError, match="no frames"):
         DimmedPairs(frames.isel(time=slice(0, 0)), Augmentation())
     assert isinstance(frames, xr.DataArray)
+
+
+def test_non_finite_exptime_and_deg_cor_are_left_out_and_counted(store):
+    from lascoproc.degradation.data import usable_frames
+
+    url, _ = store
+    ds = open_sdoml(url, channels=list(CHANNELS), index=False)
+    good = np.flatnonzero((ds["quality"].values == 0).all(axis=1))
+    exptime = ds["exptime"].values.copy()
+    deg_cor = ds["deg_cor"].values.copy()
+    exptime[good[0], 1] = np.nan
+    deg_cor[good[1], 2] = np.inf
+    deg_cor[good[2], 0] = 0.0
+    bad = ds.assign_coords(exptime=(("time", "channel"), exptime),
+                           deg_cor=(("time", "channel"), deg_cor))
+    with raise_if_dask_computes():
+        kept, left = usable_frames(bad)
+    assert left == {"quality": 1, "short_exposure": 1, "non_finite_exptime": 1,
+                    "non_finite_deg_cor": 2}
+    assert kept.attrs["frames_left_out"] == left
+    assert kept.sizes["time"] == ds.sizes["time"] - 5
+    assert np.isfinite(kept["exptime"].values).all() and (kept["deg_cor"].values > 0).all()
+
+
+def test_sampling_uses_whole_chunks():
+    from lascoproc.degradation.data import thin_by_chunks
+
+    # 12 frames 30 minutes apart, stored 4 per chunk: one frame per 6 hours is frame 0, and
+    # its chunk holds frames 0-3; then frame 12... (beyond): so frames 0-3 are used
+    times = np.datetime64("2011-01-01", "ns") + np.arange(12) * np.timedelta64(30, "m")
+    chunks = np.arange(12) // 4
+    assert thin_by_chunks(times, chunks, "6h").tolist() == [0, 1, 2, 3]
+    # one per 2 hours: frames 0, 4, 8 start their intervals: every chunk is used whole
+    assert thin_by_chunks(times, chunks, "2h").tolist() == list(range(12))
+    assert thin_by_chunks(times, None, "2h").tolist() == [0, 4, 8]
+    assert thin_by_chunks(times, chunks, None).tolist() == list(range(12))

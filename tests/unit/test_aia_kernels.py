@@ -53,3 +53,55 @@ def test_disk_mask_and_quiet_sun_level():
     frames[0, 0][mask] = 5.0
     frames[0, 1][mask] = np.arange(12)
     np.testing.assert_allclose(quiet_sun_level(frames, mask), [[5.0, 5.5]])
+
+
+def test_decimate_takes_every_nth_pixel():
+    from lascoproc.kernels.aia_degradation import decimate_frames
+
+    frames = np.arange(2 * 4 * 4, dtype=np.float64).reshape(2, 4, 4)
+    out = decimate_frames(frames, 2)
+    assert out.dtype == np.float32
+    np.testing.assert_array_equal(out[0], [[0, 2], [8, 10]])
+    np.testing.assert_array_equal(out[1], [[16, 18], [24, 26]])
+    with pytest.raises(ValueError, match="not a multiple"):
+        decimate_frames(frames[:, :3], 2)
+
+
+def test_huber_location_by_hand():
+    from lascoproc.kernels.aia_degradation import huber_location
+
+    # 1, 2, 3 and an outlier 100, scale 1: at mu = 2.5 the residuals are -1.5 (clipped to
+    # -1.345), -0.5, 0.5 and 97.5 (clipped to +1.345): they sum to zero
+    assert huber_location(np.array([1.0, 2.0, 3.0, 100.0]), np.ones(4)) == pytest.approx(
+        2.5, abs=1e-8)
+    # no outlier beyond c: the mean
+    assert huber_location(np.array([1.0, 2.0, 3.0]), np.full(3, 10.0)) == pytest.approx(2.0)
+
+
+def test_aggregate_bin_by_hand():
+    from lascoproc.kernels.aia_degradation import aggregate_bin
+
+    values = np.array([0.50, 0.52, 0.48, 0.51, 0.90])
+    sigma = np.full(5, 0.02)
+    median, u_median = aggregate_bin(values, sigma, "median")
+    assert median == 0.51
+    # mad = 1.4826 x median(|x - 0.51|) = 1.4826 x 0.01 = 0.014826; s**2 = (5 x 0.014826**2
+    # + 3 x 0.02**2) / 8 = 0.000287381; sqrt(pi / 2) x 0.0169523 / sqrt(5) = 0.0095018
+    assert u_median == pytest.approx(0.0095018, abs=2e-7)
+    mean, _ = aggregate_bin(values, sigma, "mean")
+    assert mean == pytest.approx(0.582)
+    huber, _ = aggregate_bin(values, sigma, "huber")
+    assert 0.50 < huber < 0.52  # the 0.90 frame barely counts
+    one, u_one = aggregate_bin(values[:1], sigma[:1], "median")
+    # one frame: its own uncertainty, sqrt(3 x 0.02**2 / 4) x sqrt(pi / 2) = 0.021708
+    assert (one, u_one) == (0.5, pytest.approx(0.0217080, abs=2e-7))
+    with pytest.raises(ValueError, match="unknown aggregate"):
+        aggregate_bin(values, sigma, "mode")
+
+
+def test_interpolate_series():
+    from lascoproc.kernels.aia_degradation import interpolate_series
+
+    np.testing.assert_allclose(interpolate_series([0.0, 10.0], [1.0, 0.5], [0.0, 2.5, 10.0,
+                                                                            12.0]),
+                               [1.0, 0.875, 0.5, 0.5])

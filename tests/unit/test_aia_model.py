@@ -126,5 +126,71 @@ def test_shipped_models_load_with_their_pinned_hash(name):
     assert hashlib.sha256(shipped.path.read_bytes()).hexdigest() == shipped.sha256
     model = load_model(name)
     assert model.channels == (94, 131, 171, 193, 211, 304, 335)
-    assert model.kind == name.split("-")[1]
+    assert model.kind == "level" and model.config.preset == "fast"
     assert model.training.get("command", "").startswith("lascoproc aia train")
+
+
+def _level_config(ensemble=1, floor=1e-4):
+    prep = Preprocessing(channels=(94, 171, 304), size=16, floor=floor,
+                         scaling=(2.0, 100.0, 10.0))
+    return ModelConfig(preprocessing=prep,
+                       architecture=Architecture(kind="level", width=4, ensemble=ensemble))
+
+
+def _disk_frames(n=3, seed=0):
+    from lascoproc.kernels.aia_degradation import disk_mask
+
+    rng = np.random.default_rng(seed)
+    mask = disk_mask(16, Preprocessing(size=16).radius_px, limit=1.0)
+    base = np.where(mask, 1.0, 0.2)[None, None] * np.array([2.0, 100.0, 10.0])[None, :,
+                                                                                  None, None]
+    return torch.from_numpy((base * rng.uniform(0.8, 1.2, (n, 3, 16, 16))).astype(np.float32))
+
+
+def test_untrained_level_network_is_the_quiet_sun_baseline():
+    from lascoproc.kernels.aia_degradation import disk_mask, quiet_sun_level
+
+    torch.manual_seed(0)
+    config = _level_config()
+    net = build_network(config)
+    x = _disk_frames()
+    mask = disk_mask(16, config.preprocessing.radius_px, limit=0.9)
+    expected = quiet_sun_level(x.numpy(), mask) / np.array([2.0, 100.0, 10.0])
+    # torch's median of an even count is the lower middle value, numpy's the mean of the two
+    np.testing.assert_allclose(net(x).detach().numpy(), expected, rtol=0.03)
+
+
+def test_level_network_follows_dimming_exactly():
+    """Dimming a channel by alpha multiplies its estimate by alpha, whatever the weights:
+    the level scales and the shapes do not change."""
+    torch.manual_seed(1)
+    net = build_network(_level_config())
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(0.3 * torch.randn_like(p))  # some trained-looking weights
+        x = _disk_frames()
+        alpha = torch.tensor([0.3, 0.9, 0.55]).view(1, 3, 1, 1)
+        np.testing.assert_allclose(net(x * alpha).numpy(),
+                                   (net(x) * alpha.view(1, 3)).numpy(), rtol=1e-4)
+
+
+def test_ensemble_members_and_weights_file(tmp_path):
+    from lascoproc.degradation.model import Ensemble, predict, predict_members
+
+    torch.manual_seed(2)
+    config = _level_config(ensemble=3)
+    net = build_network(config)
+    assert isinstance(net, Ensemble) and len(net.networks) == 3
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(0.2 * torch.randn_like(p))
+    x = _disk_frames(2)
+    members = predict_members(net, x, symmetric=True)
+    assert members.shape == (3, 2, 3)
+    np.testing.assert_allclose(predict(net, x, symmetric=True).numpy(),
+                               members.mean(dim=0).numpy(), rtol=1e-6)
+    path = tmp_path / "ens.pt"
+    save_model(path, net.eval(), config)
+    loaded = load_model(path)
+    np.testing.assert_allclose(predict(loaded.network, x).numpy(), predict(net, x).numpy(),
+                               rtol=1e-6)

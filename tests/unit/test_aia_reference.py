@@ -62,6 +62,76 @@ def test_reference_degradation_dataarray(v10):
                                   aiapy_degradation(335, times, v10))
 
 
+def _aiapy_correction_table():
+    """``get_correction_table`` of aiapy 0.10 (``aiapy.calibrate.util``) or of aiapy 0.11 and
+    later (``aiapy.calibrate.utils``)."""
+    try:
+        from aiapy.calibrate.utils import get_correction_table
+    except ImportError:
+        from aiapy.calibrate.util import get_correction_table
+    return get_correction_table
+
+
+def test_aiapy_table_reader_is_found_in_either_layout(monkeypatch):
+    import sys
+    import types
+
+    pytest.importorskip("aiapy.calibrate")
+    reader = _aiapy_correction_table()
+    assert callable(reader)
+    # aiapy >= 0.11 names the module calibrate.utils: a stand-in of that layout is preferred
+    fake = types.ModuleType("aiapy.calibrate.utils")
+    fake.get_correction_table = lambda source: ("0.11", source)
+    monkeypatch.setitem(sys.modules, "aiapy.calibrate.utils", fake)
+    assert _aiapy_correction_table()("x") == ("0.11", "x")
+
+
+def test_v8_equals_solarsoft_daily_factors():
+    """SolarSoft's own factors (``aia_bp_get_corrections``, version 8) for every channel and
+    day of 2010-05-01 .. 2020-12-31, from sdoml-lite (tests/data/README_aia.md): our formula on
+    the V8 table gives them within 1e-5 (the CSV has 6 decimals)."""
+    from pathlib import Path
+
+    import pandas as pd
+
+    v8 = read_response_table(8)
+    assert v8.versions == (8,)
+    daily = pd.read_csv(Path(__file__).parents[1] / "data" /
+                        "ssw_V8_daily_degradation_2010-2020.csv.gz")
+    assert len(daily) == 7 * 3898 and sorted(daily["channel"].unique()) == [
+        94, 131, 171, 193, 211, 304, 335]
+    worst = {}
+    for channel, rows in daily.groupby("channel"):
+        ours = aiapy_degradation(int(channel), rows["time"].to_numpy(), v8)
+        worst[int(channel)] = float(np.max(np.abs(ours - rows["degradation"].to_numpy())))
+    assert max(worst.values()) < 1e-5, worst
+
+
+def test_rows_of_one_calibration_version_as_aiapy(v10):
+    """A table holding two versions: only the asked (default: newest) version's rows count."""
+    import dataclasses
+
+    rows = v10.rows.copy()
+    old = rows[rows["WAVE_STR"] == "171_THIN"].copy()
+    old["VER_NUM"] = 9
+    old["EFF_AREA"] = old["EFF_AREA"] * 0.5  # another calibration: other numbers
+    old["DATE"] = old["DATE"] + np.timedelta64(365, "D")  # computed later: would win otherwise
+    mixed = dataclasses.replace(v10, rows=pd_concat([rows, old]))
+    t = ["2016-01-01"]
+    assert aiapy_degradation(171, t, mixed)[0] == aiapy_degradation(171, t, v10)[0]
+    assert aiapy_degradation(171, t, mixed, calibration_version=9)[0] == pytest.approx(
+        aiapy_degradation(171, t, v10)[0])  # ratio of halved areas: the same factor
+    with pytest.raises(ValueError, match="no rows of calibration version 7"):
+        aiapy_degradation(171, t, mixed, calibration_version=7)
+    assert mixed.rows["VER_NUM"].nunique() == 2
+
+
+def pd_concat(frames):
+    import pandas as pd
+
+    return pd.concat(frames, ignore_index=True)
+
+
 def test_matches_aiapy_to_1e6_on_the_v10_table(v10):
     """The comparison asked for: aiapy 0.10 reads the same local file (no network).
 
@@ -69,10 +139,9 @@ def test_matches_aiapy_to_1e6_on_the_v10_table(v10):
     channels (aiapy computes time by time: a few seconds).
     """
     aiapy_calibrate = pytest.importorskip("aiapy.calibrate")
-    from aiapy.calibrate.util import get_correction_table
     from astropy.time import Time
 
-    table = get_correction_table(packaged_table_path())  # a local path: never downloads
+    table = _aiapy_correction_table()(packaged_table_path())  # a local path: never downloads
     rng = np.random.default_rng(3)
     seconds = rng.uniform(0, (np.datetime64("2021-01-01") - np.datetime64("2010-05-01"))
                           / np.timedelta64(1, "s"), 30)

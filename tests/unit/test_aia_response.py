@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 
 from lascoproc.io.aia_response import (
+    V8_SHA256,
+    V8_TABLE,
     V10_SHA256,
     V10_TABLE,
     packaged_table_path,
@@ -24,6 +26,19 @@ def test_packaged_v10_table_is_the_pinned_file():
     assert table.version == 10
     assert table.provenance() == {"response_table": V10_TABLE,
                                   "response_table_sha256": V10_SHA256}
+
+
+def test_packaged_v8_table_and_version_selection():
+    assert packaged_table_path(8).name == V8_TABLE
+    for source in (8, "V8", "v8"):
+        table = read_response_table(source)
+        assert table.sha256 == V8_SHA256 and table.versions == (8,)
+    assert len(table.rows) == 88
+    assert table.for_version() is table
+    with pytest.raises(ValueError, match="no rows of calibration version 10"):
+        table.for_version(10)
+    with pytest.raises(ValueError, match="no packaged response table of version 9"):
+        read_response_table(9)
 
 
 def test_rows_and_types():
