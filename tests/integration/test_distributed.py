@@ -177,6 +177,21 @@ class RegionTimes(RunProgress):
         self.done_at.append(time.monotonic())
 
 
+def _slow_reads(seconds: float) -> None:
+    """In a worker (``client.run``): every frame read takes ``seconds`` longer, so that the
+    worker is seen holding a task, whatever the machine's speed (``read_frame`` is looked up
+    at call time by the read task)."""
+    import lascoproc.io.lasco_cube as cube
+
+    read = cube.read_frame
+
+    def slow(*args, **kwargs):
+        time.sleep(seconds)
+        return read(*args, **kwargs)
+
+    cube.read_frame = slow
+
+
 def test_killed_worker_loses_and_duplicates_nothing(loopback, archive, reference, tmp_path):
     """SIGKILL worker w1 while it computes, after a region is marked: the run, cut into time
     ranges, completes on w0 with a store identical to the threaded run."""
@@ -184,29 +199,39 @@ def test_killed_worker_loses_and_duplicates_nothing(loopback, archive, reference
     progress = RegionTimes()
     done_at = progress.done_at
     killed_at: list[float] = []
+    errors: list[BaseException] = []
+    finished = threading.Event()
     with get_client(connect(loopback)) as client:
         client.wait_for_workers(2, timeout=60)
         victim = next(addr for addr, w in client.scheduler_info(n_workers=-1)["workers"].items()
                       if w["name"] == "w1")
+        # w1's reads take 0.5 s more: its tasks last long enough to be seen, on any machine
+        client.run(_slow_reads, 0.5, workers=[victim])
 
         def kill_w1_mid_region():
-            deadline = time.monotonic() + 120
-            while time.monotonic() < deadline:
-                if done_at and client.processing(workers=[victim]).get(victim):
-                    loopback.kill("w1")
-                    killed_at.append(time.monotonic())
-                    return
-                time.sleep(0.002)
+            try:
+                while not finished.is_set():
+                    if done_at and client.processing(workers=[victim]).get(victim):
+                        loopback.kill("w1")
+                        killed_at.append(time.monotonic())
+                        return
+                    time.sleep(0.002)
+            except Exception as err:  # noqa: BLE001 - reported by the test, not the thread
+                errors.append(err)
 
         killer = threading.Thread(target=kill_w1_mid_region, daemon=True)
         killer.start()
-        report = ingest_level05(archive.root, detector="c2", out=str(out),
-                                region_frames=REGION, range_frames=RANGE, progress=progress,
-                                client=client).report
-        killer.join(timeout=60)
+        try:
+            report = ingest_level05(archive.root, detector="c2", out=str(out),
+                                    region_frames=REGION, range_frames=RANGE,
+                                    progress=progress, client=client).report
+        finally:
+            finished.set()
+            killer.join(timeout=60)
         workers = {w["name"] for w in client.scheduler_info(n_workers=-1)["workers"].values()}
     if killed_at:
         loopback.start_worker("w2")  # for the tests after this one
+    assert not errors, errors
     assert killed_at, "w1 was never seen computing"
     assert workers == {"w0"}
     assert report.regions_written == report.regions == len(done_at)
