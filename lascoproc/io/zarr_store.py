@@ -45,6 +45,7 @@ import numpy as np
 import xarray as xr
 
 from lascoproc.io.fs import get_fs, protocol_of, redact_url
+from lascoproc.io.zarr_pipeline import install as _install_pipeline
 
 __all__ = [
     "DONE_VAR",
@@ -258,6 +259,10 @@ def write_region(part: xr.Dataset, store: str, region: slice, *, zarr_format: in
     for name, var in chunks.items():
         piece[name] = var
     piece = _text_as_object(piece)
+    # shards' frames encoded without a copy each (lascoproc.io.zarr_pipeline: the same bytes);
+    # the threaded scheduler writes in this process, a cluster's workers get it from the
+    # region scheduler
+    _install_pipeline()
     with _quiet_consolidated():
         # write_empty_chunks: a frame is never the fill value; zarr's test for it (a full
         # comparison, NaN-aware) cost a third of a region's write (measured, docs/benchmarks.md)

@@ -493,6 +493,9 @@ def _write_concurrently(client, writes, finished, max_in_flight) -> None:
     concurrent writes never touch the same object."""
     from distributed import as_completed
 
+    from lascoproc.io.zarr_pipeline import install
+
+    client.run(install)  # the workers encode shards without a copy per frame (same bytes)
     if max_in_flight is None:
         threads = sum(client.nthreads().values())
         max_in_flight = max(2, 2 * threads)
