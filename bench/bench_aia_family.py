@@ -102,6 +102,46 @@ def score(series_path: str) -> dict:
     return out
 
 
+CHANNELS = ("94", "131", "171", "193", "211", "304", "335")
+
+
+def tables(results: dict, workdir: Path | None = None) -> str:
+    """The docs' tables (markdown) of a results file: recovery per member, then throughput."""
+    from lascoproc.testing.sdoml_family import member
+
+    lines = ["| member | role | spread (dex) | cadence | size | within 0.05 | median error | "
+             "worst error: " + " / ".join(CHANNELS) + " A | frames per bin | within 2 sigma | "
+             "optimiser steps in 10 min (CPU s) | load average at start |",
+             "|---|---|---:|---|---:|---:|---:|---|---:|---:|---:|---:|"]
+    speed = ["| member | size | frames | series s | frames/s | training steps per CPU s |",
+             "|---|---:|---:|---:|---:|---:|"]
+    for name, v in results["members"].items():
+        m = member(name)
+        info = m.describe()
+        spread = (info.get("physics") or {}).get("temperature_spread", 0.0)
+        worst = " / ".join(f"{v['worst'][c]:.3f}" for c in CHANNELS)
+        cpu = v.get("train_cpu_seconds") or v.get("cpu_seconds") or float("nan")
+        load = (v.get("load_before") or v.get("load_average_at_start") or [float("nan")])[0]
+        lines.append(
+            f"| `{name}` | {m.role} | {spread:.3f} | "
+            f"{info.get('cadence')} | {info.get('size')} | **{100 * v['share_005']:.1f} %** | "
+            f"{v['median']:.4f} | {worst} | {v['frames_per_bin_median']:.0f} | "
+            f"{100 * v.get('covered_2sigma', float('nan')):.0f} % | {v['steps']} ({cpu:.0f}) "
+            f"| {load:.1f} |")
+        frames = v.get("frames")
+        if frames is None and workdir is not None:
+            import xarray as xr
+
+            frames_store = workdir / "runs" / results["tag"] / f"{name}_series_frames.zarr"
+            if frames_store.is_dir():
+                frames = int(xr.open_zarr(frames_store).sizes["time"])
+        if frames:
+            speed.append(f"| `{name}` | {info.get('size')} | {frames} | "
+                         f"{v['series_seconds']:.0f} | {frames / v['series_seconds']:.1f} | "
+                         f"{v['steps'] / cpu:.1f} |")
+    return "\n".join(lines) + "\n\n" + "\n".join(speed) + "\n"
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--members", nargs="*", default=None)
@@ -109,7 +149,9 @@ def main(argv=None) -> int:
     parser.add_argument("--workdir", default=str(Path(tempfile.gettempdir())
                                                  / "lascoproc_aia_family"),
                         help="where the members' stores and the runs go (reused)")
-    parser.add_argument("--tag", required=True)
+    parser.add_argument("--tag", default=None,
+                        help="the run's name (results file, runs/TAG); required but with "
+                             "--table")
     parser.add_argument("--train-args", default="", help="extra arguments of aia train")
     parser.add_argument("--series-args", default="", help="extra arguments of aia degradation")
     parser.add_argument("--max-minutes", default="10")
@@ -123,7 +165,14 @@ def main(argv=None) -> int:
                              "already done) and score them; for a change in the binning or "
                              "the uncertainties alone. The training record is kept")
     parser.add_argument("--out", default=None)
+    parser.add_argument("--table", default=None, metavar="RESULTS.json",
+                        help="print the docs' markdown tables of a results file and stop")
     args = parser.parse_args(argv)
+    if args.table:
+        print(tables(json.loads(Path(args.table).read_text()), Path(args.workdir)))
+        return 0
+    if not args.tag:
+        parser.error("--tag is required")
 
     from lascoproc.testing.sdoml_family import members
 
