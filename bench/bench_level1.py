@@ -246,6 +246,11 @@ def main(argv=None) -> int:
     cases = run_cases({name: Case(*paths, args.region_frames) for name, paths in data.items()},
                       args.repeat, workdir)
     env["loadavg_after"] = [round(x, 2) for x in os.getloadavg()]
+    import zarr
+
+    # the pipeline the Zarr writes used (lascoproc.io.zarr_pipeline unless
+    # LASCOPROC_ZARR_PIPELINE=zarr)
+    env["zarr_codec_pipeline"] = zarr.config.get("codec_pipeline.path")
     result = {"date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
               "frames": args.frames, "region_frames": args.region_frames,
               "repeat": args.repeat, "cases": cases,
