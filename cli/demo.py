@@ -81,8 +81,10 @@ def run(args) -> int:
     print(f"wrote a synthetic SDOML v2 store to {sdoml}")
     summary = run_demo(str(sdoml), out, truth=synth.degradation)
     print(f"AIA: degradation series of {summary['frames']} frames -> {summary['store']} "
-          f"(+ CSV and plots); largest |estimate - injected| per channel: "
-          f"{summary.get('max_abs_error')}")
+          f"(+ CSV and plots); {100 * summary['share_within_005']:.1f}% of the (bin, channel) "
+          f"pairs within 0.05 of the injected degradation, "
+          f"{100 * summary['share_within_2sigma']:.0f}% within two sigma; largest "
+          f"|estimate - injected| per channel: {summary['max_abs_error']}")
     print(f"demo finished in {time.perf_counter() - started:.1f} s; open the cubes with "
           f"xarray.open_zarr('{out / 'c3_l1.zarr'}')")
     return 0

@@ -599,8 +599,9 @@ def run_demo(sdoml_path, out_dir, *, model=None,
     Writes ``OUT_DIR/aia_degradation.zarr`` (and ``_frames.zarr``), ``.csv``,
     ``_<wavelength>.png`` and ``.png`` with the shipped model over the whole store (replacing
     an earlier demo's). Pass the store's ``SynthSDOML.degradation`` as ``truth`` to draw the
-    injected curves. Returns a summary: paths, frames, seconds and, with ``truth``, the largest
-    ``|estimate - injected|`` per channel.
+    injected curves. Returns a summary: paths, frames, seconds and, with ``truth``, the share of
+    (bin, channel) pairs within 0.05 of the injected degradation and within two standard
+    uncertainties of it, and the largest ``|estimate - injected|`` per channel.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -617,4 +618,7 @@ def run_demo(sdoml_path, out_dir, *, model=None,
         error = np.abs(result.dataset["degradation"] - result.dataset["degradation_injected"])
         summary["max_abs_error"] = {int(c): round(float(error.sel(channel=c).max()), 4)
                                     for c in result.dataset["channel"].values}
+        summary["share_within_005"] = round(float((error < 0.05).mean()), 4)
+        summary["share_within_2sigma"] = round(float(
+            (error <= 2 * result.dataset["degradation_uncertainty"]).mean()), 4)
     return summary

@@ -307,4 +307,7 @@ def test_demo_hook_writes_series_csv_and_plots(tmp_path):
     assert "degradation_injected" in series
     assert summary["frames"] > 10 and len(summary["plots"]) == 8
     assert set(summary["max_abs_error"]) == set(EUV)
+    error = np.abs(series["degradation"] - series["degradation_injected"]).values
+    assert summary["share_within_005"] == pytest.approx(float((error < 0.05).mean()), abs=1e-4)
+    assert 0.0 <= summary["share_within_2sigma"] <= 1.0
     assert (tmp_path / "demo" / "aia_degradation.csv").is_file()
