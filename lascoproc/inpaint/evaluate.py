@@ -37,8 +37,19 @@ METRICS = ("psnr", "ssim", "l1", "rel_l1")
 EVALUATION_HOLES = HoleSpec(holes=(4, 8), hole_blocks=2, hole_dilation=0)
 
 
+class _JsonReport:
+    """``to_dict`` (the dataclass's fields) and ``write_json`` of the evaluation reports."""
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def write_json(self, path: str | os.PathLike) -> None:
+        with open(path, "w", encoding="utf-8") as out:
+            json.dump(self.to_dict(), out, indent=2)
+
+
 @dataclasses.dataclass
-class EvaluationReport:
+class EvaluationReport(_JsonReport):
     """Scores per method (means over frames) and what was scored."""
 
     frames: int
@@ -60,12 +71,6 @@ class EvaluationReport:
                          f"{self.seconds[name] / max(self.frames, 1):>9.2f}")
         return "\n".join(lines)
 
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    def write_json(self, path: str | os.PathLike) -> None:
-        with open(path, "w", encoding="utf-8") as out:
-            json.dump(self.to_dict(), out, indent=2)
 
 
 def evaluate(stores: Sequence[str | os.PathLike | xr.Dataset], *, frames: int = 16,
@@ -145,7 +150,7 @@ SCENE_SEEDS = (0, 1, 2, 3)
 
 
 @dataclasses.dataclass
-class ScenesReport:
+class ScenesReport(_JsonReport):
     """Scores of each method on each scene (:mod:`lascoproc.inpaint.scenes`): ``scores[scene]
     [method]`` = PSNR / dB, SSIM, L1 / R, ``ms_wall`` and ``ms_cpu`` per frame (one fill of the
     scene with its 24 holes), pooled over the draws; ``per_seed[scene][method]``: the PSNR of
@@ -182,9 +187,6 @@ class ScenesReport:
         out.pop("examples")
         return out
 
-    def write_json(self, path: str | os.PathLike) -> None:
-        with open(path, "w", encoding="utf-8") as out:
-            json.dump(self.to_dict(), out, indent=2)
 
     def plot(self, path: str | os.PathLike, *, per_scene: int = 2) -> None:
         """A PNG of examples: per scene, ``per_scene`` holes of the first draw (truth, each
@@ -335,7 +337,7 @@ SEQUENCE_SPECS = (("C3", 12.0), ("C2", 12.0), ("C2", 24.0))
 
 
 @dataclasses.dataclass
-class SequencesReport:
+class SequencesReport(_JsonReport):
     """Scores on synthetic level-1 sequences (:mod:`lascoproc.testing.sequences`):
     ``scores[sequence][method]``: PSNR / dB, SSIM and L1 in asinh-normalised units (one
     normaliser per frame, from its truth), ``psnr_data`` in MSB (peak: max - min of the truth
@@ -364,12 +366,6 @@ class SequencesReport:
                              f"{s['ms_wall']:.0f} | {s['ms_cpu']:.0f} |")
         return "\n".join(lines)
 
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    def write_json(self, path: str | os.PathLike) -> None:
-        with open(path, "w", encoding="utf-8") as out:
-            json.dump(self.to_dict(), out, indent=2)
 
 
 def evaluate_sequences(sequences, *, methods: Sequence[str] | None = None,
