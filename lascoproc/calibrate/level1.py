@@ -64,6 +64,9 @@ __all__ = [
     "calibration_images",
     "frame_rows",
     "level1_block",
+    "level1_frame",
+    "frame_inputs",
+    "cube_detector",
     "per_frame_outputs",
     "ROW_DTYPE",
 ]
@@ -105,7 +108,8 @@ def _variables(detector: str) -> dict[str, tuple[tuple[str, ...], np.dtype, dict
     }
 
 
-def _detector(frames: xr.Dataset) -> str:
+def cube_detector(frames: xr.Dataset) -> str:
+    """``"C2"`` or ``"C3"``: the detector of a cube or frames table."""
     detector = str(frames.attrs.get("detector", ""))
     if not detector:
         detector = str(frames["detector"].values[0]) if frames.sizes["time"] else "C2"
@@ -143,7 +147,7 @@ def level1_attrs(frames: xr.Dataset, calib: CalibrationSource,
                  options: Level1Options) -> dict[str, Any]:
     """Attributes of the level-1 cube: what it is and its provenance (lascoproc version,
     options, every calibration file read so far with its SHA-256, rejected input files)."""
-    detector = _detector(frames)
+    detector = cube_detector(frames)
     return {
         "title": f"SOHO/LASCO {detector} level-1 brightness",
         "instrument": "LASCO",
@@ -172,7 +176,7 @@ def level1_template(frames: xr.Dataset, plan: xr.Dataset, calib: CalibrationSour
     n = frames.sizes["time"]
     sizes = {"time": n, "y": ny, "x": nx}
     data = {}
-    for name, (dims, dtype, attrs) in _variables(_detector(frames)).items():
+    for name, (dims, dtype, attrs) in _variables(cube_detector(frames)).items():
         shape = tuple(sizes[d] for d in dims)
         data[name] = (dims, da.zeros(shape, dtype=dtype, chunks=shape or ()), dict(attrs))
     return xr.Dataset(data, coords=level1_coords(frames, plan).coords,
@@ -194,7 +198,7 @@ def calibration_images(frames: xr.Dataset, plan: xr.Dataset, calib: CalibrationS
     that are not calibrated get -1.
     """
     n = frames.sizes["time"]
-    detector = _detector(frames)
+    detector = cube_detector(frames)
     windows = np.stack([np.asarray(frames[c].values, np.int64)
                         for c in ("r1col", "r1row", "r2col", "r2row")], axis=1)
     status = np.asarray(plan["frame_status"].values)
@@ -269,6 +273,15 @@ def _calibration_image(calib, relpath, window, bins, clip, part, frames) -> np.n
     return image
 
 
+def frame_inputs(frames: xr.Dataset, plan: xr.Dataset, calib: CalibrationSource
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """What the frame tasks of ``frames`` need besides their counts: ``(images, cells,
+    rows)`` (:func:`calibration_images`; :func:`frame_rows` with where each frame's data are
+    stored)."""
+    images, cells, index = calibration_images(frames, plan, calib)
+    return images, cells, frame_rows(plan, index, _stored(frames))
+
+
 def frame_rows(plan: xr.Dataset, index: Mapping[str, np.ndarray],
                placement: np.ndarray | None = None) -> np.ndarray:
     """Per-frame plan values, one record (:data:`ROW_DTYPE`) per frame, with each frame's
@@ -293,38 +306,45 @@ def level1_block(counts, rows, *, images, cells, detector, distortion):
     of :func:`calibration_images`, shared by every frame): the task :func:`calibrate_level1`
     maps over the frames, and the plain-numpy path on arrays."""
     nt = counts.shape[0]
-    # every frame is written whole: calibrated in place, or NaN/OUTSIDE when it is not
     brightness = np.empty(counts.shape, np.float32)
     quality = np.empty(counts.shape, np.uint8)
     nmissing = np.zeros(nt, np.int16)
     status = np.zeros(nt, np.uint8)
     for k in range(nt):
-        row = rows[k]
-        sy, sx, y0, x0 = (int(row[c]) for c in ("stored_ny", "stored_nx", "stored_y0",
-                                                 "stored_x0"))
-        stored = counts[k] if sy < 0 else counts[k][y0:y0 + sy, x0:x0 + sx]
-        nmissing[k], no_data = frame_checks(stored)
-        if row["frame_status"] != FRAME_OK or no_data:
-            status[k] = FRAME_NOT_CALIBRATED if row["frame_status"] != FRAME_OK else \
-                FRAME_NO_DATA
-            brightness[k] = np.nan
-            quality[k] = OUTSIDE
-            continue
-        vig, ramp, mask = (images[j] if j >= 0 else None for j in (
-            int(row["vignetting_index"]), int(row["ramp_index"]), int(row["mask_index"])))
-        mask_cells_ = cells[int(row["mask_index"])] if mask is not None else None
-        plan = FramePlan(
-            bias=float(row["bias"]), exptime=float(row["exptime"]),
-            calfac=float(row["calfac"]), subtract_bias=bool(row["subtract_bias"]),
-            binning=(int(row["xsum"]), int(row["ysum"])),
-            occulter_xy=(float(row["occulter_x"]), float(row["occulter_y"])),
-            rotation=float(row["rotation"]),
-            pivot_xy=(float(row["pivot_x"]), float(row["pivot_y"])),
-            keyhole=bool(row["keyhole"]))
-        calibrate_frame(counts[k], plan, detector=detector, vignetting=vig, ramp=ramp,
-                        mask=mask, mask_cells=mask_cells_, distortion=distortion,
-                        out=(brightness[k], quality[k]))
+        nmissing[k], status[k] = level1_frame(counts[k], rows[k], images=images, cells=cells,
+                                              detector=detector, distortion=distortion,
+                                              out=(brightness[k], quality[k]))
     return brightness, quality, nmissing, status
+
+
+def level1_frame(counts, row, *, images, cells, detector, distortion, out):
+    """One frame of :func:`level1_block`: its level-1 brightness and quality written into
+    ``out`` (C-contiguous float32 and uint8 arrays of the frame's shape), and its
+    ``(nmissing, frame_status)`` returned. Every pixel of ``out`` is written: calibrated, or
+    NaN/OUTSIDE for a frame that is not calibrated (flagged by the plan, or holding no data)."""
+    sy, sx, y0, x0 = (int(row[c]) for c in ("stored_ny", "stored_nx", "stored_y0",
+                                             "stored_x0"))
+    stored = counts if sy < 0 else counts[y0:y0 + sy, x0:x0 + sx]
+    nmissing, no_data = frame_checks(stored)
+    if row["frame_status"] != FRAME_OK or no_data:
+        out[0][...] = np.nan
+        out[1][...] = OUTSIDE
+        return nmissing, (FRAME_NOT_CALIBRATED if row["frame_status"] != FRAME_OK
+                          else FRAME_NO_DATA)
+    vig, ramp, mask = (images[j] if j >= 0 else None for j in (
+        int(row["vignetting_index"]), int(row["ramp_index"]), int(row["mask_index"])))
+    mask_cells_ = cells[int(row["mask_index"])] if mask is not None else None
+    plan = FramePlan(
+        bias=float(row["bias"]), exptime=float(row["exptime"]),
+        calfac=float(row["calfac"]), subtract_bias=bool(row["subtract_bias"]),
+        binning=(int(row["xsum"]), int(row["ysum"])),
+        occulter_xy=(float(row["occulter_x"]), float(row["occulter_y"])),
+        rotation=float(row["rotation"]),
+        pivot_xy=(float(row["pivot_x"]), float(row["pivot_y"])),
+        keyhole=bool(row["keyhole"]))
+    calibrate_frame(counts, plan, detector=detector, vignetting=vig, ramp=ramp,
+                    mask=mask, mask_cells=mask_cells_, distortion=distortion, out=out)
+    return nmissing, FRAME_OK
 
 
 def per_frame_outputs(func, frames, rows, *, outputs, **kwargs):
@@ -386,9 +406,8 @@ def calibrate_level1(ds: xr.Dataset, calib: CalibrationSource, *,
     """
     if plan is None:
         plan = plan_level1(ds, calib, options)
-    detector = _detector(ds)
-    images, cells, index = calibration_images(ds, plan, calib)
-    rows = frame_rows(plan, index, _stored(ds))
+    detector = cube_detector(ds)
+    images, cells, rows = frame_inputs(ds, plan, calib)
     counts = ds["counts"].data
     tchunks = counts.chunks[0]
     # the images enter the graph once (one key every frame task depends on)

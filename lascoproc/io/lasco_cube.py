@@ -33,7 +33,7 @@ from lascoproc.io.lasco_archive import LascoIndex, Problem, index_archive, read_
 from lascoproc.io.retry import TRANSIENT, ReadPolicy, with_retries
 
 __all__ = ["open_lasco_cube", "open_lasco_frames", "open_lasco_frame_groups", "FrameGroups",
-           "lasco_cube_from_frames", "level05_template", "read_frame", "read_frames",
+           "lasco_cube_from_frames", "frame_reads", "level05_template", "read_frame", "read_frames",
            "ReadPolicy", "FrameReadError", "CorruptFrameError"]
 
 _BITPIX_DTYPE = {16: ">i2", 32: ">i4", -32: ">f4", -64: ">f8"}
@@ -495,12 +495,8 @@ def lasco_cube_from_frames(frames: xr.Dataset, *,
         keeps the whole cube's graph behind the selection).
     """
     frames = frames.drop_vars([n for n in ("counts", "read_status") if n in frames.data_vars])
-    ny, nx = (int(v) for v in str(frames.attrs["frame_shape"]).split("x"))
-    fs, _ = get_fs(str(archive or frames.attrs["source_archive"]), storage_options)
-    counts = _pixel_arrays(fs, np.asarray(frames["path"].values, dtype=object),
-                           np.asarray(frames["data_offset"].values, dtype=np.int64),
-                           _placement(frames, (ny, nx)), (ny, nx), policy,
-                           frames_per_chunk)
+    fs, specs, shape = frame_reads(frames, archive=archive, storage_options=storage_options)
+    counts = _pixel_arrays(fs, specs, shape, policy, frames_per_chunk)
     out = level05_template(frames)
     out["counts"] = out["counts"].copy(data=counts)
     return out
@@ -536,16 +532,30 @@ def _placement(frames: xr.Dataset, shape: tuple[int, int]) -> np.ndarray:
     return np.tile(np.array([shape[0], shape[1], 0, 0], np.int64), (frames.sizes["time"], 1))
 
 
-def _pixel_arrays(fs, paths: np.ndarray, offsets: np.ndarray, placement: np.ndarray,
-                  shape: tuple[int, int], policy: ReadPolicy, frames_per_chunk: int = 1):
-    """Lazy counts of the files ``paths``: ``frames_per_chunk`` frames per chunk, one read task
-    per chunk."""
-    n = len(paths)
+def frame_reads(frames: xr.Dataset, *, archive: str | None = None,
+                storage_options: Mapping[str, Any] | None = None):
+    """What reading the pixels of ``frames`` needs: ``(fs, specs, (ny, nx))``, ``specs`` an
+    object array of one ``(path, data offset, ny, nx, y0, x0)`` per frame (what
+    :func:`read_frames` takes), ``fs`` the archive's file system (``archive``: its URL, by
+    default the ``source_archive`` attribute)."""
+    ny, nx = (int(v) for v in str(frames.attrs["frame_shape"]).split("x"))
+    fs, _ = get_fs(str(archive or frames.attrs["source_archive"]), storage_options)
+    paths = np.asarray(frames["path"].values, dtype=object)
+    offsets = np.asarray(frames["data_offset"].values, dtype=np.int64)
+    placement = _placement(frames, (ny, nx))
+    specs = np.empty(len(paths), dtype=object)
+    for i in range(len(paths)):
+        specs[i] = (str(paths[i]), int(offsets[i]), *(int(v) for v in placement[i]))
+    return fs, specs, (ny, nx)
+
+
+def _pixel_arrays(fs, frames: np.ndarray, shape: tuple[int, int], policy: ReadPolicy,
+                  frames_per_chunk: int = 1):
+    """Lazy counts of the frames ``frames`` (:func:`frame_reads`' specs):
+    ``frames_per_chunk`` frames per chunk, one read task per chunk."""
+    n = len(frames)
     if int(frames_per_chunk) < 1:
         raise ValueError(f"frames_per_chunk must be at least 1, not {frames_per_chunk}")
-    frames = np.empty(n, dtype=object)
-    for i in range(n):
-        frames[i] = (str(paths[i]), int(offsets[i]), *(int(v) for v in placement[i]))
     per = int(frames_per_chunk)
     frames_da = da.from_array(frames, chunks=per) if n else da.empty((0,), dtype=object,
                                                                       chunks=1)

@@ -19,6 +19,7 @@ import contextlib
 import dataclasses
 import datetime as dt
 import json
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -182,6 +183,23 @@ class Level1Ranges:
             return level1
         return level1.isel(time=slice(start - wide.start, stop - wide.start))
 
+    def direct_writer(self, store: str, storage_options: Mapping[str, Any] | None,
+                      region_frames: int, names) -> Any:
+        """The region scheduler's direct path for this run into ``store``
+        (:func:`lascoproc.pipeline.level1_shards.region_writer`), or ``None`` where it does
+        not apply: with inpainting, or a store it does not write exactly."""
+        if self.inpaint is not None:
+            return None
+        from lascoproc.calibrate.level1 import cube_detector
+        from lascoproc.pipeline.level1_shards import region_writer
+
+        return region_writer(self.frames, self.plan, self.calib,
+                             detector=cube_detector(self.frames),
+                             distortion=bool(self.options.distortion), archive=self.archive,
+                             storage_options=self.storage_options, policy=self.policy,
+                             store=store, out_storage_options=storage_options,
+                             region_frames=region_frames, names=names)
+
     def definition(self, template: xr.Dataset) -> dict[str, Any]:
         """What defines this run's values besides the frames (for the store's fingerprint):
         the options, the calibration files read (SHA-256 of their list with digests), the
@@ -233,6 +251,16 @@ def _run_fits(archive, root, detector, store, out, *, start, end, shape, options
                                        progress=bool(progress), nrl_scaling=nrl_scaling,
                                        overwrite=True, calib=store)
     return Level1Result(runs[0].template(), None, files)
+
+
+def _direct(run: Level1Ranges, target: str, storage_options, region_frames: int,
+            template: xr.Dataset):
+    """The region scheduler's ``direct_writer`` for a run (``LASCOPROC_DIRECT_WRITE=0``
+    turns it off: every region then goes through zarr-python)."""
+    if os.environ.get("LASCOPROC_DIRECT_WRITE", "1") == "0":
+        return None
+    names = [n for n, v in template.data_vars.items() if "time" in v.dims]
+    return lambda: run.direct_writer(target, storage_options, region_frames, names)
 
 
 def size_store(out: str, shape: tuple[int, int], main: bool) -> str:
@@ -318,7 +346,8 @@ def run_level1(archive: str | LascoIndex, *, detector: str, calib: str | Calibra
                 target, template, run.open_range, definition=run.definition(template),
                 region_frames=region_frames, range_frames=range_frames, resume=resume,
                 overwrite=overwrite, storage_options=out_storage_options, progress=progress,
-                client=client, run_id=run_id)
+                client=client, run_id=run_id, direct_writer=_direct(
+                    run, target, out_storage_options, region_frames, template))
         written[size] = (target, report)
     main_store, main_report = next(iter(written.values()))
     others = {f"{ny}x{nx}": value for (ny, nx), value in list(written.items())[1:]}

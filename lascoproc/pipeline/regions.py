@@ -230,6 +230,7 @@ def write_cube(
     on_region: Callable[[int, slice], None] | None = None,
     lease_ttl: float = 600.0,
     run_id: str | None = None,
+    direct_writer: Callable[[], Callable[[slice], Callable[[slice], Any]] | None] | None = None,
 ) -> WriteReport:
     """Write a time cube into ``store``, resumably (module docstring).
 
@@ -271,6 +272,11 @@ def write_cube(
         Seconds after its last heartbeat at which the lease is stale (renewed every third).
     run_id
         This run's id (:func:`new_run_id` by default), recorded with every region it marks.
+    direct_writer
+        Called once the store's template exists: ``None``, or a function that, for a time
+        range, returns the lazy write of one of its regions (``write(region)``, global frame
+        numbers), used instead of writing ``open_range``'s cube with zarr-python (e.g.
+        :func:`lascoproc.pipeline.level1_shards.region_writer`: the same bytes).
 
     Returns
     -------
@@ -319,9 +325,10 @@ def write_cube(
                                _REGION_ATTR: region_frames})
             write_template(meta, store, region_frames=region_frames, zarr_format=zarr_format,
                            encoding=encoding, storage_options=storage_options)
+        direct = direct_writer() if direct_writer is not None else None
         with _Heartbeat(lease, lease_ttl / 3.0) as heartbeat:
             report = _RegionRun(
-                store, template, open_range, regions, ranges, done, run_id=run_id,
+                store, template, open_range, regions, ranges, done, run_id=run_id, direct=direct,
                 region_frames=region_frames, zarr_format=zarr_format,
                 storage_options=storage_options, lease=lease, heartbeat=heartbeat,
                 on_region=on_region).run(progress, client, max_in_flight, compute_kwargs)
@@ -409,6 +416,7 @@ class _RegionRun:
     lease: Any
     heartbeat: _Heartbeat
     on_region: Callable[[int, slice], None] | None = None
+    direct: Callable[[slice], Callable[[slice], Any]] | None = None
     written: int = 0
     frames: int = 0
     ranges_skipped: int = 0
@@ -427,6 +435,12 @@ class _RegionRun:
             todo = [i for i in range(first, last) if not self.done[i]]
             if not todo:
                 self.ranges_skipped += 1
+                continue
+            if self.direct is not None:
+                write = self.direct(rng)
+                self.progress.range_opened(k, rng, len(self.ranges))
+                for i in todo:
+                    yield i, self.regions[i], write(self.regions[i])
                 continue
             part = self.open_range(rng)
             _check_range(part, self.template, names, rng)
