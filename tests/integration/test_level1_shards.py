@@ -124,3 +124,32 @@ def test_failed_read_leaves_region_for_resume(drifting, tmp_path, monkeypatch):
     assert a.keys() == b.keys() and [k for k in a if a[k] != b[k]] == []
     runs = xr.open_zarr(out)[RUN_VAR].values
     assert len(set(runs[:3])) == 1 and runs[3] != runs[0]
+
+
+def test_full_disk_leaves_regions_for_resume(drifting, tmp_path, monkeypatch):
+    """On a disk that fills up (an fsspec file system whose writes count bytes: the direct
+    path puts each shard through it) the regions that did not fit are left for resume; the
+    resumed store is the one an uninterrupted run writes."""
+    import fsspec
+
+    from lascoproc.testing.faults import NoSpaceFileSystem
+
+    archive, calib = drifting / "archive", drifting / "calib"
+    _run(archive, calib, tmp_path / "ref.zarr", monkeypatch, True, region_frames=3)
+    calls = _count_direct(monkeypatch)
+    fsspec.register_implementation("nospace", NoSpaceFileSystem, clobber=True)
+    out = f"nospace://{tmp_path / 'full.zarr'}"
+    NoSpaceFileSystem.free()
+    NoSpaceFileSystem.limit = 12_000_000  # the template and one region of 3 frames
+    try:
+        first = _run(archive, calib, out, monkeypatch, True, region_frames=3)
+    finally:
+        NoSpaceFileSystem.free()
+    assert calls  # the direct path wrote (through the file system's own writes)
+    assert not first.report.complete and first.report.failed
+    assert all("No space left" in f.error for f in first.report.failed)
+    second = _run(archive, calib, out, monkeypatch, True, region_frames=3, resume=True)
+    assert second.report.complete
+    assert second.report.regions_written == len(first.report.failed)
+    a, b = _chunks(tmp_path / "ref.zarr"), _chunks(tmp_path / "full.zarr")
+    assert a.keys() == b.keys() and [k for k in a if a[k] != b[k]] == []
