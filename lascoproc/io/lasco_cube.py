@@ -70,7 +70,7 @@ def _decode(buf: bytes, shape: tuple[int, int], bitpix: int, bscale: float,
         # are never negative), BZERO 32768 (the unsigned convention) flips the sign bit
         data = np.frombuffer(buf, dtype=">u2").reshape(ny, nx)
         if bzero:
-            return (data ^ np.uint16(0x8000)).astype(np.uint16)
+            return (data ^ np.uint16(0x8000)).astype(np.uint16, copy=False)
         return data.astype(np.uint16)
     data = np.frombuffer(buf, dtype=_BITPIX_DTYPE[bitpix]).reshape(ny, nx)
     return np.clip(np.rint(data * bscale + bzero), 0, 65535).astype(np.uint16)
@@ -139,6 +139,11 @@ def read_frames(frames: np.ndarray, *, fs, shape: tuple[int, int],
     """
     whole = all(tuple(int(v) for v in frames[k][2:]) == (*shape, 0, 0)
                 for k in np.ndindex(frames.shape))
+    if whole and frames.size == 1:  # one whole frame: its array as read, without a copy
+        path, offset, ny, nx, _, _ = frames.reshape(-1)[0]
+        one = read_frame(fs, str(path), offset=int(offset), shape=(int(ny), int(nx)),
+                         policy=policy)
+        return one.reshape((*frames.shape, *shape))
     # every pixel is overwritten unless a subfield is embedded (its other pixels stay 0)
     counts = (np.empty if whole else np.zeros)((*frames.shape, *shape), np.uint16)
     for k in np.ndindex(frames.shape):

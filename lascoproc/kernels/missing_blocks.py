@@ -33,6 +33,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable
 
+import numba
 import numpy as np
 
 __all__ = [
@@ -136,6 +137,25 @@ def readout_block_grid(shape: tuple[int, int], *, sumcol: int = 0, sumrow: int =
     return BlockGrid(shape=(ny, nx), origin=origin, blocks_per_row=per_row)
 
 
+@numba.njit(nogil=True, cache=True)
+def _zero_blocks_kernel(counts, out):
+    """``out[by, bx]``: whether block ``(by, bx)`` of ``counts`` is all 0; the scan of a block
+    stops at its first non-zero pixel, so an observed block costs a read or two."""
+    ny, nx = counts.shape
+    nby, nbx = out.shape
+    for by in range(nby):
+        for bx in range(nbx):
+            zero = True
+            for i in range(by * BLOCK, min(by * BLOCK + BLOCK, ny)):
+                for j in range(bx * BLOCK, min(bx * BLOCK + BLOCK, nx)):
+                    if counts[i, j] != 0:
+                        zero = False
+                        break
+                if not zero:
+                    break
+            out[by, bx] = zero
+
+
 def zero_blocks(counts: np.ndarray) -> np.ndarray:
     """Block map (``ceil(ny/32) x ceil(nx/32)``) of the blocks whose pixels are all exactly 0.
 
@@ -146,6 +166,10 @@ def zero_blocks(counts: np.ndarray) -> np.ndarray:
         raise ValueError(f"a frame must be 2-D, got shape {counts.shape}")
     ny, nx = counts.shape
     nby, nbx = -(-ny // BLOCK), -(-nx // BLOCK)
+    if counts.dtype.kind in "iuf" and counts.dtype.isnative:
+        out = np.empty((nby, nbx), dtype=bool)
+        _zero_blocks_kernel(counts, out)
+        return out
     nonzero = np.zeros((nby * BLOCK, nbx * BLOCK), dtype=bool)  # padding counts as zero
     nonzero[:ny, :nx] = counts != 0
     return ~nonzero.reshape(nby, BLOCK, nbx, BLOCK).any(axis=(1, 3))

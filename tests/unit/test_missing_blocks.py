@@ -147,3 +147,21 @@ def test_frame_sides_not_multiples_of_32():
     np.testing.assert_array_equal(np.flatnonzero(zero_blocks(raw)), [0, 11])
     assert frame_checks(raw) == (2, False)
     assert missing_pixel_mask(raw).sum() == 32 * 32 + 4 * 6
+
+
+def test_zero_blocks_every_dtype_and_byte_order_hand_cases():
+    """The compiled scan (native ints and floats) and the numpy path (others, e.g. FITS
+    big-endian) give the same maps: a NaN is not 0, a lone non-zero pixel anywhere in a block
+    (its last pixel too) keeps it, partial edge blocks count their stored pixels."""
+    frame = np.zeros((70, 40))  # blocks 3 x 2, the last row and column partial
+    frame[31, 31] = 5.0  # the last pixel of block (0, 0)
+    frame[69, 39] = np.nan  # the last stored pixel of block (2, 1)
+    frame[40, 5] = -1.0  # block (1, 0)
+    expected = np.array([[False, True], [False, True], [True, False]])
+    for dtype in (np.float32, np.float64, ">f8"):
+        np.testing.assert_array_equal(zero_blocks(frame.astype(dtype)), expected)
+    ints = np.nan_to_num(frame, nan=7.0)
+    for dtype in (np.uint16, np.int16, np.int32, np.int64, ">i2", ">u2"):
+        np.testing.assert_array_equal(zero_blocks(ints.astype(dtype)), expected)
+    np.testing.assert_array_equal(zero_blocks(np.zeros((1, 1), np.uint16)), [[True]])
+    assert zero_blocks(np.zeros((0, 5), np.uint16)).shape == (0, 1)
