@@ -29,9 +29,11 @@ every codec configuration the level-1 stores use and on a last, partial shard.
 writer does not reproduce exactly (Zarr format 2, another codec or key encoding, an index at
 the start, a shard with chunks along other axes); the caller then writes with zarr-python.
 
-Commits: on a local disk a shard is written to a temporary file beside it and renamed into
-place (a killed writer leaves no partial shard); on other fsspec file systems (object stores)
-the shard is put as one object, as zarr-python does.
+Commits: on a local disk a shard is written, chunk by chunk as they are encoded, to a temporary
+file beside it (``.NAME.part``) and renamed into place (a killed writer leaves no partial shard
+under the shard's name; its temporary file is replaced by the next writer of the shard); on
+other fsspec file systems (object stores) the shard is put as one object, as zarr-python
+does.
 """
 
 from __future__ import annotations
@@ -40,7 +42,6 @@ import dataclasses
 import json
 import os
 import sys
-import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -183,29 +184,80 @@ def array_layouts(store: str, names: Sequence[str],
     return out
 
 
-def _commit(fs, path: str, pieces: list) -> None:
-    """Store ``pieces`` (bytes-like, in order) as the object ``path``: a temporary file
-    renamed into place on a local disk (fsspec's own local file system), one put through the
-    file system elsewhere (object stores, and local file systems of other classes, whose
-    writes may do more)."""
+def _is_local(fs) -> bool:
+    """fsspec's own local file system (not a subclass, whose writes may do more)."""
     from fsspec.implementations.local import LocalFileSystem
 
-    if type(fs) is LocalFileSystem:
-        directory = os.path.dirname(path)
-        os.makedirs(directory, exist_ok=True)
-        tmp = os.path.join(directory, f".{os.path.basename(path)}.{uuid.uuid4().hex}.part")
-        try:
-            with open(tmp, "wb") as handle:
-                handle.writelines(pieces)
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
-        return
-    if isinstance(fs, LocalFileSystem):  # a wrapper of the local disk (its own writes)
-        fs.makedirs(os.path.dirname(path), exist_ok=True)
-    fs.pipe_file(path, b"".join(pieces))
+    return type(fs) is LocalFileSystem
+
+
+class _Object:
+    """One object being stored, piece by piece: on a local disk the pieces go to a temporary
+    file beside it (``.NAME.part``, the same name for every writer of the object, so a writer
+    killed before :meth:`commit` leaves one file that the next writer replaces) renamed into
+    place by :meth:`commit`; elsewhere they are kept and put as one object."""
+
+    def __init__(self, fs, path: str):
+        self.fs, self.path = fs, path
+        self.handle = None
+        self.pieces: list | None = None
+        if _is_local(fs):
+            self.tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.part")
+        else:
+            self.tmp, self.pieces = None, []
+
+    def _open(self) -> None:
+        os.makedirs(os.path.dirname(self.path), exist_ok=True)
+        self.handle = open(self.tmp, "wb")  # noqa: SIM115 - closed by commit or abort
+
+    def write(self, piece) -> None:
+        if self.pieces is not None:
+            self.pieces.append(piece)
+            return
+        if self.handle is None:
+            self._open()
+        self.handle.write(piece)
+
+    def commit(self) -> None:
+        if self.pieces is None:
+            if self.handle is None:
+                self._open()
+            try:
+                self.handle.close()
+                os.replace(self.tmp, self.path)
+            except BaseException:
+                self.abort()
+                raise
+            self.handle = None
+            return
+        from fsspec.implementations.local import LocalFileSystem
+
+        if isinstance(self.fs, LocalFileSystem):  # a wrapper of the local disk
+            self.fs.makedirs(os.path.dirname(self.path), exist_ok=True)
+        self.fs.pipe_file(self.path, b"".join(self.pieces))
+        self.pieces = []
+
+    def abort(self) -> None:
+        """Drop what was written (nothing was stored under the object's name)."""
+        if self.handle is not None:
+            self.handle.close()
+            self.handle = None
+        if self.tmp is not None and os.path.exists(self.tmp):
+            os.unlink(self.tmp)
+        if self.pieces is not None:
+            self.pieces = []
+
+
+def _commit(fs, path: str, pieces: list) -> None:
+    """Store ``pieces`` (bytes-like, in order) as the object ``path`` (:class:`_Object`)."""
+    target = _Object(fs, path)
+    try:
+        for piece in pieces:
+            target.write(piece)
+        target.commit()
+    except BaseException:
+        target.abort()
+        raise
 
 
 class ShardWriter:
@@ -214,13 +266,14 @@ class ShardWriter:
     ``ShardWriter(fs, root, layout, shard)``: shard number ``shard`` along the first axis of
     the array ``layout`` in the store at ``root`` of file system ``fs``. :meth:`append` the
     inner chunks in order (each an array of the inner chunk's shape, e.g. one frame with its
-    leading axis), then :meth:`close`; nothing is stored before :meth:`close`.
+    leading axis), then :meth:`close`, or :meth:`abort` to give up; nothing is stored under
+    the shard's name before :meth:`close`. On a local disk each encoded chunk goes to the
+    shard's temporary file as it is made (the writer holds one chunk, not the shard).
     """
 
     def __init__(self, fs, root: str, layout: ArrayLayout, shard: int):
         if layout.inner_shape is None:
             raise ValueError(f"{layout.name} is not sharded")
-        self.fs = fs
         self.layout = layout
         self.path = f"{root}/{layout.name}/{layout.key((shard,) + (0,) * (len(layout.shape) - 1))}"
         per = layout.object_shape[0] // layout.inner_shape[0]
@@ -230,34 +283,47 @@ class ShardWriter:
         if self.expected <= 0:
             raise ValueError(f"{layout.name} has no shard {shard}")
         self.index = np.full((per, 2), EMPTY, dtype="<u8")
-        self.pieces: list = []
+        self.count = 0
         self.offset = 0
+        self.target = _Object(fs, self.path)
 
     def append(self, chunk: np.ndarray) -> None:
         """Encode the next inner chunk and add it to the shard."""
-        k = len(self.pieces)
-        if k >= self.expected:
+        if self.count >= self.expected:
             raise ValueError(f"{self.path}: more than {self.expected} inner chunks")
         if tuple(chunk.shape) != self.layout.inner_shape:
             raise ValueError(f"{self.path}: an inner chunk of shape {chunk.shape}, not "
                              f"{self.layout.inner_shape}")
         piece = self.layout.encode(chunk)
         n = len(piece) if not isinstance(piece, memoryview) else piece.nbytes
-        self.index[k] = (self.offset, n)
-        self.pieces.append(piece)
+        if isinstance(piece, memoryview) and self.target.pieces is not None:
+            piece = bytes(piece)  # kept until the put: not a view of a buffer reused later
+        self.target.write(piece)
+        self.index[self.count] = (self.offset, n)
+        self.count += 1
         self.offset += n
 
     def close(self) -> None:
         """Append the index and its CRC-32C and store the shard."""
         import google_crc32c
 
-        if len(self.pieces) != self.expected:
-            raise ValueError(f"{self.path}: {len(self.pieces)} of {self.expected} inner chunks")
+        if self.count != self.expected:
+            self.abort()
+            raise ValueError(f"{self.path}: {self.count} of {self.expected} inner chunks")
         # index shape: chunks per shard + (2,); only the first axis has more than one
         index = self.index.tobytes()
         crc = np.array([google_crc32c.value(index)], dtype="<u4").tobytes()
-        _commit(self.fs, self.path, [*self.pieces, index, crc])
-        self.pieces = []
+        try:
+            self.target.write(index)
+            self.target.write(crc)
+            self.target.commit()
+        except BaseException:
+            self.target.abort()
+            raise
+
+    def abort(self) -> None:
+        """Give the shard up: nothing of it is stored."""
+        self.target.abort()
 
 
 def write_chunk(fs, root: str, layout: ArrayLayout, chunk: int, values: np.ndarray) -> None:

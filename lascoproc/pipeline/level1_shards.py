@@ -8,10 +8,11 @@ its frames in turn, reads the counts (:func:`lascoproc.io.lasco_cube.read_frames
 them into two frame-sized buffers reused for every frame
 (:func:`lascoproc.calibrate.level1.level1_frame`, the kernel the cube maps) and appends the
 frame to the region's shards (:class:`lascoproc.io.zarr_direct.ShardWriter`, the bytes
-zarr-python writes); the shards, then the per-frame variables, are stored at the end. No
-region-sized array is allocated, no graph is built per frame, and a read that fails raises
-before anything of the region is stored (it is left unmarked, for ``resume``, as on the
-default path).
+zarr-python writes; on a local disk each encoded frame goes straight to the shard's temporary
+file); the shards, then the per-frame variables, are stored at the end. No region-sized array
+is allocated, no graph is built per frame, and a read that fails raises before anything of the
+region is stored (its temporary files are removed; the region is left unmarked, for
+``resume``, as on the default path).
 
 Measured against the default path in ``bench/bench_level1.py`` (docs/benchmarks.md). The
 stores are the same bit for bit (``tests/integration/test_level1_shards.py``).
@@ -55,13 +56,18 @@ def write_level1_region(specs: np.ndarray, rows: np.ndarray, *, images, cells, d
     status = np.zeros(n, np.uint8)
     shards = {name: ShardWriter(fs, root, layouts[name], shard)
               for name in ("brightness", "quality")}
-    for k in range(n):
-        counts = read_frames(specs[k:k + 1], fs=archive_fs, shape=shape, policy=policy)
-        nmissing[k], status[k] = level1_frame(counts[0], rows[k], images=images, cells=cells,
-                                              detector=detector, distortion=distortion,
-                                              out=(brightness[0], quality[0]))
-        shards["brightness"].append(brightness)
-        shards["quality"].append(quality)
+    try:
+        for k in range(n):
+            counts = read_frames(specs[k:k + 1], fs=archive_fs, shape=shape, policy=policy)
+            nmissing[k], status[k] = level1_frame(
+                counts[0], rows[k], images=images, cells=cells, detector=detector,
+                distortion=distortion, out=(brightness[0], quality[0]))
+            shards["brightness"].append(brightness)
+            shards["quality"].append(quality)
+    except BaseException:
+        for writer in shards.values():
+            writer.abort()
+        raise
     for writer in shards.values():
         writer.close()
     write_chunk(fs, root, layouts["nmissing"], shard, nmissing)

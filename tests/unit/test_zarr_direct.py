@@ -129,8 +129,8 @@ def test_shard_writer_checks_what_it_is_given(tmp_path):
         shard.append(ds["brightness"].values[:2])
     shard.append(ds["brightness"].values[:1])
     with pytest.raises(ValueError, match="1 of 4"):
-        shard.close()  # nothing is stored from an incomplete shard
-    assert not (store / "brightness" / "c").exists()
+        shard.close()  # nothing is stored from an incomplete shard, nothing is left
+    assert [p.name for p in (store / "brightness").rglob("*") if p.is_file()] == ["zarr.json"]
     with pytest.raises(ValueError, match="no shard"):
         zd.ShardWriter(fs, root, layouts["brightness"], 1)
     with pytest.raises(ValueError, match="sharded"):
@@ -138,7 +138,7 @@ def test_shard_writer_checks_what_it_is_given(tmp_path):
 
 
 def test_commit_leaves_no_partial_file(tmp_path, monkeypatch):
-    """A write that fails on a local disk leaves neither the shard nor its temporary file."""
+    """A write that fails on a local disk leaves neither the object nor its temporary file."""
     ds = _cube(2)
     store = tmp_path / "s.zarr"
     write_template(ds, str(store), region_frames=2)
@@ -173,3 +173,27 @@ def test_object_store_path(tmp_path):
         shard.close()
     assert mem.cat_file(f"{root}/brightness/c/0/0/0") == \
         (local / "brightness" / "c" / "0" / "0" / "0").read_bytes()
+
+
+def test_aborted_shard_leaves_nothing_and_next_writer_replaces_a_stale_part(tmp_path):
+    """A shard given up midway (a read failed) leaves no file; a temporary file left by a
+    killed writer is replaced by the next writer of the shard."""
+    ds = _cube(4)
+    store = tmp_path / "s.zarr"
+    write_template(ds, str(store), region_frames=4)
+    layout = zd.array_layouts(str(store), ["brightness"])["brightness"]
+    fs, root = zd.store_fs(str(store))
+    shard = zd.ShardWriter(fs, root, layout, 0)
+    shard.append(ds["brightness"].values[:1])
+    part = store / "brightness" / "c" / "0" / "0" / ".0.part"
+    assert part.exists()  # the encoded frame went to the temporary file
+    shard.abort()
+    assert not part.exists() and not (store / "brightness" / "c" / "0" / "0" / "0").exists()
+    part.write_bytes(b"left by a killed writer")
+    shard = zd.ShardWriter(fs, root, layout, 0)
+    for k in range(4):
+        shard.append(ds["brightness"].values[k:k + 1])
+    shard.close()
+    assert not part.exists()
+    np.testing.assert_array_equal(xr.open_zarr(store)["brightness"].values,
+                                  ds["brightness"].values)
