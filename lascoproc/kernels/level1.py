@@ -53,21 +53,29 @@ class FramePlan:
 @numba.njit(nogil=True, cache=True)
 def _photometry_kernel(counts, bias, exptime, calfac, vignetting, ramp, use_ramp,
                        subtract_bias, out):
+    """One loop per case (bias and ramp, bias only, neither), each without branches: the value
+    is computed for every pixel and NaN selected where the count is not positive, so that LLVM
+    vectorises it (the same float32 operations in the same order: the same bits)."""
     ny, nx = counts.shape
-    for i in range(ny):
-        for j in range(nx):
-            c = counts[i, j]
-            if c <= 0:
-                out[i, j] = np.float32(np.nan)
-                continue
-            v = np.float32(c)
-            if subtract_bias:
-                v = (v - bias) / exptime * vignetting[i, j] * calfac
-                if use_ramp:
-                    v = v - ramp[i, j]
-            else:
-                v = v / exptime * calfac * vignetting[i, j]
-            out[i, j] = v
+    nan = np.float32(np.nan)
+    if subtract_bias and use_ramp:
+        for i in range(ny):
+            for j in range(nx):
+                c = counts[i, j]
+                v = (np.float32(c) - bias) / exptime * vignetting[i, j] * calfac - ramp[i, j]
+                out[i, j] = v if c > 0 else nan
+    elif subtract_bias:
+        for i in range(ny):
+            for j in range(nx):
+                c = counts[i, j]
+                v = (np.float32(c) - bias) / exptime * vignetting[i, j] * calfac
+                out[i, j] = v if c > 0 else nan
+    else:
+        for i in range(ny):
+            for j in range(nx):
+                c = counts[i, j]
+                v = np.float32(c) / exptime * calfac * vignetting[i, j]
+                out[i, j] = v if c > 0 else nan
 
 
 def photometry(counts: np.ndarray, *, bias: float, exptime: float, calfac: float,
@@ -95,16 +103,19 @@ def photometry(counts: np.ndarray, *, bias: float, exptime: float, calfac: float
 
 @numba.njit(nogil=True, cache=True)
 def _flags_kernel(out, codes, quality):
+    """Quality from the resampling codes and the values, NaN where OUTSIDE: selects, no
+    branches (vectorised)."""
     ny, nx = out.shape
+    nan = np.float32(np.nan)
+    outside = np.uint8(OUTSIDE)
+    missing = np.uint8(MISSING)
+    zero = np.uint8(0)
     for i in range(ny):
         for j in range(nx):
-            if codes[i, j] != 0:
-                quality[i, j] = OUTSIDE
-                out[i, j] = np.float32(np.nan)
-            elif out[i, j] != out[i, j]:
-                quality[i, j] = MISSING
-            else:
-                quality[i, j] = 0
+            o = codes[i, j] != 0
+            v = out[i, j]
+            quality[i, j] = outside if o else (missing if v != v else zero)
+            out[i, j] = nan if o else v
 
 
 def calibrate_frame(counts: np.ndarray, plan: FramePlan, *, detector: str,
