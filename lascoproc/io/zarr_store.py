@@ -102,15 +102,19 @@ def _zstd(level: int, zarr_format: int):
     return {"compressors": (Blosc(cname="zstd", clevel=level, shuffle=Blosc.BITSHUFFLE),)}
 
 
+#: Blosc's level for LZ4 (default_encoding): 1.
+LZ4_LEVEL = 1
+
+
 def _blosc_lz4(itemsize: int, zarr_format: int):
     if zarr_format == 3:
         from zarr.codecs import BloscCodec
 
-        return {"compressors": [BloscCodec(cname="lz4", clevel=5, shuffle="shuffle",
+        return {"compressors": [BloscCodec(cname="lz4", clevel=LZ4_LEVEL, shuffle="shuffle",
                                            typesize=itemsize)]}
     from numcodecs import Blosc
 
-    return {"compressors": (Blosc(cname="lz4", clevel=5, shuffle=Blosc.SHUFFLE),)}
+    return {"compressors": (Blosc(cname="lz4", clevel=LZ4_LEVEL, shuffle=Blosc.SHUFFLE),)}
 
 
 def default_encoding(ds: xr.Dataset, *, zarr_format: int = 3, level: int = 1) -> dict:
@@ -118,9 +122,12 @@ def default_encoding(ds: xr.Dataset, *, zarr_format: int = 3, level: int = 1) ->
 
     Floating-point images: Blosc LZ4 with byte shuffle, which on noisy float32 coronagraph
     frames was both faster (~2.5 against ~5.7 ms per 1024x1024 frame) and smaller (ratio
-    ~1.6 against ~1.4) than Zstandard level 1. Integers (counts, flags): Zstandard ``level``
-    (1: ~11 ms per 4 MiB chunk against ~45 ms for zarr's default level, for nearly the same
-    ratio). Both measured on this project's machine (docs/benchmarks.md).
+    ~1.6 against ~1.4) than Zstandard level 1; at Blosc level 1 (:data:`LZ4_LEVEL`): on 16
+    level-1 C3 frames 2.26 ms per frame and ratio 1.646, against 3.03 ms and 1.655 at level 5
+    and 4.60 ms and 1.661 at level 9 (2026-12-01, docs/benchmarks.md). Integers (counts,
+    flags): Zstandard ``level`` (1: ~11 ms per 4 MiB chunk against ~45 ms for zarr's default
+    level, for nearly the same ratio). Both measured on this project's machine
+    (docs/benchmarks.md).
     """
     enc = {}
     for name, var in ds.data_vars.items():
