@@ -23,8 +23,9 @@ other processes falls on all alike), ``--repeat`` passes after a warm-up, best a
     :func:`lascoproc.calibrate.level1.calibrate_level1` computed on dask's threaded scheduler
     with 1 thread (the per-core comparison) into a target that drops each block, with the
     tasks the region writer uses (``--region-frames`` frames read and calibrated per task);
-``dask1``
-    the same with one frame per task (``open_level1``'s cube, for analysis);
+``dask1``, ``dask4``
+    the same with one frame per task (``open_level1``'s cube, for analysis) and with four
+    (``open_level1(frames_per_chunk=4)``);
 ``zarr``
     :func:`lascoproc.pipeline.level1.run_level1` into a new store (index, headers, plan,
     template, read, calibrate, flags, compress, write, mark), 1 thread, regions (shards) of
@@ -195,7 +196,7 @@ class Case:
         return {"whole": whole, "per_frame": ((w1 - w0) / frames, (c1 - c0) / frames)}
 
 
-PATHS = ("plain", "dask", "dask1")
+PATHS = ("plain", "dask", "dask1", "dask4")
 
 
 def run_cases(cases: dict[str, Case], repeat: int, workdir: Path) -> dict:
@@ -210,7 +211,7 @@ def run_cases(cases: dict[str, Case], repeat: int, workdir: Path) -> dict:
         for name, case in cases.items():
             for path in PATHS:
                 t0 = _clock()
-                case.dask(1) if path == "dask1" else getattr(case, path)()
+                case.dask(int(path[4:])) if path[4:].isdigit() else getattr(case, path)()
                 passes[name][path].append(_since(t0))
             out = workdir / f"out-{name}.zarr"
             zarr[name].append(case.zarr(out))
@@ -241,6 +242,7 @@ def summarise(case: Case, passes: dict, zarr: list, stock: list, plain_zarr: lis
     out["zarr_over_plain_zarr_cpu"] = out["zarr"]["cpu_ms"] / out["plain_zarr"]["cpu_ms"]
     out["dask_over_plain_cpu"] = out["dask"]["cpu_ms"] / out["plain"]["cpu_ms"]
     out["dask1_over_plain_cpu"] = out["dask1"]["cpu_ms"] / out["plain"]["cpu_ms"]
+    out["dask4_over_plain_cpu"] = out["dask4"]["cpu_ms"] / out["plain"]["cpu_ms"]
     out["frames"] = case.n
     out["region_frames"] = case.region
     out["distinct_rotations"] = int(len(set(np.round(case.rotations, 6))))
@@ -250,14 +252,16 @@ def summarise(case: Case, passes: dict, zarr: list, stock: list, plain_zarr: lis
 def markdown(result: dict) -> str:
     cases = result["cases"]
     lines = ["| case | plain CPU ms/frame | dask (1 thread) CPU ms/frame | dask / plain | "
-             "dask, 1 frame per task / plain | Zarr end to end CPU ms/frame | "
+             "dask, 1 frame per task / plain | dask, 4 frames per task / plain | "
+             "Zarr end to end CPU ms/frame | "
              "Zarr wall ms/frame | plain loop of the same region writes, CPU ms/frame | "
              "Zarr run / that loop | Zarr through zarr-python, CPU ms/frame | "
              "distinct rotations |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, r in cases.items():
         lines.append(f"| {name} | {r['plain']['cpu_ms']:.1f} | {r['dask']['cpu_ms']:.1f} | "
                      f"{r['dask_over_plain_cpu']:.3f} | {r['dask1_over_plain_cpu']:.3f} | "
+                     f"{r['dask4_over_plain_cpu']:.3f} | "
                      f"{r['zarr']['cpu_ms']:.1f} | {r['zarr']['wall_ms']:.1f} | "
                      f"{r['plain_zarr']['cpu_ms']:.1f} | {r['zarr_over_plain_zarr_cpu']:.3f} | "
                      f"{r['zarr_stock']['cpu_ms']:.1f} | {r['distinct_rotations']} |")

@@ -89,12 +89,17 @@ def open_level1(archive: str, *, detector: str, calib: str | CalibrationStore, s
                 end=None, shape=None, options: Level1Options = Level1Options(),
                 storage_options: Mapping[str, Any] | None = None,
                 calib_storage_options: Mapping[str, Any] | None = None,
-                progress: bool = False) -> tuple[xr.Dataset, xr.Dataset]:
+                progress: bool = False, frames_per_chunk: int = 1
+                ) -> tuple[xr.Dataset, xr.Dataset]:
     """The lazy level-1 cube of an archive (one frame size), and the level-0.5 cube it comes
-    from."""
+    from. ``frames_per_chunk``: frames per dask chunk (and per task) of both, 1 by default
+    (one frame computed when one is read); a few for computations over many frames, with
+    fewer tasks per frame (docs/benchmarks.md: 1.19-1.28 of a plain loop at 4, 1.21-1.31 at
+    1)."""
     store = _store(calib, calib_storage_options)
     level05 = open_lasco_cube(archive, detector=detector, start=start, end=end, shape=shape,
-                              storage_options=storage_options, progress=progress)
+                              storage_options=storage_options, progress=progress,
+                              frames_per_chunk=frames_per_chunk)
     plan = plan_level1(level05, store, options)
     return calibrate_level1(level05, store, options=options, plan=plan), level05
 

@@ -52,6 +52,21 @@ def cube_c2(lasco_archive):
     return open_lasco_cube(lasco_archive.root, detector="c2")
 
 
+def test_frames_per_chunk_same_cube(lasco_archive, calib_dir):
+    """open_level1(frames_per_chunk=3): chunks of 3 frames (the last one shorter), the same
+    values bit for bit as one frame per chunk."""
+    one, _ = open_level1(lasco_archive.root, detector="c3", calib=str(calib_dir))
+    three, l05 = open_level1(lasco_archive.root, detector="c3", calib=str(calib_dir),
+                             frames_per_chunk=3)
+    n = one.sizes["time"]
+    assert n == 4 and three["brightness"].chunks[0] == (3, 1)
+    assert l05["counts"].chunks[0] == (3, 1)
+    with dask.config.set(scheduler="threads"):
+        for name in ("brightness", "quality", "nmissing", "frame_status"):
+            a, b = dask.compute(one[name].data, three[name].data)
+            np.testing.assert_array_equal(a.view(np.uint8), b.view(np.uint8))
+
+
 def test_building_the_level1_graph_computes_nothing(lasco_archive, calib_dir):
     with raise_if_dask_computes():
         l1, _ = open_level1(lasco_archive.root, detector="c3", calib=str(calib_dir))
