@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import os
+from pathlib import Path
 
 import dask
 import pytest
@@ -57,3 +59,16 @@ def calib_dir(tmp_path_factory, lasco_archive):
     write_calibration_files(root, start="2002-05-21", days=2, seed=3,
                             exposures=exposure_records_from_archive(lasco_archive.root))
     return root
+
+
+def chunk_files(store, names) -> dict[str, bytes]:
+    """The bytes of every data object (``NAME/c/...``) of the arrays ``names`` of a local Zarr
+    store, by path relative to the store (to compare two stores object by object)."""
+    store = Path(store)
+    out = {}
+    for name in names:
+        for dirpath, _, files in os.walk(store / name / "c"):
+            for f in files:
+                path = Path(dirpath) / f
+                out[str(path.relative_to(store))] = path.read_bytes()
+    return out

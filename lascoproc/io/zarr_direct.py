@@ -149,9 +149,10 @@ def layout_from_metadata(name: str, meta: Mapping[str, Any]) -> ArrayLayout | No
             if sharding is None or len(codecs) != 1:
                 return None
             inner, codecs = sharding
-            per = [o // i for o, i in zip(object_shape, inner, strict=True)]
-            if any(o % i for o, i in zip(object_shape, inner, strict=True)) \
-                    or any(p != 1 for p in per[1:]) or tuple(inner[1:]) != object_shape[1:]:
+            # only the first axis may have several inner chunks per shard (Morton order is
+            # then plain order)
+            if len(inner) != len(object_shape) or object_shape[0] % inner[0] \
+                    or tuple(inner[1:]) != object_shape[1:]:
                 return None
         compressor = _compressor(codecs, dtype)
         if compressor is False:
@@ -340,8 +341,3 @@ def write_chunk(fs, root: str, layout: ArrayLayout, chunk: int, values: np.ndarr
     full[:values.shape[0]] = values
     index = (chunk,) + (0,) * (len(layout.shape) - 1)
     _commit(fs, f"{root}/{layout.name}/{layout.key(index)}", [layout.encode(full)])
-
-
-def store_fs(store: str, storage_options: Mapping[str, Any] | None = None):
-    """``(fs, root)`` of a store URL (what the writers here take)."""
-    return get_fs(store, storage_options)

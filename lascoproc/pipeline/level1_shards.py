@@ -28,9 +28,10 @@ import numpy as np
 import xarray as xr
 
 from lascoproc.calibrate.level1 import frame_inputs, level1_frame
+from lascoproc.io.fs import get_fs
 from lascoproc.io.lasco_cube import frame_reads, read_frames
 from lascoproc.io.retry import ReadPolicy
-from lascoproc.io.zarr_direct import ShardWriter, array_layouts, store_fs, write_chunk
+from lascoproc.io.zarr_direct import ShardWriter, array_layouts, write_chunk
 
 __all__ = ["region_writer", "RegionWriter", "write_level1_region", "LEVEL1_VARIABLES"]
 
@@ -144,5 +145,5 @@ def region_writer(frames: xr.Dataset, plan: xr.Dataset, calib, *, detector: str,
         return None
     return RegionWriter(frames, plan, calib, detector=detector, distortion=distortion,
                         archive=archive, storage_options=storage_options, policy=policy,
-                        target=store_fs(store, out_storage_options), layouts=layouts,
+                        target=get_fs(store, out_storage_options), layouts=layouts,
                         region_frames=region_frames)

@@ -4,7 +4,6 @@ left unwritten and unmarked, and resume completes it to the same store."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +14,7 @@ from lascoproc.io.lasco_cube import FrameReadError
 from lascoproc.io.zarr_store import RUN_VAR
 from lascoproc.pipeline import level1_shards
 from lascoproc.pipeline.level1 import run_level1
+from tests.conftest import chunk_files
 
 VARIABLES = ("brightness", "quality", "nmissing", "frame_status")
 
@@ -34,14 +34,8 @@ def drifting(tmp_path_factory):
     return root
 
 
-def _chunks(store: Path) -> dict[str, bytes]:
-    out = {}
-    for name in VARIABLES:
-        for dirpath, _, files in os.walk(store / name / "c"):
-            for f in files:
-                path = Path(dirpath) / f
-                out[str(path.relative_to(store))] = path.read_bytes()
-    return out
+def _chunks(store) -> dict[str, bytes]:
+    return chunk_files(store, VARIABLES)
 
 
 def _run(archive, calib, out, monkeypatch, direct: bool, **kwargs):

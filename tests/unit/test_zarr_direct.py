@@ -5,15 +5,15 @@ not reproduce are refused (the caller then writes with zarr-python)."""
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 
 import numpy as np
 import pytest
 import xarray as xr
 
 from lascoproc.io import zarr_direct as zd
+from lascoproc.io.fs import get_fs
 from lascoproc.io.zarr_store import write_region, write_template
+from tests.conftest import chunk_files
 
 NAMES = ("brightness", "quality", "nmissing", "frame_status")
 
@@ -33,16 +33,6 @@ def _cube(n: int, seed: int = 0) -> xr.Dataset:
                       coords={"time": np.arange(n)})
 
 
-def _chunk_files(store: Path) -> dict[str, bytes]:
-    out = {}
-    for name in NAMES:
-        for dirpath, _, files in os.walk(store / name / "c"):
-            for f in files:
-                path = Path(dirpath) / f
-                out[str(path.relative_to(store))] = path.read_bytes()
-    return out
-
-
 @pytest.mark.parametrize("region", [32, 8])
 def test_same_bytes_as_zarr_python(tmp_path, region):
     n = 70  # the last region is partial (6 frames of 32, or 6 of 8)
@@ -52,7 +42,7 @@ def test_same_bytes_as_zarr_python(tmp_path, region):
         write_template(ds, str(store), region_frames=region)
     layouts = zd.array_layouts(str(direct), NAMES)
     assert layouts is not None
-    fs, root = zd.store_fs(str(direct))
+    fs, root = get_fs(str(direct))
     for start in range(0, n, region):
         rng = slice(start, min(start + region, n))
         write_region(ds.isel(time=rng).chunk(), str(stock), rng).compute()
@@ -63,7 +53,7 @@ def test_same_bytes_as_zarr_python(tmp_path, region):
             shard.close()
         for name in ("nmissing", "frame_status"):
             zd.write_chunk(fs, root, layouts[name], start // region, ds[name].values[rng])
-    a, b = _chunk_files(stock), _chunk_files(direct)
+    a, b = chunk_files(stock, NAMES), chunk_files(direct, NAMES)
     assert len(a) == 4 * -(-n // region)
     assert a.keys() == b.keys()
     assert all(a[k] == b[k] for k in a)
@@ -81,7 +71,7 @@ def test_shard_index_layout_written_out(tmp_path):
     store = tmp_path / "s.zarr"
     write_template(ds, str(store), region_frames=4)  # shard 1 holds frames 4 and 5 of 4
     layout = zd.array_layouts(str(store), ["quality"])["quality"]
-    fs, root = zd.store_fs(str(store))
+    fs, root = get_fs(str(store))
     shard = zd.ShardWriter(fs, root, layout, 1)
     for k in (4, 5):
         shard.append(ds["quality"].values[k:k + 1])
@@ -123,7 +113,7 @@ def test_shard_writer_checks_what_it_is_given(tmp_path):
     store = tmp_path / "s.zarr"
     write_template(ds, str(store), region_frames=4)
     layouts = zd.array_layouts(str(store), NAMES)
-    fs, root = zd.store_fs(str(store))
+    fs, root = get_fs(str(store))
     shard = zd.ShardWriter(fs, root, layouts["brightness"], 0)
     with pytest.raises(ValueError, match="shape"):
         shard.append(ds["brightness"].values[:2])
@@ -143,7 +133,7 @@ def test_commit_leaves_no_partial_file(tmp_path, monkeypatch):
     store = tmp_path / "s.zarr"
     write_template(ds, str(store), region_frames=2)
     layouts = zd.array_layouts(str(store), NAMES)
-    fs, root = zd.store_fs(str(store))
+    fs, root = get_fs(str(store))
 
     def broken(src, dst):
         raise OSError("disk full")
@@ -164,8 +154,8 @@ def test_object_store_path(tmp_path):
     mem = fsspec.filesystem("memory")
     mem.put(str(local), "/m.zarr", recursive=True)
     layout = zd.array_layouts("memory://m.zarr", ["brightness"])["brightness"]
-    fs, root = zd.store_fs("memory://m.zarr")
-    lfs, lroot = zd.store_fs(str(local))
+    fs, root = get_fs("memory://m.zarr")
+    lfs, lroot = get_fs(str(local))
     for f, r in ((fs, root), (lfs, lroot)):
         shard = zd.ShardWriter(f, r, layout, 0)
         for k in range(5):
@@ -182,7 +172,7 @@ def test_aborted_shard_leaves_nothing_and_next_writer_replaces_a_stale_part(tmp_
     store = tmp_path / "s.zarr"
     write_template(ds, str(store), region_frames=4)
     layout = zd.array_layouts(str(store), ["brightness"])["brightness"]
-    fs, root = zd.store_fs(str(store))
+    fs, root = get_fs(str(store))
     shard = zd.ShardWriter(fs, root, layout, 0)
     shard.append(ds["brightness"].values[:1])
     part = store / "brightness" / "c" / "0" / "0" / ".0.part"
