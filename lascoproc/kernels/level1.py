@@ -7,8 +7,9 @@ and quality. No file, store or cache is touched here. The order of ``reduce_leve
 
     img = c?_calibrate(counts)                 photometry (lasco_factors.photometric_calibration)
     img[missing telemetry] = NaN               missing_blocks.missing_pixel_mask
-    b = c?_warp + ROTATE(., 2) + ROT(-roll)    one bilinear resampling (resample.level1_resample)
-    C3: b *= c3_cl_mask_lvl1, flipped and rotated, not warped
+    b = c?_warp + ROTATE(., 2) + ROT(-roll)    one bilinear resampling (resample.resample_level1)
+    C3: b *= c3_cl_mask_lvl1, flipped and      the same pass, which also sets the flags below
+        rotated, not warped
 
 ``quality``: MISSING where ``b`` is NaN inside the field (a lost pixel contributes with a
 non-zero bilinear weight), OUTSIDE where the frame has no data after the rotation or the C3 mask
@@ -23,8 +24,7 @@ import numba
 import numpy as np
 
 from lascoproc.kernels.missing_blocks import zero_blocks
-from lascoproc.kernels.quality import MISSING, OUTSIDE
-from lascoproc.kernels.resample import resample_codes
+from lascoproc.kernels.resample import resample_level1
 
 __all__ = ["FramePlan", "calibrate_frame", "photometry", "frame_checks"]
 
@@ -101,23 +101,6 @@ def photometry(counts: np.ndarray, *, bias: float, exptime: float, calfac: float
     return out
 
 
-@numba.njit(nogil=True, cache=True)
-def _flags_kernel(out, codes, quality):
-    """Quality from the resampling codes and the values, NaN where OUTSIDE: selects, no
-    branches (vectorised)."""
-    ny, nx = out.shape
-    nan = np.float32(np.nan)
-    outside = np.uint8(OUTSIDE)
-    missing = np.uint8(MISSING)
-    zero = np.uint8(0)
-    for i in range(ny):
-        for j in range(nx):
-            o = codes[i, j] != 0
-            v = out[i, j]
-            quality[i, j] = outside if o else (missing if v != v else zero)
-            out[i, j] = nan if o else v
-
-
 def calibrate_frame(counts: np.ndarray, plan: FramePlan, *, detector: str,
                     vignetting: np.ndarray, ramp: np.ndarray | None = None,
                     mask: np.ndarray | None = None, mask_cells: np.ndarray | None = None,
@@ -157,18 +140,10 @@ def calibrate_frame(counts: np.ndarray, plan: FramePlan, *, detector: str,
     img = photometry(counts, bias=plan.bias, exptime=plan.exptime, calfac=plan.calfac,
                      vignetting=vignetting, ramp=ramp, subtract_bias=plan.subtract_bias)
     brightness, quality = (None, None) if out is None else out
-    brightness, codes = resample_codes(
+    return resample_level1(
         img, detector=detector, occulter_xy=plan.occulter_xy, binning=plan.binning,
         rotate_ccw_deg=plan.rotation, pivot_xy=plan.pivot_xy, keyhole=plan.keyhole,
-        distortion=distortion, mask=mask, cells=mask_cells, out=brightness)
-    if quality is None:
-        quality = np.empty(brightness.shape, np.uint8)
-    elif (quality.shape != brightness.shape or quality.dtype != np.uint8
-          or not quality.flags.c_contiguous):
-        raise ValueError(f"the quality array to write into must be C-contiguous uint8 of shape "
-                         f"{brightness.shape}")
-    _flags_kernel(brightness, codes, quality)
-    return brightness, quality
+        distortion=distortion, mask=mask, cells=mask_cells, out=brightness, quality=quality)
 
 
 def frame_checks(counts: np.ndarray) -> tuple[int, bool]:

@@ -44,9 +44,10 @@ import numba
 import numpy as np
 
 from lascoproc.kernels.lasco_geometry import DISTORTION_COEFFS, PIXEL_SIZE_MM
+from lascoproc.kernels.quality import MISSING, OUTSIDE
 
-__all__ = ["level1_resample", "resample_codes", "mask_cells", "bilinear_sample", "OFF_FRAME",
-           "MASK_LOW"]
+__all__ = ["level1_resample", "resample_codes", "resample_level1", "mask_cells",
+           "bilinear_sample", "OFF_FRAME", "MASK_LOW"]
 
 #: Tolerance of the off-frame test of a rotated position (``north_up_coordinates``).
 _EDGE_EPS = 1e-6
@@ -246,11 +247,63 @@ def _row_sample(flat, nx, k, fy, fx, off, cells, km, use_mask, out, codes, base,
 
 
 @numba.njit(nogil=True, cache=True)
+def _row_level1(flat, nx, k, fy, fx, off, cells, km, use_mask, out, quality, base, fix):
+    """The level-1 form of :func:`_row_sample`: the value, NaN where outside the field (off
+    the frame or a low cell of the mask), and the quality bits
+    (:data:`~lascoproc.kernels.quality.OUTSIDE` there,
+    :data:`~lascoproc.kernels.quality.MISSING` where the value is NaN), what the level-1
+    chain makes of :func:`_row_sample`'s values and codes; ``fix[j]`` as there (none where
+    outside: that value is not kept). Returns how many to fix."""
+    unx = np.uint64(nx)
+    one = np.uint64(1)
+    zero = np.uint8(0)
+    nan = np.float32(np.nan)
+    outside = np.uint8(OUTSIDE)
+    missing = np.uint8(MISSING)
+    nfix = 0
+    if use_mask:
+        for j in range(k.size):
+            kj = np.uint64(k[j])
+            gx = np.float32(1.0) - fx[j]
+            gy = np.float32(1.0) - fy[j]
+            total = gy * (gx * flat[kj] + fx[j] * flat[kj + one]) + fy[j] * (
+                gx * flat[kj + unx] + fx[j] * flat[kj + unx + one])
+            c = cells[np.uint64(km[j])]
+            low = (off[j] != 0) | (c == _CELL_LOW)
+            bad = total != total
+            ij = base + np.uint64(j)
+            out[ij] = nan if low else total
+            quality[ij] = outside if low else (missing if bad else zero)
+            t = zero if low else ((np.uint8(_FIX_NAN) if bad else zero)
+                                  | (np.uint8(_FIX_MIXED) if c == _CELL_MIXED else zero))
+            fix[j] = t
+            nfix += t != 0
+    else:
+        for j in range(k.size):
+            kj = np.uint64(k[j])
+            gx = np.float32(1.0) - fx[j]
+            gy = np.float32(1.0) - fy[j]
+            total = gy * (gx * flat[kj] + fx[j] * flat[kj + one]) + fy[j] * (
+                gx * flat[kj + unx] + fx[j] * flat[kj + unx + one])
+            low = off[j] != 0
+            bad = total != total
+            ij = base + np.uint64(j)
+            out[ij] = nan if low else total
+            quality[ij] = outside if low else (missing if bad else zero)
+            t = zero if low or not bad else np.uint8(_FIX_NAN)
+            fix[j] = t
+            nfix += t != 0
+    return nfix
+
+
+@numba.njit(nogil=True, cache=True)
 def _row_fix(image, mask, fix, x_part, y_part, vs, vc, keyhole, warp, same, ox, oy, xsum,
-             ysum, k0, k1, k2, out, codes, base):
+             ysum, k0, k1, k2, out, codes, base, level1):
     """The scalar rules for the pixels ``fix`` lists (found eight at a time): the NaN sums
     again with ``_bilinear``'s zero-weight rule, the mask's bilinear value in mixed cells.
-    Positions computed again by the same functions, so the same float values."""
+    Positions computed again by the same functions, so the same float values. ``level1``:
+    ``codes`` holds quality bits (:func:`_row_level1`): a pixel the mask's value puts outside
+    gets NaN and ``OUTSIDE``, a value made again gets ``MISSING`` if it is still NaN."""
     ny, nx = image.shape
     xmax = np.float64(nx - 1)
     ymax = np.float64(ny - 1)
@@ -264,6 +317,17 @@ def _row_fix(image, mask, fix, x_part, y_part, vs, vc, keyhole, warp, same, ox, 
                 continue
             yr, xr, _ = _north_up(j, x_part, y_part, vs, vc, xmax, ymax, keyhole)
             kj = base + np.uint64(j)
+            if level1:
+                if t & _FIX_MIXED and _bilinear(mask, np.float32(yr), np.float32(xr)) < 0.5:
+                    out[kj] = np.float32(np.nan)
+                    codes[kj] = OUTSIDE
+                elif t & _FIX_NAN:
+                    y32, x32 = _warp(yr, xr, warp, same, ox, oy, xsum, ysum, k0, k1, k2, xmax,
+                                     ymax)
+                    v = _bilinear(image, y32, x32)
+                    out[kj] = v
+                    codes[kj] = MISSING if v != v else 0
+                continue
             if t & _FIX_NAN:
                 y32, x32 = _warp(yr, xr, warp, same, ox, oy, xsum, ysum, k0, k1, k2, xmax,
                                  ymax)
@@ -301,12 +365,15 @@ def _row_scalar(image, mask, cells, x_part, y_part, vs, vc, keyhole, warp, same,
 
 @numba.njit(nogil=True, cache=True)
 def _resample_kernel(image, mask, cells, out, codes, rotate, cos_a, sin_a, px, py, keyhole,
-                     warp, ox, oy, xsum, ysum, k0, k1, k2, use_mask):
+                     warp, ox, oy, xsum, ysum, k0, k1, k2, use_mask, level1):
     """The level-1 resampling of ``image`` into ``out`` and ``codes`` (module docstring), row
     by row: the positions, cells and fractions of a row in one vectorised loop
-    (``_row_prepare``), the neighbours gathered in a loop of loads (``_row_gather``), the
-    bilinear sums and codes in another vectorised loop (``_row_combine``), then the few pixels
-    that need the scalar rules (``_row_fix``)."""
+    (``_row_prepare``), the bilinear sums and codes in a tight loop of loads and float32
+    arithmetic (``_row_sample``), then the few pixels that need the scalar rules
+    (``_row_fix``).
+
+    ``level1``: ``out`` gets the level-1 values (NaN outside the field) and ``codes`` the
+    quality bits (:func:`_row_level1`)."""
     ny, nx = out.shape
     x_part = np.empty(nx, np.float64)
     y_part = np.empty(nx, np.float64)
@@ -340,10 +407,15 @@ def _resample_kernel(image, mask, cells, out, codes, rotate, cos_a, sin_a, px, p
             continue
         _row_prepare(x_part, y_part, vs, vc, ny, nx, keyhole, warp, same, ox, oy, xsum, ysum,
                      k0, k1, k2, off, k, fy, fx, km)
-        if _row_sample(flat, nx, k, fy, fx, off, cells_flat, km, use_mask, out_flat,
-                       codes_flat, base, fix[:nx]):
+        if level1:
+            nfix = _row_level1(flat, nx, k, fy, fx, off, cells_flat, km, use_mask, out_flat,
+                               codes_flat, base, fix[:nx])
+        else:
+            nfix = _row_sample(flat, nx, k, fy, fx, off, cells_flat, km, use_mask, out_flat,
+                               codes_flat, base, fix[:nx])
+        if nfix:
             _row_fix(image, mask, fix, x_part, y_part, vs, vc, keyhole, warp, same, ox, oy,
-                     xsum, ysum, k0, k1, k2, out_flat, codes_flat, base)
+                     xsum, ysum, k0, k1, k2, out_flat, codes_flat, base, level1)
 
 
 def mask_cells(mask: np.ndarray) -> np.ndarray:
@@ -366,18 +438,10 @@ def mask_cells(mask: np.ndarray) -> np.ndarray:
     return out
 
 
-def resample_codes(image: np.ndarray, *, detector: str, occulter_xy: tuple[float, float],
-                   binning: tuple[int, int] = (1, 1), rotate_ccw_deg: float = 0.0,
-                   pivot_xy: tuple[float, float] = (0.0, 0.0), keyhole: bool = False,
-                   distortion: bool = True, mask: np.ndarray | None = None,
-                   cells: np.ndarray | None = None, out: np.ndarray | None = None
-                   ) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`level1_resample` as the kernel gives it: ``(out, codes)``, ``codes`` uint8 with
-    the bits :data:`OFF_FRAME` and :data:`MASK_LOW` (the level-1 chain turns them into its
-    quality flags in one more pass). ``cells``: :func:`mask_cells` of ``mask`` when the caller
-    has it (it is the same for every frame of a mask); made here otherwise. ``out``: a
-    C-contiguous float32 array of the frame's shape to write the values into (e.g. the frame's
-    place in a block), instead of a new one."""
+def _run(image, *, detector, occulter_xy, binning, rotate_ccw_deg, pivot_xy, keyhole,
+         distortion, mask, cells, out, codes, level1):
+    """Check the arguments of :func:`resample_codes` / :func:`resample_level1` and run the
+    kernel into ``out`` (made when ``None``) and ``codes`` (uint8, made when ``None``)."""
     image = np.ascontiguousarray(image, dtype=np.float32)
     if image.ndim != 2:
         raise ValueError(f"level1_resample takes one 2-D frame, got shape {image.shape}")
@@ -396,19 +460,72 @@ def resample_codes(image: np.ndarray, *, detector: str, occulter_xy: tuple[float
         cells = np.zeros((1, 1), np.uint8)
     c0, c1, c2 = DISTORTION_COEFFS[str(detector).strip().upper()] if distortion else (0, 0, 0)
     a = np.deg2rad(float(rotate_ccw_deg))
-    if out is None:
-        out = np.empty(image.shape, np.float32)
-    elif (out.shape != image.shape or out.dtype != np.float32
-          or not out.flags.c_contiguous or not out.flags.writeable):
-        raise ValueError(f"out must be a writeable C-contiguous float32 array of shape "
-                         f"{image.shape}")
-    codes = np.empty(image.shape, np.uint8)
+    out = _output(out, image.shape, np.float32, "out")
+    codes = _output(codes, image.shape, np.uint8, "quality")
     _resample_kernel(image, mask, cells, out, codes, bool(rotate_ccw_deg), float(np.cos(a)),
                      float(np.sin(a)), float(pivot_xy[0]), float(pivot_xy[1]), bool(keyhole),
                      bool(distortion), float(occulter_xy[0]), float(occulter_xy[1]),
                      float(binning[0]), float(binning[1]), 1.0 + float(c0), float(c1),
-                     float(c2), use_mask)
+                     float(c2), use_mask, level1)
     return out, codes
+
+
+def _output(array, shape, dtype, name):
+    """A new array, or ``array`` checked: writeable, C-contiguous, ``dtype``, ``shape``."""
+    if array is None:
+        return np.empty(shape, dtype)
+    if (array.shape != shape or array.dtype != dtype or not array.flags.c_contiguous
+            or not array.flags.writeable):
+        raise ValueError(f"{name} must be a writeable C-contiguous {np.dtype(dtype)} array of "
+                         f"shape {shape}")
+    return array
+
+
+def resample_codes(image: np.ndarray, *, detector: str, occulter_xy: tuple[float, float],
+                   binning: tuple[int, int] = (1, 1), rotate_ccw_deg: float = 0.0,
+                   pivot_xy: tuple[float, float] = (0.0, 0.0), keyhole: bool = False,
+                   distortion: bool = True, mask: np.ndarray | None = None,
+                   cells: np.ndarray | None = None, out: np.ndarray | None = None
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`level1_resample` as the kernel gives it: ``(out, codes)``, ``codes`` uint8 with
+    the bits :data:`OFF_FRAME` and :data:`MASK_LOW`. ``cells``: :func:`mask_cells` of
+    ``mask`` when the caller has it (it is the same for every frame of a mask); made here
+    otherwise. ``out``: a C-contiguous float32 array of the frame's shape to write the values
+    into (e.g. the frame's place in a block), instead of a new one."""
+    return _run(image, detector=detector, occulter_xy=occulter_xy, binning=binning,
+                rotate_ccw_deg=rotate_ccw_deg, pivot_xy=pivot_xy, keyhole=keyhole,
+                distortion=distortion, mask=mask, cells=cells, out=out, codes=None,
+                level1=False)
+
+
+def resample_level1(image: np.ndarray, *, detector: str, occulter_xy: tuple[float, float],
+                    binning: tuple[int, int] = (1, 1), rotate_ccw_deg: float = 0.0,
+                    pivot_xy: tuple[float, float] = (0.0, 0.0), keyhole: bool = False,
+                    distortion: bool = True, mask: np.ndarray | None = None,
+                    cells: np.ndarray | None = None, out: np.ndarray | None = None,
+                    quality: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The level-1 ``(brightness, quality)`` of the resampling, in the same pass: what
+    :func:`resample_codes` gives, with every pixel that has a code (off the frame, or the
+    flipped and rotated mask below 0.5) set to NaN and flagged
+    :data:`~lascoproc.kernels.quality.OUTSIDE`, and every other NaN value flagged
+    :data:`~lascoproc.kernels.quality.MISSING` (``reduce_level_1.pro``: the mask multiplied in,
+    lost telemetry kept as missing). Equal to that, bit for bit (tested), without the second
+    pass over the frame and the array of codes.
+
+    Arguments as :func:`resample_codes`; ``quality``: a C-contiguous uint8 array of the
+    frame's shape to write the bits into, instead of a new one."""
+    args = dict(detector=detector, occulter_xy=occulter_xy, binning=binning,
+                rotate_ccw_deg=rotate_ccw_deg, pivot_xy=pivot_xy, keyhole=keyhole,
+                distortion=distortion, mask=mask, cells=cells, out=out)
+    shape = np.shape(image)
+    if len(shape) == 2 and min(shape) >= 2:
+        return _run(image, codes=quality, level1=True, **args)
+    # one row or one column: the kernel's scalar rows give codes; flags from them here
+    out, codes = _run(image, codes=None, level1=False, **args)
+    quality = _output(quality, out.shape, np.uint8, "quality")
+    quality[...] = np.where(codes != 0, OUTSIDE, np.where(np.isnan(out), MISSING, 0))
+    out[codes != 0] = np.nan
+    return out, quality
 
 
 def level1_resample(image: np.ndarray, *, detector: str, occulter_xy: tuple[float, float],

@@ -5,7 +5,12 @@ import pytest
 from scipy import ndimage
 
 from lascoproc.kernels import lasco_geometry as lg
-from lascoproc.kernels.resample import bilinear_sample, level1_resample, resample_codes
+from lascoproc.kernels.resample import (
+    bilinear_sample,
+    level1_resample,
+    resample_codes,
+    resample_level1,
+)
 
 
 def _reference(image, **geometry):
@@ -256,3 +261,62 @@ def test_non_finite_geometry_is_a_clear_error(bad):
             "pivot_xy": (8.0, 8.0), **bad}
     with pytest.raises(ValueError, match="non-finite"):
         resample_codes(np.ones((16, 16), np.float32), **args)
+
+
+def test_level1_pass_by_hand():
+    # 4 x 4 frame, no distortion, no rotation: the grid itself, so every value is its own
+    # pixel; (1, 2) lost (NaN), the mask low on row 3 and mixed at (2, 0)..(2, 1)
+    image = np.arange(16, dtype=np.float32).reshape(4, 4)
+    image[1, 2] = np.nan
+    mask = np.ones((4, 4), np.float32)
+    mask[3] = 0.0
+    mask[2, 0] = 0.4  # below 0.5 at its own grid point: outside
+    brightness, quality = resample_level1(image, detector="C3", occulter_xy=(2.0, 2.0),
+                                          distortion=False, mask=mask)
+    nan = np.nan
+    np.testing.assert_array_equal(brightness, [[0, 1, 2, 3], [4, 5, nan, 7], [nan, 9, 10, 11],
+                                               [nan, nan, nan, nan]])
+    np.testing.assert_array_equal(quality, [[0, 0, 0, 0], [0, 0, 1, 0], [2, 0, 0, 0],
+                                            [2, 2, 2, 2]])
+
+
+@pytest.mark.parametrize("binning,shape,keyhole,masked", [
+    ((1, 1), (256, 256), False, True),
+    ((2, 2), (256, 256), True, True),
+    ((2, 1), (256, 128), False, True),
+    ((1, 1), (256, 256), False, False),
+    ((1, 1), (1, 64), False, True),  # one row: the scalar rows, flags made afterwards
+])
+def test_level1_pass_equals_codes_then_flags(binning, shape, keyhole, masked):
+    """``resample_level1`` is ``resample_codes`` with every coded pixel NaN and OUTSIDE (2),
+    every other NaN MISSING (1): the level-1 chain's rule, written here with numpy."""
+    if shape[0] > 1:
+        image, mask = _c3_like(shape, binning, seed=7)
+    else:
+        image = np.linspace(1.0, 2.0, shape[1], dtype=np.float32)[None]
+        image[0, 10] = np.nan
+        mask = np.ones(shape, np.float32)
+        mask[0, 40:] = 0.0
+    mask = mask if masked else None
+    args = {"detector": "C3", "occulter_xy": (shape[1] * 0.503, shape[0] * 0.494),
+            "binning": binning, "rotate_ccw_deg": -7.42,
+            "pivot_xy": (shape[1] * 0.505 + 0.3, shape[0] * 0.498 - 0.7), "keyhole": keyhole,
+            "mask": mask}
+    if shape[0] == 1:  # a rotated single row is off the frame
+        args.update(rotate_ccw_deg=0.0, distortion=False)
+    values, codes = resample_codes(image, **args)
+    expected = np.where(codes != 0, np.float32(np.nan), values)
+    expected_quality = np.where(codes != 0, 2, np.where(np.isnan(values), 1, 0))
+    out = np.full(shape, -1.0, np.float32)
+    quality = np.full(shape, 255, np.uint8)
+    got, got_quality = resample_level1(image, out=out, quality=quality, **args)
+    assert got is out and got_quality is quality
+    assert (got_quality == 1).sum() > 0 and (got_quality == 2).sum() > 0
+    np.testing.assert_array_equal(got.view(np.uint32), expected.view(np.uint32))
+    np.testing.assert_array_equal(got_quality, expected_quality)
+
+
+def test_level1_pass_refuses_a_wrong_output_array():
+    with pytest.raises(ValueError, match="quality must be"):
+        resample_level1(np.ones((8, 8), np.float32), detector="C3", occulter_xy=(4.0, 4.0),
+                        quality=np.zeros((8, 8), np.int16))
