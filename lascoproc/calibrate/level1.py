@@ -421,5 +421,5 @@ def calibrate_level1(ds: xr.Dataset, calib: CalibrationSource, *,
     out = template.copy()
     for name, data in zip(("brightness", "quality", "nmissing", "frame_status"), outputs,
                           strict=True):
-        out[name] = template[name].copy(data=data)
+        out[name] = template[name].copy(deep=False, data=data)
     return out

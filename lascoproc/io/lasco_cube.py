@@ -509,7 +509,7 @@ def lasco_cube_from_frames(frames: xr.Dataset, *,
     fs, specs, shape = frame_reads(frames, archive=archive, storage_options=storage_options)
     counts = _pixel_arrays(fs, specs, shape, policy, frames_per_chunk)
     out = level05_template(frames)
-    out["counts"] = out["counts"].copy(data=counts)
+    out["counts"] = out["counts"].copy(deep=False, data=counts)
     return out
 
 
