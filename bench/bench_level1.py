@@ -44,7 +44,12 @@ other processes falls on all alike), ``--repeat`` passes after a warm-up, best a
     add to the same work.
 
 CPU time (``time.process_time``) is the per-core cost and the basis of the targets; wall time is
-beside it, with the load average. Results: JSON (``--out``) and a markdown table.
+beside it, with the load average. Ratios are given two ways: the ratio of the two paths' best
+passes, and the median over passes of the ratio of the two paths' CPU times within one pass
+(``paired``). The machine's speed drifts by up to 1.5x over minutes, invisibly to the VM (the
+same plain loop measured 10.9 and 14.4 ms per frame on different hours of one day): the paths of
+one pass run seconds apart, so the paired ratio is the steadier figure. Results: JSON
+(``--out``) and a markdown table.
 """
 
 from __future__ import annotations
@@ -243,6 +248,20 @@ def summarise(case: Case, passes: dict, zarr: list, stock: list, plain_zarr: lis
     out["dask_over_plain_cpu"] = out["dask"]["cpu_ms"] / out["plain"]["cpu_ms"]
     out["dask1_over_plain_cpu"] = out["dask1"]["cpu_ms"] / out["plain"]["cpu_ms"]
     out["dask4_over_plain_cpu"] = out["dask4"]["cpu_ms"] / out["plain"]["cpu_ms"]
+    cpu = {name: [c for _, c in values] for name, values in passes.items()}
+    cpu["zarr"] = [z["per_frame"][1] for z in zarr]
+    cpu["plain_zarr"] = [c / case.n for _, c in plain_zarr]
+    plain = [c / case.n for c in cpu["plain"]]
+
+    def paired(a, b):
+        return statistics.median(x / y for x, y in zip(a, b, strict=True))
+
+    out["paired"] = {f"{name}_over_plain_cpu": paired([c / case.n for c in cpu[name]], plain)
+                     for name in PATHS[1:]}
+    out["paired"]["zarr_over_plain_cpu"] = paired(cpu["zarr"], plain)
+    out["paired"]["zarr_over_plain_zarr_cpu"] = paired(cpu["zarr"], cpu["plain_zarr"])
+    out["passes_cpu_ms"] = {name: [round(1e3 * (c / case.n if name in PATHS else c), 3)
+                                   for c in values] for name, values in cpu.items()}
     out["frames"] = case.n
     out["region_frames"] = case.region
     out["distinct_rotations"] = int(len(set(np.round(case.rotations, 6))))
@@ -258,6 +277,9 @@ def markdown(result: dict) -> str:
              "Zarr run / that loop | Zarr through zarr-python, CPU ms/frame | "
              "distinct rotations |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    paired_lines = ["", "Paired (median over passes of the ratio within a pass):", "",
+                    "| case | dask / plain | dask1 / plain | dask4 / plain | Zarr run / plain | "
+                    "Zarr run / loop of the same region writes |", "|---|---|---|---|---|---|"]
     for name, r in cases.items():
         lines.append(f"| {name} | {r['plain']['cpu_ms']:.1f} | {r['dask']['cpu_ms']:.1f} | "
                      f"{r['dask_over_plain_cpu']:.3f} | {r['dask1_over_plain_cpu']:.3f} | "
@@ -265,10 +287,19 @@ def markdown(result: dict) -> str:
                      f"{r['zarr']['cpu_ms']:.1f} | {r['zarr']['wall_ms']:.1f} | "
                      f"{r['plain_zarr']['cpu_ms']:.1f} | {r['zarr_over_plain_zarr_cpu']:.3f} | "
                      f"{r['zarr_stock']['cpu_ms']:.1f} | {r['distinct_rotations']} |")
+        q = r["paired"]
+        paired_lines.append(f"| {name} | {q['dask_over_plain_cpu']:.3f} | "
+                            f"{q['dask1_over_plain_cpu']:.3f} | {q['dask4_over_plain_cpu']:.3f} | "
+                            f"{q['zarr_over_plain_cpu']:.3f} | "
+                            f"{q['zarr_over_plain_zarr_cpu']:.3f} |")
+    lines += paired_lines
     if {"roll0", "drifting"} <= set(cases):
         speed = cases["roll0"]["zarr"]["cpu_ms"] / cases["drifting"]["zarr"]["cpu_ms"]
         lines.append("")
-        lines.append(f"drifting roll speed / roll 0 speed (Zarr end to end, CPU): {speed:.2f}")
+        pairs = zip(cases["roll0"]["passes_cpu_ms"]["zarr"],
+                    cases["drifting"]["passes_cpu_ms"]["zarr"], strict=True)
+        lines.append(f"drifting roll speed / roll 0 speed (Zarr end to end, CPU): {speed:.2f} "
+                     f"(paired: {statistics.median(a / b for a, b in pairs):.2f})")
     lines.append(f"load average: {result['environment']['loadavg_before']} before, "
                  f"{result['environment']['loadavg_after']} after")
     return "\n".join(lines)
