@@ -10,6 +10,11 @@ on a 0.05 grid. Those weights know the answer, so no fill that mixes these three
 do better: if even this oracle does not lead the best classical fill by 1.0 dB, mixing them
 (stacking, per-frame weights fitted on pseudo-holes) cannot meet the target, and a better
 predictor is needed. Nothing here is shipped, and nothing is tuned by it.
+
+Also printed: a rough noise floor of each scene, the PSNR of a fill whose only error is the
+noise: ``sigma`` from the median absolute deviation of each annulus pixel about the mean of its
+8 neighbours, divided by ``sqrt(1 + 1/8)`` (white noise assumed; structure inflates it, so the
+floor is if anything higher).
 """
 
 from __future__ import annotations
@@ -28,10 +33,26 @@ def psnr(error: np.ndarray, value_range: float) -> float:
     return float(10 * np.log10(value_range ** 2 / np.mean(error ** 2)))
 
 
+def noise_floor(scene) -> float:
+    """PSNR of the noise alone (module docstring), dB."""
+    image = scene.image.astype(np.float64)
+    pad = np.pad(image, 1, mode="edge")
+    ny, nx = image.shape
+    mean8 = sum(pad[1 + dy:1 + dy + ny, 1 + dx:1 + dx + nx]
+                for dy in (-1, 0, 1) for dx in (-1, 0, 1) if (dy, dx) != (0, 0)) / 8.0
+    r = scene.radius()
+    annulus = (r >= scene.annulus[0]) & (r <= scene.annulus[1]) & scene.valid
+    residual = (image - mean8)[annulus]
+    mad = np.median(np.abs(residual - np.median(residual)))
+    sigma = 1.4826 * mad / np.sqrt(1.0 + 1.0 / 8.0)
+    return float(20 * np.log10(scene.data_range() / sigma))
+
+
 def main() -> None:
     print("| scene | network | biharmonic | radial | best mix (oracle) | its weights "
-          "(network, biharmonic, radial) | oracle lead over the best classical fill |")
-    print("|---|---|---|---|---|---|---|")
+          "(network, biharmonic, radial) | oracle lead over the best classical fill | "
+          "noise floor |")
+    print("|---|---|---|---|---|---|---|---|")
     for scene in load_scenes():
         value_range = scene.data_range()
         image = np.where(scene.valid, scene.image.astype(np.float64), np.nan)
@@ -59,7 +80,8 @@ def main() -> None:
         classical = max(single["biharmonic"], single["radial"])
         print(f"| {scene.name} | {single['network']:.2f} | {single['biharmonic']:.2f} | "
               f"{single['radial']:.2f} | {best:.2f} | "
-              f"{', '.join(f'{w:.2f}' for w in weights)} | {best - classical:+.2f} dB |")
+              f"{', '.join(f'{w:.2f}' for w in weights)} | {best - classical:+.2f} dB | "
+              f"{noise_floor(scene):.1f} dB |")
 
 
 if __name__ == "__main__":
