@@ -2,7 +2,7 @@
 drifting roll against unrotated ones, the dask path against a plain loop, and the whole run
 into Zarr.
 
-    .venv/bin/python bench/bench_level1.py --frames 128 --repeat 5 --workdir /tmp/l1bench
+    .venv/bin/python bench/bench_level1.py --frames 128 --repeat 6 --workdir /tmp/l1bench
 
 Frames: synthetic C3 level-0.5 frames built on the real header of 33785492.fts (2023-12-01,
 ``lascoproc/data/lasco_c3_l05_33785492.header``; :func:`lascoproc.testing.lasco.
