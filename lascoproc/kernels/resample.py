@@ -198,6 +198,17 @@ def _row_prepare(x_part, y_part, vs, vc, ny, nx, keyhole, warp, same, ox, oy, xs
             km[j] = _cell(y32, x32, mytop, mxtop, nx)[0]
 
 
+@numba.njit(nogil=True, cache=True, inline="always")
+def _cell_sum(flat, kj, unx, fy, fx):
+    """``_bilinear``'s common expression (float32) in the cell whose upper-left value is
+    ``flat[kj]`` (row length ``unx``), at the fractions ``fy``, ``fx``."""
+    one = np.uint64(1)
+    gx = np.float32(1.0) - fx
+    gy = np.float32(1.0) - fy
+    return gy * (gx * flat[kj] + fx * flat[kj + one]) + fy * (
+        gx * flat[kj + unx] + fx * flat[kj + unx + one])
+
+
 @numba.njit(nogil=True, cache=True)
 def _row_sample(flat, nx, k, fy, fx, off, cells, km, use_mask, out, codes, base, fix):
     """``_bilinear``'s common expression (float32) at a row of prepared cells (``k``, ``fy``,
@@ -209,16 +220,11 @@ def _row_sample(flat, nx, k, fy, fx, off, cells, km, use_mask, out, codes, base,
     A tight loop of loads and float32 arithmetic, unsigned indices (no negative-index
     wraparound), no branches."""
     unx = np.uint64(nx)
-    one = np.uint64(1)
     zero = np.uint8(0)
     nfix = 0
     if use_mask:
         for j in range(k.size):
-            kj = np.uint64(k[j])
-            gx = np.float32(1.0) - fx[j]
-            gy = np.float32(1.0) - fy[j]
-            total = gy * (gx * flat[kj] + fx[j] * flat[kj + one]) + fy[j] * (
-                gx * flat[kj + unx] + fx[j] * flat[kj + unx + one])
+            total = _cell_sum(flat, np.uint64(k[j]), unx, fy[j], fx[j])
             o = off[j] != 0
             c = cells[np.uint64(km[j])]
             ij = base + np.uint64(j)
@@ -231,11 +237,7 @@ def _row_sample(flat, nx, k, fy, fx, off, cells, km, use_mask, out, codes, base,
             nfix += t != 0
     else:
         for j in range(k.size):
-            kj = np.uint64(k[j])
-            gx = np.float32(1.0) - fx[j]
-            gy = np.float32(1.0) - fy[j]
-            total = gy * (gx * flat[kj] + fx[j] * flat[kj + one]) + fy[j] * (
-                gx * flat[kj + unx] + fx[j] * flat[kj + unx + one])
+            total = _cell_sum(flat, np.uint64(k[j]), unx, fy[j], fx[j])
             o = off[j] != 0
             ij = base + np.uint64(j)
             out[ij] = np.float32(0.0) if o else total
@@ -255,7 +257,6 @@ def _row_level1(flat, nx, k, fy, fx, off, cells, km, use_mask, out, quality, bas
     chain makes of :func:`_row_sample`'s values and codes; ``fix[j]`` as there (none where
     outside: that value is not kept). Returns how many to fix."""
     unx = np.uint64(nx)
-    one = np.uint64(1)
     zero = np.uint8(0)
     nan = np.float32(np.nan)
     outside = np.uint8(OUTSIDE)
@@ -263,11 +264,7 @@ def _row_level1(flat, nx, k, fy, fx, off, cells, km, use_mask, out, quality, bas
     nfix = 0
     if use_mask:
         for j in range(k.size):
-            kj = np.uint64(k[j])
-            gx = np.float32(1.0) - fx[j]
-            gy = np.float32(1.0) - fy[j]
-            total = gy * (gx * flat[kj] + fx[j] * flat[kj + one]) + fy[j] * (
-                gx * flat[kj + unx] + fx[j] * flat[kj + unx + one])
+            total = _cell_sum(flat, np.uint64(k[j]), unx, fy[j], fx[j])
             c = cells[np.uint64(km[j])]
             low = (off[j] != 0) | (c == _CELL_LOW)
             bad = total != total
@@ -280,11 +277,7 @@ def _row_level1(flat, nx, k, fy, fx, off, cells, km, use_mask, out, quality, bas
             nfix += t != 0
     else:
         for j in range(k.size):
-            kj = np.uint64(k[j])
-            gx = np.float32(1.0) - fx[j]
-            gy = np.float32(1.0) - fy[j]
-            total = gy * (gx * flat[kj] + fx[j] * flat[kj + one]) + fy[j] * (
-                gx * flat[kj + unx] + fx[j] * flat[kj + unx + one])
+            total = _cell_sum(flat, np.uint64(k[j]), unx, fy[j], fx[j])
             low = off[j] != 0
             bad = total != total
             ij = base + np.uint64(j)
