@@ -64,10 +64,13 @@ def frames_with_blocks(n: int, blocks: int, seed: int = 5):
 
 
 def time_method(method: str, b, holes, centers, times, *, device: str, repeats: int,
-                batch_size: int | None) -> dict[str, float]:
+                batch_size: int | None, weights: str | None = None,
+                sha256: str | None = None) -> dict[str, float]:
     from lascoproc.inpaint.fill import fill_frames
 
     kwargs = dict(method=method, centers=centers, device=device, batch_size=batch_size)
+    if method == "network" and weights is not None:
+        kwargs.update(weights=weights, sha256=sha256)
     if method == "temporal":
         kwargs["times"] = times
     fill_frames(b[:2], holes[:2], **{**kwargs, "centers": centers[:2],
@@ -101,6 +104,9 @@ def main(argv=None) -> int:
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     parser.add_argument("--batch-size", type=int, default=None,
                         help="network patches per call (default: 64 CPU, 512 GPU)")
+    parser.add_argument("--weights", default=None,
+                        help="network weights file (default: the shipped ones)")
+    parser.add_argument("--sha256", default=None, help="the SHA-256 --weights must have")
     parser.add_argument("--out", default=None, help="JSON output (default "
                         "bench/results/inpaint_<device>.json)")
     args = parser.parse_args(argv)
@@ -117,19 +123,21 @@ def main(argv=None) -> int:
     rows = {}
     for method in args.methods:
         rows[method] = time_method(method, b, holes, centers, times, device=args.device,
-                                   repeats=args.repeats, batch_size=args.batch_size)
+                                   repeats=args.repeats, batch_size=args.batch_size,
+                                   weights=args.weights, sha256=args.sha256)
         print(f"{method:<11}{rows[method]['ms_wall_per_frame']:>9.1f} ms/frame wall"
               f"{rows[method]['ms_cpu_per_frame']:>9.1f} ms/frame CPU", flush=True)
     empty = None
     if "network" in args.methods:  # a frame without holes costs nothing
         none = np.zeros_like(holes)
         empty = time_method("network", b, none, centers, times, device=args.device,
-                            repeats=args.repeats, batch_size=args.batch_size)
+                            repeats=args.repeats, batch_size=args.batch_size,
+                            weights=args.weights, sha256=args.sha256)
         print(f"{'no holes':<11}{empty['ms_wall_per_frame']:>9.3f} ms/frame wall"
               f"{empty['ms_cpu_per_frame']:>9.3f} ms/frame CPU (network)")
     device_name = (torch.cuda.get_device_name(0) if args.device.startswith("cuda")
                    else cpu_name())
-    resolved = resolve_weights()
+    resolved = resolve_weights(args.weights, sha256=args.sha256)
     record = {
         "benchmark": "lascoproc inpainting: cost per 1024 x 1024 frame",
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),

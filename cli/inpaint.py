@@ -74,6 +74,10 @@ def add_parser(commands) -> None:
                      help="channels at half and quarter resolution (default 24 32)")
     syn.add_argument("--depth", type=int, default=None,
                      help="convolutions at quarter resolution (default 2)")
+    syn.add_argument("--smooth", action="store_true",
+                     help="also give the network the smooth isotropic fill (a local linear "
+                     "fit to the hole's surroundings) and let it choose, pixel by pixel, "
+                     "between that and the radial fill (docs/inpainting.md, section 4)")
     syn.add_argument("--amp", choices=("none", "bf16", "fp16"), default="none",
                      help="mixed precision on CUDA (default none)")
     syn.add_argument("--device", default=None, help="cuda, cpu ... (default: the GPU if any)")
@@ -192,10 +196,10 @@ def run_train_synthetic(args) -> int:
     from lascoproc.inpaint.patchnet import PatchNetConfig
 
     _threads(args.threads)
-    model = PatchNetConfig()
-    if args.widths is not None or args.depth is not None:
-        model = PatchNetConfig(widths=tuple(args.widths or model.widths),
-                               depth=model.depth if args.depth is None else args.depth)
+    default = PatchNetConfig()
+    model = PatchNetConfig(widths=tuple(args.widths or default.widths),
+                           depth=default.depth if args.depth is None else args.depth,
+                           smooth=args.smooth)
     config = PatchTrainConfig(model=model, steps=args.steps, batch_size=args.batch_size,
                               learning_rate=args.lr, seed=args.seed)
     result = train_patchnet(args.checkpoint, config=config, resume=args.resume,

@@ -111,7 +111,7 @@ def _classical(image, hole, out, i, softening, percentile, fallback, center=None
 
 
 def _jobs(images, missing, todo, centers, context, multiple, softening, percentile,
-          out, fallback, cartesian: bool = False):
+          out, fallback, cartesian: bool = False, smooth: bool = False):
     jobs = []
     for i in todo:
         image, hole = images[i], missing[i]
@@ -137,7 +137,7 @@ def _jobs(images, missing, todo, centers, context, multiple, softening, percenti
             local = (center[0] - x0, center[1] - y0)
             fill = cartesian_prior(y, known, h, local) if cartesian else None
             inputs = patch_inputs(patch.shifted(y0, x0), y, known, known | h, ys - y0,
-                                  xs - x0, sampler=_sample_torch, prior=fill)
+                                  xs - x0, sampler=_sample_torch, prior=fill, smooth=smooth)
             jobs.append(_Job(i, ys, xs, (y0, x0), y, known, local, norm, inputs))
         if alone.any():  # as the classical methods fill them: from the whole frame
             _classical(image, alone, out, i, softening, percentile, fallback, center)
@@ -217,7 +217,7 @@ def network_fill(images: np.ndarray, missing: np.ndarray, todo: list[int], *, ce
     out = images.copy()
     jobs = _jobs(images, missing, todo, np.asarray(centers, np.float64), model.context,
                  model.multiple, softening, percentile, out, fallback,
-                 cartesian=model.config.prior == "cartesian")
+                 cartesian=model.config.prior == "cartesian", smooth=model.config.smooth)
     if batch_size is None:
         batch_size = 512 if dev.type == "cuda" else 64
     _run(model, jobs, max(1, int(batch_size)), dev, amp)

@@ -91,10 +91,12 @@ def _hole(rng, block: int, shape: tuple[int, int], grow: int, center, r_c: float
 
 
 def training_sample(rng: np.random.Generator, context: int, multiple: int = 4,
-                    tries: int = 20, prior: str = "polar") -> dict[str, np.ndarray | float]:
-    """One training sample (module docstring): the patch ``image`` ``(5, h, w)``, the hole
-    pixels' patch ``rows``/``cols`` and the standardised ``truth`` there; with
-    ``prior="cartesian"`` also the standardised radial fill of the frame there (``prior``)."""
+                    tries: int = 20, prior: str = "polar", smooth: bool = False
+                    ) -> dict[str, np.ndarray | float]:
+    """One training sample (module docstring): the patch ``image`` ``(5, h, w)`` (6 channels
+    with ``smooth``), the hole pixels' patch ``rows``/``cols`` and the standardised ``truth``
+    there; with ``prior="cartesian"`` also the standardised radial fill of the frame there
+    (``prior``). The scene and hole drawn do not depend on ``smooth``."""
     for _ in range(tries):
         block = int(rng.choice(_BLOCKS, p=_BLOCK_P))
         shape = _SHAPES[int(rng.choice(len(_SHAPES), p=_SHAPE_P))]
@@ -132,7 +134,8 @@ def training_sample(rng: np.random.Generator, context: int, multiple: int = 4,
         fill = None
         if prior == "cartesian":
             fill = cartesian_prior(y, known, holes, (center[0] - wx0, center[1] - wy0))
-        inputs = patch_inputs(patch.shifted(wy0, wx0), y, known, usable, hy, hx, prior=fill)
+        inputs = patch_inputs(patch.shifted(wy0, wx0), y, known, usable, hy, hx, prior=fill,
+                              smooth=smooth)
         if not inputs.ok:
             continue
         sample = {"image": inputs.image, "rows": inputs.rows.astype(np.float32),
@@ -146,8 +149,9 @@ def training_sample(rng: np.random.Generator, context: int, multiple: int = 4,
 
 
 def _sample(args) -> dict:
-    seed, step, k, context, prior = args
-    return training_sample(np.random.default_rng([seed, step, k]), context, prior=prior)
+    seed, step, k, context, prior, smooth = args
+    return training_sample(np.random.default_rng([seed, step, k]), context, prior=prior,
+                           smooth=smooth)
 
 
 def make_batch(samples: list[dict], device: torch.device) -> dict[str, torch.Tensor]:
@@ -187,7 +191,7 @@ def batch_loss(model: PolarResidualNet, batch: dict[str, torch.Tensor], delta: f
 
 
 def _draw(config: PatchTrainConfig, step: int, context: int, pool) -> list[dict]:
-    args = [(config.seed, step, k, context, config.model.prior)
+    args = [(config.seed, step, k, context, config.model.prior, config.model.smooth)
             for k in range(config.batch_size)]
     if pool is None:
         return [_sample(a) for a in args]
@@ -198,15 +202,20 @@ def validation_loss(model: PolarResidualNet, *, seed: int = 10_000, batches: int
                     batch_size: int = 32, device: str | torch.device = "cpu"
                     ) -> dict[str, float]:
     """Mean squared error of the prior and of the network on held-out synthetic samples
-    (seed ``seed``, never used in training), standardised units, and the gain in dB."""
+    (seed ``seed``, never used in training), standardised units, and the gain in dB.
+
+    ``mse_prior`` is that of the untrained network's fill (the radial prior; the mean of the
+    radial and smooth priors for a ``smooth`` network), ``mse_radial`` that of the radial
+    prior alone, and ``gain_db`` the network's gain over the radial prior: the same samples
+    and the same reference whatever the configuration."""
     device = torch.device(device)
     model.eval()
-    err_prior = err_pred = 0.0
+    err_prior = err_pred = err_radial = 0.0
     count = 0.0
     with torch.no_grad():
         for b in range(batches):
             samples = [training_sample(np.random.default_rng([seed, b, k]), model.context,
-                                       prior=model.config.prior)
+                                       prior=model.config.prior, smooth=model.config.smooth)
                        for k in range(batch_size)]
             batch = make_batch(samples, device)
             rho = model(batch["image"])
@@ -214,13 +223,19 @@ def validation_loss(model: PolarResidualNet, *, seed: int = 10_000, batches: int
                                       batch.get("prior"))
             prior, _ = read_back(batch["image"], torch.zeros_like(rho), batch["rows"],
                                  batch["cols"], batch.get("prior"))
+            radial = prior
+            if model.config.smooth:
+                radial, _ = read_back(batch["image"][:, :5], torch.zeros_like(rho[:, :1]),
+                                      batch["rows"], batch["cols"])
             w = batch["weight"] * reached
             err_prior += float((((prior - batch["truth"]) ** 2) * w).sum())
+            err_radial += float((((radial - batch["truth"]) ** 2) * w).sum())
             err_pred += float((((pred - batch["truth"]) ** 2) * w).sum())
             count += float(w.sum())
     mse_prior, mse_pred = err_prior / count, err_pred / count
-    return {"mse_prior": mse_prior, "mse_network": mse_pred,
-            "gain_db": 10.0 * math.log10(mse_prior / mse_pred)}
+    mse_radial = err_radial / count
+    return {"mse_prior": mse_prior, "mse_radial": mse_radial, "mse_network": mse_pred,
+            "gain_db": 10.0 * math.log10(mse_radial / mse_pred)}
 
 
 class _Run:

@@ -23,7 +23,10 @@ done in the patch, where a ray is a column: each usable, unknown patch pixel get
 interpolation (in ``r``) between the nearest known pixels above and below it in its column, the
 one known value where there is only one, and where its column has none the same along its row.
 The same interpolation along rows (tangentially) is a second input: where the structure is not
-radial (stray light, ghosts, a CME front) the network can lean on it.
+radial (stray light, ghosts, a CME front) the network can lean on it. Networks with
+``smooth=True`` get a third, isotropic one (:func:`smooth_prior`): a local linear fit to the known
+pixels (first-order normalized convolution), which averages the noise of the hole's edge where
+the directional fills take it from single pixels.
 Inputs are standardised per patch: ``(y - mu) / sigma`` with ``mu``, ``sigma`` the mean and
 standard deviation of the known patch pixels (``sigma >= SIGMA_FLOOR``). The network predicts a
 correction ``rho``; a hole pixel gets ``mu + sigma * F`` with ``F`` the corrected standardised
@@ -44,7 +47,7 @@ from lascoproc.inpaint.fallback import interpolate_holes
 from lascoproc.kernels.inpaint_radial import radial_fill
 
 __all__ = ["PolarPatch", "PatchInputs", "bilinear", "sample_patch", "polar_prior",
-           "cartesian_prior",
+           "cartesian_prior", "smooth_prior", "smooth_reach",
            "patch_inputs", "hole_regions", "SIGMA_FLOOR", "MIN_KNOWN"]
 
 #: Smallest standard deviation used to standardise a patch (normalised units).
@@ -56,6 +59,10 @@ MIN_KNOWN = 16
 PRIOR_STEP = 1.0
 #: A sampled mask counts as 1 above ``1 - MASK_TOLERANCE`` (float32 sums of bilinear weights).
 MASK_TOLERANCE = 1.0e-6
+#: Smallest half-width (patch pixels) of the box of :func:`smooth_prior`, and the hole's extent
+#: per pixel of half-width (:func:`smooth_reach`).
+SMOOTH_MIN_HALF_WIDTH = 2
+SMOOTH_EXTENT_PER_HALF_WIDTH = 3.0
 _EIGHT = np.ones((3, 3), bool)
 
 
@@ -235,6 +242,99 @@ def cartesian_prior(y: np.ndarray, known: np.ndarray, holes: np.ndarray, center
     return filled
 
 
+def smooth_reach(rows: np.ndarray, cols: np.ndarray) -> int:
+    """Half-width ``h`` of the box of :func:`smooth_prior` for a hole at patch coordinates
+    ``rows``/``cols``: a third of its extent (the larger side), at least
+    :data:`SMOOTH_MIN_HALF_WIDTH`; the weights reach ``2 h``, so the middle of a square hole
+    sees its edge (``extent / 2``) with weights of about a quarter of the peak or more."""
+    extent = max(float(np.ptp(rows)), float(np.ptp(cols))) + 1.0 if np.size(rows) else 1.0
+    return max(SMOOTH_MIN_HALF_WIDTH, int(np.ceil(extent / SMOOTH_EXTENT_PER_HALF_WIDTH)))
+
+
+def smooth_prior(values: np.ndarray, known: np.ndarray, usable: np.ndarray, half_width: int
+                 ) -> np.ndarray:
+    """A smooth, isotropic fill: at each usable unknown pixel ``p`` the value at ``p`` of the
+    plane ``a + b dy + c dx`` fitted by weighted least squares to the known pixels ``q``
+    (``dy, dx = q - p``), with the separable triangular weights ``t(dy) t(dx)``,
+    ``t(d) = max(0, 2 h + 1 - |d|)`` (a box of ``2 h + 1`` pixels applied twice).
+
+    This is first-order normalized convolution (Knutsson & Westin 1993, "Normalized and
+    differential convolution", CVPR, pp. 515-523) with that applicability function. The normal
+    equations' sums ``sum_q w(q) K(q - p) (q - p)^k`` are expanded in powers of ``p`` into
+    box-filtered moments ``sum_q w(q) K(q - p) q^j`` (:func:`scipy.ndimage.uniform_filter1d`
+    twice per axis, float32: the cost does not depend on ``h``), with coordinates centred on
+    the patch and divided by ``h``; ``a`` solves the 3 x 3 system per pixel (Cramer's rule,
+    float64). Unlike the
+    directional fills it does not pass through the edge pixels of the hole but averages them
+    (noise), and it carries the local gradient into the hole (smooth stray light, a one-sided
+    edge). Where the fit is degenerate (the known pixels in reach on a line, or fewer than
+    three) the weighted mean (zeroth order) is used, and where no known pixel is in reach
+    (farther than ``2 h`` on either axis), NaN. Known pixels keep ``values``; 0 where not
+    usable.
+    """
+    values = np.asarray(values, np.float64)
+    known = np.asarray(known, bool)
+    want = np.asarray(usable, bool) & ~known
+    out = np.where(known, values, 0.0)
+    if not want.any():
+        return out
+    # only pixels within 2 h of a wanted one (on both axes) have a weight: work in that window
+    reach = 2 * int(half_width)
+    rows, cols = np.flatnonzero(want.any(axis=1)), np.flatnonzero(want.any(axis=0))
+    y0, y1 = max(rows[0] - reach, 0), min(rows[-1] + reach + 1, want.shape[0])
+    x0, x1 = max(cols[0] - reach, 0), min(cols[-1] + reach + 1, want.shape[1])
+    window = (slice(y0, y1), slice(x0, x1))
+    sub = out[window]
+    sub[want[window]] = _plane_fit(values[window], known[window], want[window],
+                                   int(half_width))
+    return out
+
+
+def _plane_fit(values: np.ndarray, known: np.ndarray, want: np.ndarray, half_width: int
+               ) -> np.ndarray:
+    """:func:`smooth_prior`'s fit at the ``want`` pixels (NaN where no known pixel is in
+    reach)."""
+    size = 2 * half_width + 1
+    ny, nx = values.shape
+    ys = (np.arange(ny, dtype=np.float64)[:, None] - 0.5 * (ny - 1)) / half_width
+    xs = (np.arange(nx, dtype=np.float64)[None, :] - 0.5 * (nx - 1)) / half_width
+    w = known.astype(np.float64)
+    wz = np.where(known, values, 0.0)
+    # sum_q f(q) K(q - p) (up to a constant factor) for the nine f = w, w y, w x, w y^2,
+    # w y x, w x^2, wz, wz y, wz x, at the wanted pixels. Along x (axis 1) a factor of y is a
+    # constant, so five arrays are filtered along x and multiplied by y before filtering along
+    # y. In float32 (scipy's box filter is four times faster in it); the solve is float64.
+    along_x = np.stack([w, w * xs, w * xs * xs, wz, wz * xs]).astype(np.float32)
+    for _ in range(2):
+        along_x = ndimage.uniform_filter1d(along_x, size, axis=2, mode="constant")
+    fw, fwx, fwxx, fz, fzx = along_x
+    y32 = ys.astype(np.float32)
+    stack = np.stack([fw, fw * y32, fwx, fw * y32 * y32, fwx * y32, fwxx, fz, fz * y32, fzx])
+    for _ in range(2):
+        stack = ndimage.uniform_filter1d(stack, size, axis=1, mode="constant")
+    a0, ay, ax, ayy, axy, axx, b0, by, bx = stack[:, want].astype(np.float64)
+    py = np.broadcast_to(ys, values.shape)[want]
+    px = np.broadcast_to(xs, values.shape)[want]
+    m00 = a0
+    m10, m01 = ay - py * a0, ax - px * a0
+    m20 = ayy - 2.0 * py * ay + py * py * a0
+    m02 = axx - 2.0 * px * ax + px * px * a0
+    m11 = axy - px * ay - py * ax + px * py * a0
+    r0, r1, r2 = b0, by - py * b0, bx - px * b0
+    # a = first component of M^-1 r, M = [[m00, m10, m01], [m10, m20, m11], [m01, m11, m02]]
+    c00 = m20 * m02 - m11 * m11
+    c01 = m01 * m11 - m10 * m02
+    c02 = m10 * m11 - m01 * m20
+    det = m00 * c00 + m10 * c01 + m01 * c02
+    reached = m00 > 1.0e-12 * (size * size)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        first = (c00 * r0 + c01 * r1 + c02 * r2) / det
+        mean = r0 / m00
+    # relative to the float32 moments' rounding (~1e-6): a spread of one pixel in the box
+    # of half-width h gives ~1/(4 h^2) >= 4e-4 for h <= 24
+    good = reached & (np.abs(det) > 1.0e-4 * np.maximum(m00 * m20 * m02, 1e-300))
+    return np.where(good, first, np.where(reached, mean, np.nan))
+
 
 @dataclasses.dataclass(frozen=True)
 class PatchInputs:
@@ -242,7 +342,8 @@ class PatchInputs:
 
     ``image`` is ``(5, rows, cols)`` float32: standardised known values (0 elsewhere), the
     known mask, the standardised radial prior (0 where not usable), the usable mask and the
-    standardised tangential fill (the same along rows). ``rows``,
+    standardised tangential fill (the same along rows); with ``smooth`` a sixth channel, the
+    standardised :func:`smooth_prior` (the radial prior where it has no value). ``rows``,
     ``cols``: patch coordinates of the hole pixels; ``mu``, ``sigma`` the standardisation;
     ``ok``: enough known pixels to run the network.
     """
@@ -259,7 +360,7 @@ class PatchInputs:
 def patch_inputs(patch: PolarPatch, y: np.ndarray, known: np.ndarray, usable: np.ndarray,
                  hole_ys: np.ndarray, hole_xs: np.ndarray, *,
                  sampler: Callable[[PolarPatch, np.ndarray], np.ndarray] | None = None,
-                 prior: np.ndarray | None = None) -> PatchInputs:
+                 prior: np.ndarray | None = None, smooth: bool = False) -> PatchInputs:
     """Sample, fill radially and standardise one patch (module docstring).
 
     ``y``: normalised image (any value where not known), ``known``/``usable`` its masks;
@@ -268,6 +369,8 @@ def patch_inputs(patch: PolarPatch, y: np.ndarray, known: np.ndarray, usable: np
     network's inference samples with ``torch`` in float32, 20 times faster). ``prior``: a
     fill of the array (finite on ``usable``) that replaces the polar radial prior (channel 2
     is then its samples, and ``PatchInputs.prior`` its standardised values at the holes).
+    ``smooth``: add the channel of :func:`smooth_prior` (half-width :func:`smooth_reach` of
+    the hole pixels' patch coordinates).
     """
     layers = [np.where(known, y, 0.0), known, usable]
     if prior is not None:
@@ -291,8 +394,12 @@ def patch_inputs(patch: PolarPatch, y: np.ndarray, known: np.ndarray, usable: np
         along = np.where(u, (sampled[3] - mu) / sigma, 0.0)
         at_holes = (np.asarray(prior[hole_ys, hole_xs], np.float64) - mu) / sigma
     across = polar_prior(z, k, u, axis=1)
-    image = np.stack([np.where(k, z, 0.0), k, along, u, across]).astype(np.float32)
     rows, cols = patch.coordinates(hole_ys, hole_xs)
+    layers = [np.where(k, z, 0.0), k, along, u, across]
+    if smooth:
+        flat = smooth_prior(z, k, u, smooth_reach(rows, cols))
+        layers.append(np.where(np.isfinite(flat), flat, along))
+    image = np.stack(layers).astype(np.float32)
     return PatchInputs(image=image, rows=rows, cols=cols, mu=mu, sigma=sigma,
                        ok=count >= MIN_KNOWN, prior=at_holes)
 

@@ -6,6 +6,13 @@ tangential fill. Output: one channel,
 the correction ``rho`` to the standardised prior; a hole pixel becomes ``prior + sigma * rho``
 with ``rho`` read back bilinearly at the pixel's polar coordinates (:func:`read_back`).
 
+With ``smooth=True`` (:class:`PatchNetConfig`) a sixth input channel holds the smooth isotropic
+fill (:func:`lascoproc.inpaint.patches.smooth_prior`) and a second output channel ``a`` chooses,
+pixel by pixel, between the two priors: the standardised fill is
+``radial + sigmoid(a) (smooth - radial) + rho``. The radial fill wins on fine radial structure,
+the smooth one in noise and smooth stray light; a fixed mix of the two cannot do both
+(``bench/inpaint_stack_bound.py``). An untrained network (zero head) returns their mean.
+
 Architecture (:class:`PatchNetConfig`; sizes are the defaults):
 
 - ``pixel_unshuffle(2)``: 5 channels at full resolution become 20 at half resolution (no
@@ -15,8 +22,9 @@ Architecture (:class:`PatchNetConfig`; sizes are the defaults):
   convolutions;
 - back at half resolution: nearest upsampling, a 3 x 3 convolution to ``widths[0]``, plus the
   skip, LeakyReLU, one more 3 x 3 convolution, a 3 x 3 head to 4 channels and
-  ``pixel_shuffle(2)`` to one channel at full resolution. The head starts at zero, so an
-  untrained network returns the radial fill.
+  ``pixel_shuffle(2)`` to one channel at full resolution (two with ``smooth``). The head starts
+  at zero, so an untrained network returns the radial fill (the mean of the two priors with
+  ``smooth``).
 
 The receptive field (:meth:`PolarResidualNet.receptive_field`) is computed from this layer list
 with the usual recursion (``rf += (k - 1) jump; jump *= stride``; an upsampling or shuffle by
@@ -58,24 +66,40 @@ class PatchNetConfig:
         itself, read back with the correction; ``"cartesian"``, the radial fill of the frame
         (:func:`lascoproc.kernels.inpaint_radial.radial_fill`) at the hole pixels, to which
         the read-back correction is added (no resampling of the prior: fine rays stay sharp).
+    smooth
+        Also see the smooth isotropic fill and choose between it and the radial one per pixel
+        (module docstring); with ``prior="polar"`` only.
     """
 
     widths: tuple[int, int] = (24, 32)
     depth: int = 2
     prior: str = "polar"
+    smooth: bool = False
 
     def __post_init__(self):
         if (len(self.widths) != 2 or min(self.widths) < 1 or self.depth < 0
-                or self.prior not in PRIORS):
+                or self.prior not in PRIORS or (self.smooth and self.prior != "polar")):
             raise ValueError(f"invalid patch network configuration {self}")
 
+    @property
+    def inputs(self) -> int:
+        """Input channels of the network."""
+        return 6 if self.smooth else 5
+
+    @property
+    def outputs(self) -> int:
+        """Output channels: ``rho``, and the prior's choice ``a`` with ``smooth``."""
+        return 2 if self.smooth else 1
+
     def as_dict(self) -> dict:
-        return {"widths": list(self.widths), "depth": self.depth, "prior": self.prior}
+        return {"widths": list(self.widths), "depth": self.depth, "prior": self.prior,
+                "smooth": self.smooth}
 
     @classmethod
     def from_dict(cls, data: dict) -> PatchNetConfig:
         return cls(widths=tuple(int(w) for w in data["widths"]), depth=int(data["depth"]),
-                   prior=str(data.get("prior", "polar")))
+                   prior=str(data.get("prior", "polar")),
+                   smooth=bool(data.get("smooth", False)))
 
 
 def _conv(cin: int, cout: int, stride: int = 1) -> nn.Conv2d:
@@ -85,19 +109,19 @@ def _conv(cin: int, cout: int, stride: int = 1) -> nn.Conv2d:
 class PolarResidualNet(nn.Module):
     """Module docstring."""
 
-    inputs = 5
     multiple = 4  # unshuffle by 2, then one stride-2 level
 
     def __init__(self, config: PatchNetConfig = PatchNetConfig()):
         super().__init__()
         self.config = config
+        self.inputs = config.inputs
         w0, w1 = config.widths
         self.fine = nn.ModuleList([_conv(4 * self.inputs, w0), _conv(w0, w0)])
         self.down = _conv(w0, w1, stride=2)
         self.coarse = nn.ModuleList([_conv(w1, w1) for _ in range(config.depth)])
         self.up = _conv(w1, w0)
         self.merge = _conv(w0, w0)
-        self.head = _conv(w0, 4)
+        self.head = _conv(w0, 4 * config.outputs)
         nn.init.zeros_(self.head.weight)
         nn.init.zeros_(self.head.bias)
 
@@ -128,7 +152,8 @@ class PolarResidualNet(nn.Module):
         return (self.receptive_field() + 1) // 2 + 1
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``(N, 5, H, W)`` patches (``H``, ``W`` multiples of 4) to ``(N, 1, H, W)`` ``rho``."""
+        """``(N, C, H, W)`` patches (``H``, ``W`` multiples of 4; ``C`` 5, or 6 with ``smooth``)
+        to ``(N, 1, H, W)`` ``rho`` (``(N, 2, H, W)``, ``rho`` and ``a``, with ``smooth``)."""
         if x.shape[-1] % self.multiple or x.shape[-2] % self.multiple:
             raise ValueError(f"patch size {tuple(x.shape[-2:])} is not a multiple of "
                              f"{self.multiple}")
@@ -171,12 +196,19 @@ def read_back(image: torch.Tensor, rho: torch.Tensor, rows: torch.Tensor, cols: 
     bilinear over the usable patch pixels, weights renormalised over them (``grid_sample``,
     ``align_corners=True``); ``image`` is the network's input ``(N, 5, H, W)``.
 
-    Without ``prior``: ``prior_patch + rho`` read back (the polar prior, channel 2). With
+    Without ``prior``: ``prior_patch + rho`` read back (the polar prior, channel 2); with a
+    smooth network (``image`` of 6 channels, ``rho`` of 2: ``rho`` and ``a``)
+    ``radial + sigmoid(a) (smooth - radial) + rho`` read back. With
     ``prior`` ``(N, P)``, the standardised prior at the points: ``prior + rho`` read back.
     Returns ``(value, reached)``, ``(N, P)``; ``reached`` is False where no usable patch
     pixel surrounds the point (value 0 there)."""
     usable = image[:, 3:4]
-    fill = (rho if prior is not None else image[:, 2:3] + rho) * usable
+    if rho.shape[1] == 2:
+        radial = image[:, 2:3]
+        rho = radial + torch.sigmoid(rho[:, 1:2]) * (image[:, 5:6] - radial) + rho[:, 0:1]
+    elif prior is None:
+        rho = image[:, 2:3] + rho
+    fill = rho * usable
     num = _sample(fill, rows, cols)
     den = _sample(usable, rows, cols)
     reached = den > 1.0e-6

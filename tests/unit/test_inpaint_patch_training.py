@@ -132,3 +132,26 @@ def test_the_gpu_training_script_needs_cuda(capsys):
         pytest.skip("a CUDA device is here: tests/gpu covers the script")
     assert main(["--out", "/nonexistent"]) == 2
     assert "no CUDA device" in capsys.readouterr().err
+
+
+def test_the_smooth_option_trains_and_fills(tmp_path):
+    """smooth=True: a sixth input channel (the smooth fill) and the prior chosen per pixel."""
+    from lascoproc.inpaint import fill
+
+    config = PatchTrainConfig(model=PatchNetConfig(widths=(4, 6), depth=1, smooth=True),
+                              steps=2, batch_size=2, seed=1)
+    plain = training_sample(np.random.default_rng([0, 0, 0]), context=24)
+    sample = training_sample(np.random.default_rng([0, 0, 0]), context=24, smooth=True)
+    assert sample["image"].shape[0] == 6
+    np.testing.assert_array_equal(sample["image"][:5], plain["image"])  # same draw
+    assert np.isfinite(sample["image"][5]).all()
+    train_patchnet(tmp_path / "c.pt", config=config, device="cpu")
+    digest = export_patchnet(tmp_path / "c.pt", tmp_path / "w.pt", name="smooth")
+    image = np.linspace(1.0, 2.0, 64 * 64).reshape(64, 64)
+    missing = np.zeros(image.shape, bool)
+    missing[16:32, 16:32] = True
+    out = fill(image, missing, center=(32.0, -50.0), weights=tmp_path / "w.pt", sha256=digest)
+    assert np.isfinite(out[missing]).all()
+    np.testing.assert_array_equal(out[~missing], image[~missing])
+    # a ramp: both priors are close to it, and so is the barely trained network
+    assert np.abs(out[missing] - image[missing]).max() < 0.05

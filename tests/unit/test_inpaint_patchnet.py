@@ -170,3 +170,72 @@ def test_batch_patches_pads_with_unusable_pixels():
     out = batch_patches([a, b])
     assert out.shape == (2, 5, 12, 12)
     assert out[0, :, 8:].sum() == 0 and out[1, :, :, 8:].sum() == 0
+
+
+def test_smooth_prior_hand_value_is_the_weighted_mean_when_symmetric():
+    """5 x 5 patch, half-width 2: triangular weights t(d) = 5 - |d|, i.e. 3 4 5 4 3 across the
+    patch about its centre. The centre is the hole, every other pixel known and symmetric about
+    it, so the slope terms vanish and the fit is the weighted mean: one pixel of value 1 at
+    (2, 1) (weight t(0) t(-1) = 20) among weights summing to 19^2 - 5^2 = 336: 20/336 = 5/84."""
+    v = np.zeros((5, 5))
+    v[2, 1] = 1.0
+    known = np.ones((5, 5), bool)
+    known[2, 2] = False
+    out = pt.smooth_prior(v, known, np.ones_like(known), 2)
+    assert out[2, 2] == pytest.approx(5.0 / 84.0, rel=1e-6)  # float32 moments
+    np.testing.assert_array_equal(out[known], v[known])
+
+
+def test_smooth_prior_reproduces_a_plane_and_averages_noise():
+    yy, xx = np.mgrid[0:40, 0:40].astype(float)
+    plane = 3.0 + 0.5 * yy - 0.25 * xx  # (17, 20): 3 + 8.5 - 5 = 6.5
+    known = np.ones((40, 40), bool)
+    known[10:26, 12:28] = False
+    out = pt.smooth_prior(plane, known, np.ones_like(known), 6)
+    assert out[17, 20] == pytest.approx(6.5, abs=1e-5)  # float32 moments
+    np.testing.assert_allclose(out[~known], plane[~known], atol=1e-5)
+    # white noise of unit variance: the fill is an average of many edge pixels
+    rng = np.random.default_rng(0)
+    noise = rng.normal(size=(88, 88))
+    known = np.ones((88, 88), bool)
+    known[24:60, 24:60] = False
+    out = pt.smooth_prior(noise, known, np.ones_like(known), 12)
+    assert out[~known].std() < 0.1
+
+
+def test_smooth_prior_degenerate_and_unreached_pixels():
+    """Known pixels on one column only: the slope across it is undetermined, so the weighted
+    mean (of the column's values 1..) is used; pixels farther than 2 h: NaN; unusable: 0."""
+    v = np.zeros((9, 12))
+    known = np.zeros((9, 12), bool)
+    known[:, 0] = True
+    v[:, 0] = 7.0
+    usable = np.ones_like(known)
+    usable[0, 5] = False
+    out = pt.smooth_prior(v, known, usable, 2)
+    np.testing.assert_allclose(out[:, 1:5], 7.0)  # within reach (2 h = 4) of column 0
+    assert np.isnan(out[:, 5:][usable[:, 5:]]).all()
+    assert out[0, 5] == 0.0
+
+
+def test_the_smooth_network_chooses_between_the_priors():
+    """read_back of a smooth network: radial + sigmoid(a) (smooth - radial) + rho."""
+    image = torch.zeros(1, 6, 2, 2)
+    image[0, 2] = 1.0  # radial prior
+    image[0, 3] = 1.0  # usable
+    image[0, 5] = 3.0  # smooth prior
+    rows = torch.tensor([[0.5]])
+    cols = torch.tensor([[0.5]])
+    out = torch.zeros(1, 2, 2, 2)
+    value, _ = read_back(image, out, rows, cols)
+    assert value.item() == pytest.approx(2.0)  # a = 0: the mean of 1 and 3
+    out[0, 0] = 0.25
+    out[0, 1] = float(np.log(3.0))  # sigmoid = 3/4
+    value, _ = read_back(image, out, rows, cols)
+    assert value.item() == pytest.approx(1.0 + 0.75 * 2.0 + 0.25, rel=1e-6)
+    net = PolarResidualNet(PatchNetConfig(smooth=True))
+    assert net.inputs == 6 and net(torch.zeros(2, 6, 48, 48)).shape == (2, 2, 48, 48)
+    assert PatchNetConfig.from_dict(PatchNetConfig(smooth=True).as_dict()).smooth
+    assert not PatchNetConfig.from_dict({"widths": [24, 32], "depth": 2}).smooth
+    with pytest.raises(ValueError):
+        PatchNetConfig(smooth=True, prior="cartesian")
