@@ -264,13 +264,12 @@ def smooth_prior(values: np.ndarray, known: np.ndarray, usable: np.ndarray, half
     box-filtered moments ``sum_q w(q) K(q - p) q^j`` (:func:`scipy.ndimage.uniform_filter1d`
     twice per axis, float32: the cost does not depend on ``h``), with coordinates centred on
     the patch and divided by ``h``; ``a`` solves the 3 x 3 system per pixel (Cramer's rule,
-    float64). Unlike the
-    directional fills it does not pass through the edge pixels of the hole but averages them
-    (noise), and it carries the local gradient into the hole (smooth stray light, a one-sided
-    edge). Where the fit is degenerate (the known pixels in reach on a line, or fewer than
-    three) the weighted mean (zeroth order) is used, and where no known pixel is in reach
-    (farther than ``2 h`` on either axis), NaN. Known pixels keep ``values``; 0 where not
-    usable.
+    float64). Unlike the directional fills it does not pass through the edge pixels of the
+    hole but averages them (noise), and it carries the local gradient into the hole (smooth
+    stray light, a one-sided edge). Where the fit is degenerate (the known pixels in reach on
+    a line, or fewer than three) the weighted mean (zeroth order) is used, and where no known
+    pixel is in reach (farther than ``2 h`` on either axis), NaN. Known pixels keep
+    ``values``; 0 where not usable.
     """
     values = np.asarray(values, np.float64)
     known = np.asarray(known, bool)
@@ -301,9 +300,10 @@ def _plane_fit(values: np.ndarray, known: np.ndarray, want: np.ndarray, half_wid
     w = known.astype(np.float64)
     wz = np.where(known, values, 0.0)
     # sum_q f(q) K(q - p) (up to a constant factor) for the nine f = w, w y, w x, w y^2,
-    # w y x, w x^2, wz, wz y, wz x, at the wanted pixels. Along x (axis 1) a factor of y is a
-    # constant, so five arrays are filtered along x and multiplied by y before filtering along
-    # y. In float32 (scipy's box filter is four times faster in it); the solve is float64.
+    # w y x, w x^2, wz, wz y, wz x, at the wanted pixels. Along x (the last axis) a factor of
+    # y is a constant, so five arrays are filtered along x and multiplied by y before filtering
+    # along y. In float32 (scipy's box filter is four times faster in it; it sums in double);
+    # the solve is float64.
     along_x = np.stack([w, w * xs, w * xs * xs, wz, wz * xs]).astype(np.float32)
     for _ in range(2):
         along_x = ndimage.uniform_filter1d(along_x, size, axis=2, mode="constant")
@@ -326,7 +326,8 @@ def _plane_fit(values: np.ndarray, known: np.ndarray, want: np.ndarray, half_wid
     c01 = m01 * m11 - m10 * m02
     c02 = m10 * m11 - m01 * m20
     det = m00 * c00 + m10 * c01 + m01 * c02
-    reached = m00 > 1.0e-12 * (size * size)
+    # the box filter returns means: one known pixel at the reach (weight 1 x 1) gives size^-4
+    reached = m00 > 0.5 / float(size) ** 4
     with np.errstate(invalid="ignore", divide="ignore"):
         first = (c00 * r0 + c01 * r1 + c02 * r2) / det
         mean = r0 / m00

@@ -37,6 +37,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lr", type=float, default=3.0e-3)
     parser.add_argument("--widths", type=int, nargs=2, default=(24, 32))
     parser.add_argument("--depth", type=int, default=2)
+    parser.add_argument("--smooth", action="store_true",
+                        help="the smooth prior channel and the per-pixel choice of prior")
     parser.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2) - 2))
     parser.add_argument("--amp", choices=("none", "bf16", "fp16"), default="bf16")
     parser.add_argument("--device", default="cuda")
@@ -61,7 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     os.makedirs(args.out, exist_ok=True)
     checkpoint = os.path.join(args.out, f"{args.name}.ckpt")
-    config = PatchTrainConfig(model=PatchNetConfig(widths=tuple(args.widths), depth=args.depth),
+    model = PatchNetConfig(widths=tuple(args.widths), depth=args.depth, smooth=args.smooth)
+    config = PatchTrainConfig(model=model,
                               steps=args.steps, batch_size=args.batch_size,
                               learning_rate=args.lr, seed=args.seed)
     result = train_patchnet(checkpoint, config=config, resume=args.resume, device=args.device,
