@@ -155,3 +155,20 @@ def test_the_smooth_option_trains_and_fills(tmp_path):
     np.testing.assert_array_equal(out[~missing], image[~missing])
     # a ramp: both priors are close to it, and so is the barely trained network
     assert np.abs(out[missing] - image[missing]).max() < 0.05
+
+
+def test_validation_loss_measures_against_the_radial_prior():
+    """Untrained networks (zero heads): the plain one *is* the radial prior (gain 0 dB); the
+    smooth one returns the mean of the two priors, and is scored against the same radial
+    prior on the same samples."""
+    from lascoproc.inpaint.patch_training import validation_loss
+    from lascoproc.inpaint.patchnet import PolarResidualNet
+
+    torch.set_num_threads(1)
+    plain = validation_loss(PolarResidualNet(), batches=1, batch_size=4)
+    assert plain["mse_network"] == plain["mse_prior"] == plain["mse_radial"]
+    assert plain["gain_db"] == 0.0
+    smooth = validation_loss(PolarResidualNet(PatchNetConfig(smooth=True)), batches=1,
+                             batch_size=4)
+    assert smooth["mse_radial"] == pytest.approx(plain["mse_radial"], rel=1e-6)
+    assert smooth["mse_network"] == smooth["mse_prior"] != smooth["mse_radial"]
