@@ -89,3 +89,14 @@ def test_evaluate_scenes_and_the_command(shared, tmp_path, capsys):
     data = json.loads(out_json.read_text())
     assert set(data["scores"][KCOR]) == {"radial", "fuzzy", "smoothed truth (reference)"}
     assert (tmp_path / "cli.png").exists()
+
+
+def test_the_held_out_lasco_c2_level1_scene():
+    """NRL's level-1 C2 frame 25299383 (sunpy's 128 x 128 rebinned copy): a fourth real scene,
+    in its own manifest, never used to develop a fill. Its occulter holds the frame's minimum,
+    -7.71e-9 MSB, in 784 pixels: not data."""
+    (c2,) = sc.load_scenes(sc.SCENES_DIR / "lasco_c2.json")
+    assert c2.image.shape == (128, 128) and c2.image.dtype == np.float64
+    assert c2.center == (63.5, 63.5) and c2.annulus == (30.0, 53.1) and c2.block == 4
+    assert (~c2.valid).sum() == 784 and not c2.valid[63, 72] and c2.valid[63, 95]
+    assert len(sc.candidate_blocks(c2)) == 308
