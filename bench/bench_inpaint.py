@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 RESULTS = Path(__file__).parent / "results"
-METHODS = ("network", "radial", "fuzzy", "biharmonic", "temporal")
+METHODS = ("network", "radial", "fuzzy", "biharmonic", "temporal", "auto")
 
 
 def cpu_name() -> str:

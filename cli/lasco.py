@@ -81,10 +81,12 @@ def add_parser(commands) -> None:
 
     calibrate.add_argument("--inpaint", choices=("none", *METHODS), default="none",
                            help="fill the missing 32x32 telemetry blocks (docs/inpainting.md: "
-                                "each method's accuracy and cost): the partial-convolution "
+                                "each method's accuracy and cost): the polar residual "
                                 "network, a radial or biharmonic interpolation, NRL's fuzzy "
-                                "fill, or the neighbouring frames (temporal); default none: "
-                                "left NaN and flagged")
+                                "fill, the neighbouring frames (temporal), or auto: per frame "
+                                "the best of network, radial and biharmonic on pseudo-holes "
+                                "cut from the frame itself (about 25 times the network's "
+                                "cost); default none: left NaN and flagged")
     calibrate.add_argument("--embed-subfields", action="store_true",
                            help="place subfields (read-out windows smaller than the CCD) into "
                                 "full frames of their summing, as IDL's reduce_std_size does, "

@@ -5,8 +5,10 @@ Public API (plain arrays and cubes; torch is imported only when the network runs
 - :func:`fill` / :func:`fill_frames`: fill the missing pixels of 2-D images / a stack of frames
   on any intensity scale with one of :data:`METHODS`: the shipped polar residual network
   (``"network"``), the radial fill about the Sun centre (``"radial"``), NRL's fuzzy fill
-  (``"fuzzy"``), biharmonic interpolation (``"biharmonic"``), or neighbouring frames
-  (``"temporal"``, stacks only); observed pixels are returned bit for bit.
+  (``"fuzzy"``), biharmonic interpolation (``"biharmonic"``), neighbouring frames
+  (``"temporal"``, stacks only), or per frame whichever of network, radial and biharmonic
+  does best on pseudo-holes cut from the frame itself (``"auto"``,
+  :mod:`lascoproc.inpaint.select`); observed pixels are returned bit for bit.
 - :func:`inpaint_cube`: the same on a lazy level-1 cube, driven by its ``quality`` flags and
   per-frame coordinates; sets the ``filled`` (and ``filled_temporal``) bits.
 - :func:`detect_missing_blocks`: the exact missing-telemetry mask of a level-0.5 frame

@@ -63,6 +63,8 @@ _DESCRIPTIONS = {
              "lascoproc.kernels.fuzzy_fill, on asinh-normalised frames",
     "biharmonic": "biharmonic interpolation (lascoproc.inpaint.fallback) on asinh-normalised "
                   "frames",
+    "auto": "per frame, the best of network, radial and biharmonic on pseudo-holes cut from "
+            "the frame's own observed pixels (lascoproc.inpaint.select)",
     "temporal": "from neighbouring frames of the same detector, filter, polarizer and size, "
                 "scaled by the observed ring around each hole, spatial fill where they cannot "
                 "help (lascoproc.kernels.temporal_fill)",
@@ -224,9 +226,9 @@ def _settings(ds: xr.Dataset, method: str, centers, *, weights, sha256, variable
             raise ValueError(f"the cube has no {name!r} variable")
         if ds[name].dims != ("time", "y", "x"):
             raise ValueError(f"{name!r} must have dims (time, y, x), not {ds[name].dims}")
-    uses_network = method == "network" or (method == "temporal"
-                                           and canonical_method(spatial) == "network")
-    if method in ("network", "radial", "temporal") and centers is None:
+    uses_network = method in ("network", "auto") or (
+        method == "temporal" and canonical_method(spatial) in ("network", "auto"))
+    if method in ("network", "radial", "temporal", "auto") and centers is None:
         raise ValueError(f"method {method!r} needs the Sun centre of each frame: the cube has "
                          "no crpix1/crpix2 coordinates")
     provenance: dict[str, str] = {"inpaint_method": method,

@@ -12,6 +12,8 @@ one of :data:`METHODS`:
 - ``"biharmonic"``: the smoothest surface (:mod:`lascoproc.inpaint.fallback`);
 - ``"temporal"``: from neighbouring frames of the stack (:mod:`lascoproc.inpaint.temporal`),
   with a spatial method where they cannot help.
+- ``"auto"``: per frame, whichever of network, radial and biharmonic does best on
+  pseudo-holes cut from that frame's own observed pixels (:mod:`lascoproc.inpaint.select`).
 
 ``"fallback"`` is accepted as the old name of ``"biharmonic"``. ``radial``, ``network`` and
 ``temporal`` need the Sun centre of each frame (``center=(x, y)``, 0-based pixel coordinates,
@@ -49,13 +51,13 @@ from lascoproc.kernels.inpaint_radial import radial_fill
 __all__ = ["METHODS", "SPATIAL_METHODS", "ALIASES", "fill", "fill_frames", "canonical_method"]
 
 #: Every fill method, by the name ``method=`` and ``--inpaint`` take.
-METHODS = ("network", "radial", "fuzzy", "biharmonic", "temporal")
+METHODS = ("network", "radial", "fuzzy", "biharmonic", "temporal", "auto")
 #: Methods that use one frame only.
-SPATIAL_METHODS = ("network", "radial", "fuzzy", "biharmonic")
+SPATIAL_METHODS = ("network", "radial", "fuzzy", "biharmonic", "auto")
 #: Former names still accepted.
 ALIASES = {"fallback": "biharmonic"}
 #: Methods that need the Sun centre.
-_CENTRED = ("network", "radial", "temporal")
+_CENTRED = ("network", "radial", "temporal", "auto")
 
 
 def canonical_method(method: str) -> str:
@@ -175,6 +177,13 @@ def fill_frames(images: np.ndarray, missing: np.ndarray, *, method: str = "netwo
     out = images.copy()
     todo = [i for i in range(n) if missing[i].any()]
     if not todo:
+        return out
+    if method == "auto":
+        from lascoproc.inpaint.select import auto_fill
+
+        out, _ = auto_fill(images, missing, todo, centers=centers, fill_frames=fill_frames,
+                           weights=weights, sha256=sha256, batch_size=batch_size,
+                           device=device, amp=amp, fallback=fallback, block=block)
         return out
     if method == "network":
         try:

@@ -34,6 +34,7 @@ def test_the_cpu_benchmark_records_every_method(bench, tmp_path):
     out = tmp_path / "bench.json"
     assert bench.main(["--frames", "2", "--repeats", "1", "--out", str(out)]) == 0
     record = json.loads(out.read_text())
-    assert set(record["results"]) == {"network", "radial", "fuzzy", "biharmonic", "temporal"}
+    assert set(record["results"]) == {"network", "radial", "fuzzy", "biharmonic", "temporal",
+                                      "auto"}
     assert record["lost_blocks_per_frame"] == 5 and record["load_average_before"]
     assert record["network_frame_without_holes"]["ms_cpu_per_frame"] < 5.0

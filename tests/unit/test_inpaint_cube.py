@@ -63,7 +63,7 @@ def _expected(ds, method):
     return filled, q | np.where(holes & np.isfinite(filled), FILLED, 0).astype(np.uint8)
 
 
-@pytest.mark.parametrize("method", ["biharmonic", "radial", "fuzzy", "network"])
+@pytest.mark.parametrize("method", ["biharmonic", "radial", "fuzzy", "network", "auto"])
 def test_dask_result_equals_the_numpy_loop_on_uneven_chunks(cube, method, no_compute):
     lazy = cube.chunk({"time": (2, 2, 1)})
     with no_compute():
@@ -72,7 +72,7 @@ def test_dask_result_equals_the_numpy_loop_on_uneven_chunks(cube, method, no_com
     assert out.quality.chunks == lazy.quality.chunks
     expected_b, expected_q = _expected(cube, method)
     got = out.compute()
-    if method != "network":
+    if method not in ("network", "auto"):
         np.testing.assert_array_equal(got.brightness.values, expected_b)
     else:  # patches of several frames in one batch differ from one frame's by rounding only
         np.testing.assert_allclose(got.brightness.values, expected_b, rtol=1e-4, atol=0)
@@ -114,6 +114,9 @@ def test_provenance_of_the_weights_is_recorded(cube):
     assert out.attrs["inpaint_weights"] == entry.name
     assert out.attrs["inpaint_weights_sha256"] == entry.sha256
     assert out.attrs["inpaint_weights_version"] == entry.version
+    auto = inpaint_cube(cube.chunk({"time": 1}), method="auto")  # may run the network
+    assert auto.attrs["inpaint_weights_sha256"] == entry.sha256
+    assert auto.attrs["inpaint_method"] == "auto"
 
 
 def _annotated(array: da.Array) -> list:
@@ -168,7 +171,7 @@ def test_bad_cubes_are_refused(cube):
         inpaint_cube(cube.drop_vars("quality"))
     with pytest.raises(ValueError, match="method"):
         inpaint_cube(cube, method="magic")
-    for method in ("network", "radial", "temporal"):
+    for method in ("network", "radial", "temporal", "auto"):
         with pytest.raises(ValueError, match="crpix"):
             inpaint_cube(cube.drop_vars(["crpix1", "crpix2"]), method=method)
 

@@ -198,7 +198,7 @@ def test_fill_rejects_bad_arguments():
 def test_every_method_is_listed():
     from lascoproc.inpaint.fill import ALIASES, METHODS, SPATIAL_METHODS
 
-    assert METHODS == ("network", "radial", "fuzzy", "biharmonic", "temporal")
+    assert METHODS == ("network", "radial", "fuzzy", "biharmonic", "temporal", "auto")
     assert set(SPATIAL_METHODS) == set(METHODS) - {"temporal"}
     assert ALIASES == {"fallback": "biharmonic"}
 
