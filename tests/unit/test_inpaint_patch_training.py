@@ -86,20 +86,29 @@ def test_export_is_pinned_and_fills(tmp_path):
     np.testing.assert_array_equal(out[~missing], image[~missing])
 
 
-def test_the_cartesian_prior_option_trains_and_fills(tmp_path):
-    """prior="cartesian": the network corrects the frame's radial fill (tried, not shipped)."""
+def _two_steps_then_fill(tmp_path, model: PatchNetConfig):
+    """Train ``model`` two steps, export it, and fill a 16 x 16 hole of a ramp with it:
+    ``(image, missing, filled)``."""
     from lascoproc.inpaint import fill
 
-    config = PatchTrainConfig(model=PatchNetConfig(widths=(4, 6), depth=1, prior="cartesian"),
-                              steps=2, batch_size=2, seed=1)
-    sample = training_sample(np.random.default_rng([0, 0, 0]), context=24, prior="cartesian")
-    assert sample["prior"].shape == sample["truth"].shape
+    config = PatchTrainConfig(model=model, steps=2, batch_size=2, seed=1)
     train_patchnet(tmp_path / "c.pt", config=config, device="cpu")
-    digest = export_patchnet(tmp_path / "c.pt", tmp_path / "w.pt", name="cart")
+    digest = export_patchnet(tmp_path / "c.pt", tmp_path / "w.pt", name="two_steps")
     image = np.linspace(1.0, 2.0, 64 * 64).reshape(64, 64)
     missing = np.zeros(image.shape, bool)
     missing[16:32, 16:32] = True
     out = fill(image, missing, center=(32.0, -50.0), weights=tmp_path / "w.pt", sha256=digest)
+    return image, missing, out
+
+
+def test_the_cartesian_prior_option_trains_and_fills(tmp_path):
+    """prior="cartesian": the network corrects the frame's radial fill (tried, not shipped)."""
+    from lascoproc.inpaint import fill
+
+    sample = training_sample(np.random.default_rng([0, 0, 0]), context=24, prior="cartesian")
+    assert sample["prior"].shape == sample["truth"].shape
+    image, missing, out = _two_steps_then_fill(
+        tmp_path, PatchNetConfig(widths=(4, 6), depth=1, prior="cartesian"))
     radial = fill(image, missing, method="radial", center=(32.0, -50.0))
     assert np.isfinite(out[missing]).all()
     # two steps barely move the zero-initialised head: close to the radial fill
@@ -136,21 +145,13 @@ def test_the_gpu_training_script_needs_cuda(capsys):
 
 def test_the_smooth_option_trains_and_fills(tmp_path):
     """smooth=True: a sixth input channel (the smooth fill) and the prior chosen per pixel."""
-    from lascoproc.inpaint import fill
-
-    config = PatchTrainConfig(model=PatchNetConfig(widths=(4, 6), depth=1, smooth=True),
-                              steps=2, batch_size=2, seed=1)
     plain = training_sample(np.random.default_rng([0, 0, 0]), context=24)
     sample = training_sample(np.random.default_rng([0, 0, 0]), context=24, smooth=True)
     assert sample["image"].shape[0] == 6
     np.testing.assert_array_equal(sample["image"][:5], plain["image"])  # same draw
     assert np.isfinite(sample["image"][5]).all()
-    train_patchnet(tmp_path / "c.pt", config=config, device="cpu")
-    digest = export_patchnet(tmp_path / "c.pt", tmp_path / "w.pt", name="smooth")
-    image = np.linspace(1.0, 2.0, 64 * 64).reshape(64, 64)
-    missing = np.zeros(image.shape, bool)
-    missing[16:32, 16:32] = True
-    out = fill(image, missing, center=(32.0, -50.0), weights=tmp_path / "w.pt", sha256=digest)
+    image, missing, out = _two_steps_then_fill(
+        tmp_path, PatchNetConfig(widths=(4, 6), depth=1, smooth=True))
     assert np.isfinite(out[missing]).all()
     np.testing.assert_array_equal(out[~missing], image[~missing])
     # a ramp: both priors are close to it, and so is the barely trained network
