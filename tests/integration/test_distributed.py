@@ -323,7 +323,8 @@ def binned(tmp_path_factory):
 def test_network_inpainting_runs_only_on_the_gpu_worker(binned, tmp_path):
     """A cluster of a CPU worker and a worker with the resource GPU=1: ``lasco calibrate
     --inpaint network`` (GPU placement by default there) runs every inpainting task on the GPU
-    worker, reading and calibration on both; the store is the threaded run's."""
+    worker; reading and calibration carry no resource and may run on either (which one is the
+    scheduler's choice); the store is the threaded run's."""
     from distributed import Client, Scheduler, SpecCluster, Worker, get_task_stream
 
     from lascoproc_cli.main import main
@@ -348,9 +349,12 @@ def test_network_inpainting_runs_only_on_the_gpu_worker(binned, tmp_path):
     inpaint = [name for name in ran if name.startswith(("fill_task", "flag_block"))]
     assert {name.split("-")[0] for name in inpaint} == {"fill_task", "flag_block"}, ran
     assert all(ran[name] == {"gpu"} for name in inpaint), ran
-    # reading is fused into the calibration task, which runs on both workers
+    # reading is fused into the calibration task. Asking that it ran on both workers tested
+    # the scheduler, not lascoproc: under load all 4 frames went to one worker (CI, 2026-12-02).
+    # What lascoproc decides is that these tasks carry no GPU resource (the graph's annotations,
+    # tests/unit/test_inpaint_cube.py); here they ran, on the cluster's workers.
     calibrate = [name for name in ran if name.startswith("level1_block")]
-    assert set().union(*(ran[name] for name in calibrate)) == {"cpu", "gpu"}, ran
+    assert calibrate and set().union(*(ran[name] for name in calibrate)) <= {"cpu", "gpu"}, ran
     xr.testing.assert_identical(xr.open_zarr(tmp_path / "dist.zarr").load().drop_vars(RUN_VAR),
                                 xr.open_zarr(tmp_path / "threads.zarr").load().drop_vars(RUN_VAR))
 
