@@ -85,7 +85,7 @@ def add_parser(commands) -> None:
                                 "network, a radial or biharmonic interpolation, NRL's fuzzy "
                                 "fill, the neighbouring frames (temporal), or auto: per frame "
                                 "the best of network, radial and biharmonic on pseudo-holes "
-                                "cut from the frame itself (about 25 times the network's "
+                                "cut from the frame itself (about 15 times the network's "
                                 "cost); default none: left NaN and flagged")
     calibrate.add_argument("--embed-subfields", action="store_true",
                            help="place subfields (read-out windows smaller than the CCD) into "

@@ -79,10 +79,13 @@ def pseudo_holes(known: np.ndarray, holes: np.ndarray, center) -> np.ndarray:
                 qy, qx = _rotated(region, ys, xs, cx, cy, a)
                 if qy is None or not known[qy, qx].all() or blocked[qy, qx].any():
                     continue
-                copy = np.zeros(holes.shape, bool)
-                copy[qy, qx] = True
-                out |= copy
-                blocked |= ndimage.binary_dilation(copy, _EIGHT, iterations=GAP)
+                out[qy, qx] = True
+                # dilate within the copy's box grown by GAP (all a dilation by GAP can reach)
+                y0, y1 = max(qy.min() - GAP, 0), min(qy.max() + GAP + 1, ny)
+                x0, x1 = max(qx.min() - GAP, 0), min(qx.max() + GAP + 1, nx)
+                box = np.zeros((y1 - y0, x1 - x0), bool)
+                box[qy - y0, qx - x0] = True
+                blocked[y0:y1, x0:x1] |= ndimage.binary_dilation(box, _EIGHT, iterations=GAP)
                 kept += 1
     return out
 
