@@ -181,9 +181,9 @@ def fill_frames(images: np.ndarray, missing: np.ndarray, *, method: str = "netwo
     if method == "auto":
         from lascoproc.inpaint.select import auto_fill
 
-        out, _ = auto_fill(images, missing, todo, centers=centers, fill_frames=fill_frames,
-                           weights=weights, sha256=sha256, batch_size=batch_size,
-                           device=device, amp=amp, fallback=fallback, block=block)
+        out, _ = auto_fill(images, missing, todo, centers=centers, weights=weights,
+                           sha256=sha256, batch_size=batch_size, device=device, amp=amp,
+                           fallback=fallback, block=block)
         return out
     if method == "network":
         try:

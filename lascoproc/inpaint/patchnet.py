@@ -12,6 +12,8 @@ pixel by pixel, between the two priors: the standardised fill is
 ``radial + sigmoid(a) (smooth - radial) + rho``. The radial fill wins on fine radial structure,
 the smooth one in noise and smooth stray light; a fixed mix of the two cannot do both
 (``bench/inpaint_stack_bound.py``). An untrained network (zero head) returns their mean.
+Trained once on a CPU, it did not beat the shipped network on real scenes and is not shipped
+(docs/inpainting.md, section 4).
 
 Architecture (:class:`PatchNetConfig`; sizes are the defaults):
 

@@ -22,8 +22,8 @@ reference scene.
    without pseudo-holes.
 
 A frame with fewer than :data:`MIN_PSEUDO` pseudo-hole pixels, or without a finite Sun centre,
-gets the biharmonic fill. Its error on real frames never went far below the best fill's
-(section 9). The cost is that of every candidate on each frame, plus one more fill.
+gets the biharmonic fill, the best single fill on three of the four real scenes of section 9.
+The cost is that of every candidate on each frame, plus one more fill.
 """
 
 from __future__ import annotations
@@ -60,7 +60,6 @@ def pseudo_holes(known: np.ndarray, holes: np.ndarray, center) -> np.ndarray:
     blocked = ndimage.binary_dilation(holes, _EIGHT, iterations=GAP)
     labels, _ = ndimage.label(holes, _EIGHT)
     for sl_index, sl in enumerate(ndimage.find_objects(labels), start=1):
-        region = labels == sl_index
         ys, xs = np.nonzero(labels[sl] == sl_index)
         ys, xs = ys + sl[0].start, xs + sl[1].start
         radius = float(np.hypot(xs - cx, ys - cy).mean())
@@ -76,7 +75,7 @@ def pseudo_holes(known: np.ndarray, holes: np.ndarray, center) -> np.ndarray:
                 a = sign * k * step
                 if abs(a) >= np.pi:
                     continue
-                qy, qx = _rotated(region, ys, xs, cx, cy, a)
+                qy, qx = _rotated(labels, sl_index, ys, xs, cx, cy, a)
                 if qy is None or not known[qy, qx].all() or blocked[qy, qx].any():
                     continue
                 out[qy, qx] = True
@@ -90,12 +89,12 @@ def pseudo_holes(known: np.ndarray, holes: np.ndarray, center) -> np.ndarray:
     return out
 
 
-def _rotated(region: np.ndarray, ys: np.ndarray, xs: np.ndarray, cx: float, cy: float,
-             angle: float):
-    """Pixels of ``region`` (whose pixels are ``ys``, ``xs``) rotated by ``angle`` about
-    ``(cx, cy)``: every pixel whose nearest source pixel, rotated back, is in the region
-    (inverse mapping: no gaps). ``(None, None)`` if the copy leaves the frame."""
-    ny, nx = region.shape
+def _rotated(labels: np.ndarray, index: int, ys: np.ndarray, xs: np.ndarray, cx: float,
+             cy: float, angle: float):
+    """Pixels of region ``index`` of ``labels`` (whose pixels are ``ys``, ``xs``) rotated by
+    ``angle`` about ``(cx, cy)``: every pixel whose nearest source pixel, rotated back, is in
+    the region (inverse mapping: no gaps). ``(None, None)`` if the copy leaves the frame."""
+    ny, nx = labels.shape
     c, s = np.cos(angle), np.sin(angle)
     dx, dy = xs - cx, ys - cy
     fx, fy = cx + c * dx - s * dy, cy + s * dx + c * dy
@@ -109,16 +108,18 @@ def _rotated(region: np.ndarray, ys: np.ndarray, xs: np.ndarray, cx: float, cy: 
     by = np.rint(cy - s * ex + c * ey).astype(np.int64)
     inside = (bx >= 0) & (bx < nx) & (by >= 0) & (by < ny)
     hit = np.zeros(gx.shape, bool)
-    hit[inside] = region[by[inside], bx[inside]]
+    hit[inside] = labels[by[inside], bx[inside]] == index
     return gy[hit], gx[hit]
 
 
 def auto_fill(images: np.ndarray, missing: np.ndarray, todo: list[int], *, centers,
-              fill_frames, **kwargs) -> tuple[np.ndarray, list[str]]:
+              **kwargs) -> tuple[np.ndarray, list[str]]:
     """Fill frames ``todo`` of ``images`` with the candidate that does best on their
     pseudo-holes (module docstring); returns the filled copy and the method chosen for each
-    frame of ``todo``. ``fill_frames`` is :func:`lascoproc.inpaint.fill.fill_frames` (passed
-    in, so that this module imports nothing of torch), ``kwargs`` its other arguments."""
+    frame of ``todo``. ``kwargs``: the other arguments of
+    :func:`lascoproc.inpaint.fill.fill_frames`, which fills each candidate."""
+    from lascoproc.inpaint.fill import fill_frames  # fill imports this module lazily too
+
     out = images.copy()
     chosen = []
     for i in todo:

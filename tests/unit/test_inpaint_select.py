@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from lascoproc.inpaint.fill import fill, fill_frames
+from lascoproc.inpaint.fill import fill
 from lascoproc.inpaint.select import COPIES, GAP, auto_fill, pseudo_holes
 
 EIGHT = np.ones((3, 3), bool)
@@ -64,7 +64,7 @@ def test_auto_picks_the_fill_that_suits_the_frame():
     rays, smooth, holes = _scenes()
     stack = np.stack([rays, smooth])
     out, chosen = auto_fill(stack, np.stack([holes, holes]), [0, 1],
-                            centers=np.array([(63.5, 63.5)] * 2), fill_frames=fill_frames)
+                            centers=np.array([(63.5, 63.5)] * 2))
     assert chosen[0] in ("network", "radial") and chosen[1] == "biharmonic"
     np.testing.assert_array_equal(out[1][holes], fill(smooth, holes, method="biharmonic",
                                                       center=(63.5, 63.5))[holes])
@@ -76,8 +76,7 @@ def test_auto_through_fill_keeps_observed_pixels_and_falls_back():
     np.testing.assert_array_equal(out[~holes], rays[~holes])
     assert np.isfinite(out[holes]).all()
     # no finite centre: the biharmonic fill, as for the other centred methods
-    _, chosen = auto_fill(rays[None], holes[None], [0], centers=np.array([(np.nan, 1.0)]),
-                          fill_frames=fill_frames)
+    _, chosen = auto_fill(rays[None], holes[None], [0], centers=np.array([(np.nan, 1.0)]))
     assert chosen == ["biharmonic"]
     with pytest.raises(ValueError, match="Sun centre"):
         fill(rays, holes, method="auto")
