@@ -168,6 +168,11 @@ def add_parser(commands) -> None:
                           help="temporal: neighbours on each side (default 2)")
     evaluate.add_argument("--max-minutes", type=float, default=None,
                           help="temporal: largest time difference (default 50)")
+    evaluate.add_argument("--temporal-offset", default="plane", choices=("plane", "constant"),
+                          help="temporal: how a neighbour is brought to the target's level "
+                               "over a hole, a brightness ratio fitted on the ring around it "
+                               "that changes linearly across the hole (plane, default) or is "
+                               "one number (constant, the median)")
     evaluate.add_argument("--device", default=None)
     evaluate.add_argument("--amp", choices=("none", "bf16", "fp16"), default=None)
     evaluate.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
@@ -288,7 +293,8 @@ def run_evaluate(args) -> int:
         report = ev.evaluate_sequences(sequences, methods=args.method, weights=args.weights,
                                        sha256=args.sha256, device=args.device,
                                        max_frames=args.max_frames,
-                                       max_minutes=args.max_minutes, spatial=args.spatial)
+                                       max_minutes=args.max_minutes, spatial=args.spatial,
+                                       temporal_offset=args.temporal_offset)
         print(report.table())
         print(f"load average: {report.load}")
         reports["sequences"] = report.to_dict()

@@ -371,7 +371,8 @@ class SequencesReport(_JsonReport):
 def evaluate_sequences(sequences, *, methods: Sequence[str] | None = None,
                        weights=None, sha256=None, device: str | None = None,
                        max_frames: int | None = None, max_minutes: float | None = None,
-                       spatial: str = "radial") -> SequencesReport:
+                       spatial: str = "radial", temporal_offset: str = "plane"
+                       ) -> SequencesReport:
     """Score ``methods`` (default: every method) on sequences with a known truth.
 
     ``sequences``: ``(name, sequence)`` pairs, each sequence with ``cube`` (a level-1 cube
@@ -379,7 +380,8 @@ def evaluate_sequences(sequences, *, methods: Sequence[str] | None = None,
     noise-free brightness, scored as a reference row): :func:`lascoproc.testing.sequences.
     make_sequence` makes them (``lascoproc inpaint evaluate --sequences`` uses C3 at 12 min and
     C2 at 12 and 24 min, :data:`SEQUENCE_SPECS`). Each spatial method fills every frame alone;
-    ``temporal`` uses the neighbours (``max_frames``, ``max_minutes``) and ``spatial``."""
+    ``temporal`` uses the neighbours (``max_frames``, ``max_minutes``), ``spatial`` and
+    ``temporal_offset`` (:func:`~lascoproc.inpaint.temporal.temporal_frames`' ``offset``)."""
     from lascoproc.inpaint.fill import METHODS, canonical_method
     from lascoproc.inpaint.temporal import temporal_frames
 
@@ -420,7 +422,8 @@ def evaluate_sequences(sequences, *, methods: Sequence[str] | None = None,
                 filled, used = temporal_frames(
                     b, holes, centers=centers, times=cube["time"].values,
                     max_frames=max_frames, max_minutes=max_minutes, spatial=spatial,
-                    weights=weights, sha256=sha256, device=device, with_mask=True)
+                    weights=weights, sha256=sha256, device=device, with_mask=True,
+                    offset=temporal_offset)
                 share = float(used.sum() / max(holes.sum(), 1))
             else:
                 filled = fill_frames(b, holes, method=method, centers=centers,

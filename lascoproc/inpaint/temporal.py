@@ -57,7 +57,8 @@ def temporal_frames(images: np.ndarray, missing: np.ndarray, *, centers: np.ndar
                     max_frames: int | None = None, max_minutes: float | None = None,
                     targets: Sequence[int] | None = None, spatial: str = "radial",
                     fallback: str = "biharmonic", block: int = 32, weights=None,
-                    sha256=None, batch_size=None, device=None, with_mask: bool = False):
+                    sha256=None, batch_size=None, device=None, with_mask: bool = False,
+                    offset: str = "plane"):
     """Fill the holes of frames ``targets`` of ``images`` ``(N, H, W)`` (module docstring).
 
     Parameters
@@ -78,6 +79,10 @@ def temporal_frames(images: np.ndarray, missing: np.ndarray, *, centers: np.ndar
         SPATIAL_METHODS``).
     with_mask
         Also return the ``(N, H, W)`` mask of pixels filled from neighbours.
+    offset
+        How a neighbour is brought to the target's level over a hole
+        (:func:`~lascoproc.kernels.temporal_fill.temporal_fill`): ``"plane"`` (default), a
+        brightness ratio changing linearly across the hole, or ``"constant"``.
     """
     from lascoproc.inpaint.fill import SPATIAL_METHODS, canonical_method, composite, fill_frames
 
@@ -127,7 +132,8 @@ def temporal_frames(images: np.ndarray, missing: np.ndarray, *, centers: np.ndar
         neighbours = [np.where(np.isfinite(images[j]) & ~missing[j],
                                norm.forward(images[j]), np.nan) for j in near]
         ring = _ring_fill(y, hole, centers[i], fallback)
-        filled, used = temporal_fill(y, hole, neighbours, spatial=y_spatial, ring_spatial=ring)
+        filled, used = temporal_fill(y, hole, neighbours, spatial=y_spatial, ring_spatial=ring,
+                                     offset=offset)
         filled = np.where(used, np.clip(filled, np.nanmin(y), np.nanmax(y)), filled)
         values = np.where(used, norm.inverse(filled), filled_spatial)
         out[i] = composite(image, hole, values)

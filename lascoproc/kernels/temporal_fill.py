@@ -7,14 +7,19 @@ stray light, slow evolution) and parts of it move (CME fronts, 10-40 pixels per 
 C2). Per hole region (8-connected hole pixels) of the target frame ``t``:
 
 1. ``ring`` = the target's observed pixels within ``ring_width`` pixels of the region;
-2. for each neighbour ``s`` observed on at least ``min_ring`` ring pixels:
-   ``offset_s = median(y_t - y_s)`` over the ring (``y`` normalised, logarithmic for bright
-   pixels: a common brightness ratio) and its ring error ``e_s = mean((y_t - y_s -
-   offset_s)^2)``;
+2. for each neighbour ``s`` observed on at least ``min_ring`` ring pixels: the offset
+   ``o_s(y, x) = a + b dy + c dx`` fitted by least squares to ``y_t - y_s`` over the ring
+   (``y`` normalised, logarithmic for bright pixels, so ``o_s`` is a brightness ratio that
+   changes linearly across the hole: a streamer brightening on one side; ``dy``, ``dx`` from
+   the region's centroid in units of its half-size), and its ring error ``e_s = mean((y_t -
+   y_s - o_s)^2)``. ``offset="constant"`` (the rule before 2026-12-02) takes ``o_s =
+   median(y_t - y_s)``; so does the plane where its fit is ill-posed (fewer than
+   ``3 min_ring`` ring pixels, or a ring too thin in one direction: condition number of the
+   normal equations above :data:`MAX_CONDITION`);
 3. ``e_spatial = mean((y_t - f)^2)`` over the ring, ``f`` a spatial fill of the ring made as if
    the ring were lost too (given by the caller): the error a spatial method makes that close
    to the hole;
-4. the predictor is the mean of ``y_s + offset_s`` over the ``k`` neighbours with the lowest
+4. the predictor is the mean of ``y_s + o_s`` over the ``k`` neighbours with the lowest
    ``e_s``, ``k <= max_use`` chosen to minimise its own ring error ``e_k`` (one noisy
    neighbour carries all its noise into the hole, two carry half of it); it is used only if
    ``e_k < e_spatial``: where the corona changed (a CME front in or near the hole) the ring
@@ -32,7 +37,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-__all__ = ["temporal_fill", "RING_WIDTH", "MIN_RING", "MAX_USE"]
+__all__ = ["temporal_fill", "RING_WIDTH", "MIN_RING", "MAX_USE", "OFFSETS", "MAX_CONDITION"]
 
 #: Width (pixels) of the ring of observed pixels around a hole used to scale and check.
 RING_WIDTH = 4
@@ -40,6 +45,10 @@ RING_WIDTH = 4
 MIN_RING = 16
 #: Most neighbours averaged.
 MAX_USE = 4
+#: Offset models of step 2.
+OFFSETS = ("plane", "constant")
+#: Largest condition number of the plane's normal equations for which it is fitted.
+MAX_CONDITION = 1e4
 _EIGHT = np.ones((3, 3), bool)
 
 
@@ -51,6 +60,44 @@ def _mean_of(frames: list[np.ndarray]) -> np.ndarray:
     total = np.where(seen, stack, 0.0).sum(axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(count > 0, total / count, np.nan)
+
+
+def ring_offset(diff: np.ndarray, dy: np.ndarray, dx: np.ndarray, model: str, min_ring: int
+                ) -> tuple[float, float, float]:
+    """Coefficients ``(a, b, c)`` of the offset ``a + b dy + c dx`` (step 2) fitted to the ring
+    differences ``diff`` at the ring's scaled positions ``dy``, ``dx``: least squares for
+    ``"plane"``, ``(median(diff), 0, 0)`` for ``"constant"`` and where the plane is ill-posed."""
+    if model == "plane" and diff.size >= 3 * min_ring:
+        design = np.stack([np.ones_like(dy), dy, dx], axis=1)
+        normal = design.T @ design
+        if np.linalg.cond(normal) <= MAX_CONDITION:
+            a, b, c = np.linalg.solve(normal, design.T @ diff)
+            return float(a), float(b), float(c)
+    return float(np.median(diff)), 0.0, 0.0
+
+
+def _scored_neighbours(t_ring: np.ndarray, region: np.ndarray, ring: np.ndarray,
+                       windows: list[np.ndarray], offset: str, min_ring: int) -> list:
+    """``(e_s, y_s + o_s)`` over the window for each neighbour window observed on at least
+    ``min_ring`` ring pixels (step 2), best first."""
+    yy, xx = np.nonzero(region)
+    hy = max((yy.max() - yy.min() + 1) / 2.0, 1.0)
+    hx = max((xx.max() - xx.min() + 1) / 2.0, 1.0)
+    dy = (np.arange(region.shape[0])[:, None] - yy.mean()) / hy  # scaled window positions
+    dx = (np.arange(region.shape[1])[None, :] - xx.mean()) / hx
+    dy_ring = np.broadcast_to(dy, region.shape)[ring]
+    dx_ring = np.broadcast_to(dx, region.shape)[ring]
+    scored = []
+    for s_win in windows:
+        seen = np.isfinite(s_win[ring])
+        if seen.sum() < min_ring:
+            continue
+        diff = t_ring[seen] - s_win[ring][seen]
+        a, b, c = ring_offset(diff, dy_ring[seen], dx_ring[seen], offset, min_ring)
+        fitted = a + b * dy_ring[seen] + c * dx_ring[seen]
+        scored.append((float(np.mean((diff - fitted) ** 2)), s_win + (a + b * dy + c * dx)))
+    scored.sort(key=lambda item: item[0])
+    return scored
 
 
 def _best_mean(scored: list, ring: np.ndarray, t_ring: np.ndarray, max_use: int
@@ -71,7 +118,8 @@ def _best_mean(scored: list, ring: np.ndarray, t_ring: np.ndarray, max_use: int
 def temporal_fill(target: np.ndarray, holes: np.ndarray, neighbours: list[np.ndarray], *,
                   spatial: np.ndarray, ring_spatial: np.ndarray,
                   ring_width: int = RING_WIDTH, min_ring: int = MIN_RING,
-                  max_use: int = MAX_USE) -> tuple[np.ndarray, np.ndarray]:
+                  max_use: int = MAX_USE, offset: str = "plane"
+                  ) -> tuple[np.ndarray, np.ndarray]:
     """Fill ``holes`` of ``target`` from ``neighbours`` (module docstring).
 
     Parameters
@@ -89,6 +137,8 @@ def temporal_fill(target: np.ndarray, holes: np.ndarray, neighbours: list[np.nda
         A spatial fill of the ring pixels made without them (step 3).
     ring_width, min_ring, max_use
         Module docstring.
+    offset
+        ``"plane"`` (default) or ``"constant"``: the offset model of step 2.
 
     Returns
     -------
@@ -104,6 +154,8 @@ def temporal_fill(target: np.ndarray, holes: np.ndarray, neighbours: list[np.nda
     for a in (spatial, ring_spatial, *neighbours):
         if np.shape(a) != target.shape:
             raise ValueError(f"every frame must have the target's shape {target.shape}")
+    if offset not in OFFSETS:
+        raise ValueError(f"offset must be one of {OFFSETS}, not {offset!r}")
     out = np.where(holes, np.asarray(spatial, np.float64), target)
     used = np.zeros(holes.shape, bool)
     if not holes.any() or not neighbours:
@@ -122,18 +174,11 @@ def temporal_fill(target: np.ndarray, holes: np.ndarray, neighbours: list[np.nda
             continue
         t_ring = target[win][ring]
         e_spatial = float(np.mean((t_ring - np.asarray(ring_spatial)[win][ring]) ** 2))
-        scored = []
-        for s in neighbours:
-            s_win = np.asarray(s, np.float64)[win]
-            seen = np.isfinite(s_win[ring])
-            if seen.sum() < min_ring:
-                continue
-            diff = t_ring[seen] - s_win[ring][seen]
-            offset = float(np.median(diff))
-            scored.append((float(np.mean((diff - offset) ** 2)), s_win + offset))
+        scored = _scored_neighbours(t_ring, region, ring, [np.asarray(s, np.float64)[win]
+                                                           for s in neighbours],
+                                    offset, min_ring)
         if not scored:
             continue
-        scored.sort(key=lambda item: item[0])
         chosen, e_best = _best_mean(scored, ring, t_ring, max_use)
         if e_best >= e_spatial:
             continue

@@ -9,7 +9,7 @@ import xarray as xr
 from lascoproc.inpaint import inpaint_cube
 from lascoproc.inpaint.temporal import minutes, temporal_frames
 from lascoproc.kernels.quality import FILLED, FILLED_TEMPORAL, MISSING, OUTSIDE
-from lascoproc.kernels.temporal_fill import temporal_fill
+from lascoproc.kernels.temporal_fill import ring_offset, temporal_fill
 
 
 def _scene(shape=(40, 40)):
@@ -35,6 +35,43 @@ def test_a_static_neighbour_with_an_offset_fills_exactly():
     np.testing.assert_allclose(out[holes], truth[holes], rtol=0, atol=1e-12)
     assert used[holes].all() and not used[~holes].any()
     np.testing.assert_array_equal(out[~holes], target[~holes])
+
+
+def test_a_neighbour_off_by_a_plane_fills_exactly():
+    """The neighbour is the target minus a plane (a brightness ratio changing across the hole):
+    the plane offset fitted on the ring is that plane, so the hole gets the target exactly;
+    at (15, 20): 1 + 0.02 * 20 + 0.3 sin(5) = 1.1123227. A constant offset cannot do that."""
+    truth = _scene()
+    holes = _hole()
+    yy, xx = np.mgrid[0:40, 0:40].astype(float)
+    neighbour = truth - (0.1 + 0.004 * yy - 0.003 * xx)
+    target = np.where(holes, np.nan, truth)
+    spatial = np.full(truth.shape, 7.0)
+    out, used = temporal_fill(target, holes, [neighbour], spatial=spatial, ring_spatial=spatial)
+    assert out[15, 20] == pytest.approx(1.1123227, abs=1e-7)
+    np.testing.assert_allclose(out[holes], truth[holes], rtol=0, atol=1e-12)
+    assert used[holes].all()
+    const, _ = temporal_fill(target, holes, [neighbour], spatial=spatial, ring_spatial=spatial,
+                             offset="constant")
+    assert np.abs(const[holes] - truth[holes]).max() > 0.02
+
+
+def test_ring_offset_by_hand():
+    """Four ring points, diff = 2 + 0.5 dy - 0.25 dx: the plane is recovered; a ring with no
+    extent in x (condition number infinite) and the constant model give the median 3.5 of
+    [1, 5, 2, 9]."""
+    dy = np.array([-1.0, -1.0, 1.0, 1.0])
+    dx = np.array([-1.0, 1.0, -1.0, 1.0])
+    diff = 2.0 + 0.5 * dy - 0.25 * dx
+    assert ring_offset(diff, dy, dx, "plane", 1) == pytest.approx((2.0, 0.5, -0.25), abs=1e-12)
+    line = np.array([-1.0, 0.0, 1.0, 2.0])
+    values = np.array([1.0, 5.0, 2.0, 9.0])
+    assert ring_offset(values, line, np.zeros(4), "plane", 1) == (3.5, 0.0, 0.0)
+    assert ring_offset(values, line, line[::-1].copy(), "constant", 1) == (3.5, 0.0, 0.0)
+    assert ring_offset(diff, dy, dx, "plane", 2)[1:] == (0.0, 0.0)  # 4 < 3 * 2 ring pixels
+    with pytest.raises(ValueError, match="offset must be one of"):
+        temporal_fill(np.zeros((8, 8)), np.zeros((8, 8), bool), [], spatial=np.zeros((8, 8)),
+                      ring_spatial=np.zeros((8, 8)), offset="quadratic")
 
 
 def test_two_neighbours_are_averaged():
