@@ -126,14 +126,16 @@ def level1_coords(frames: xr.Dataset, plan: xr.Dataset) -> xr.Dataset:
     ``_level05``.
     """
     coords = {}
-    columns = [name for name in plan.data_vars if plan[name].dims == ("time",)]
-    for name, coord in frames.coords.items():
+    variables = plan.variables  # Variables, not DataArrays: nothing is built per column
+    columns = [name for name in plan.data_vars if variables[name].dims == ("time",)]
+    for name in frames.coords:
+        coord = frames.variables[name]
         if coord.dims == ("time",):
             clash = name in columns or name == "time"
-            coords[f"{name}_level05" if clash else name] = coord.variable
+            coords[f"{name}_level05" if clash else name] = coord
     for name in columns:
         if name != "frame_status":
-            coords[name] = plan[name].variable
+            coords[name] = variables[name]
     # the level-1 time is NRL's corrected DATE-OBS (adjust_all_date_obs; the level-0.5 time
     # where the tables do not cover the frame, as date_obs_source says)
     times = plan["date_obs"].values if "date_obs" in plan else frames["time"].values
@@ -173,12 +175,22 @@ def level1_template(frames: xr.Dataset, plan: xr.Dataset, calib: CalibrationSour
     variable as a one-chunk placeholder of its dims, dtype and attributes (for a store's
     template; nothing in it is meant to be computed)."""
     ny, nx = (int(v) for v in str(frames.attrs["frame_shape"]).split("x"))
-    n = frames.sizes["time"]
-    sizes = {"time": n, "y": ny, "x": nx}
-    data = {}
-    for name, (dims, dtype, attrs) in _variables(cube_detector(frames)).items():
+    sizes = {"time": frames.sizes["time"], "y": ny, "x": nx}
+    arrays = {}
+    for name, (dims, dtype, _) in _variables(cube_detector(frames)).items():
         shape = tuple(sizes[d] for d in dims)
-        data[name] = (dims, da.zeros(shape, dtype=dtype, chunks=shape or ()), dict(attrs))
+        arrays[name] = da.zeros(shape, dtype=dtype, chunks=shape or ())
+    return _level1_dataset(frames, plan, calib, options, arrays)
+
+
+def _level1_dataset(frames: xr.Dataset, plan: xr.Dataset, calib: CalibrationSource,
+                    options: Level1Options, arrays: dict) -> xr.Dataset:
+    """The level-1 cube of ``frames`` with ``arrays`` (one per variable of
+    :func:`_variables`) as its data: one Dataset built once, its coordinates from the plan
+    (:func:`level1_coords`)."""
+    variables = _variables(cube_detector(frames))
+    data = {name: (dims, arrays[name], dict(attrs))
+            for name, (dims, _, attrs) in variables.items()}
     return xr.Dataset(data, coords=level1_coords(frames, plan).coords,
                       attrs=level1_attrs(frames, calib, options))
 
@@ -417,9 +429,5 @@ def calibrate_level1(ds: xr.Dataset, calib: CalibrationSource, *,
         outputs=((np.float32, 3), (np.uint8, 3), (np.int16, 1), (np.uint8, 1)),
         images=shared[0], cells=shared[1], detector=detector,
         distortion=bool(options.distortion))
-    template = level1_template(ds, plan, calib, options)
-    out = template.copy()
-    for name, data in zip(("brightness", "quality", "nmissing", "frame_status"), outputs,
-                          strict=True):
-        out[name] = template[name].copy(deep=False, data=data)
-    return out
+    names = ("brightness", "quality", "nmissing", "frame_status")
+    return _level1_dataset(ds, plan, calib, options, dict(zip(names, outputs, strict=True)))
