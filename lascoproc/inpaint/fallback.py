@@ -34,6 +34,9 @@ __all__ = ["FALLBACK_KINDS", "interpolate_holes"]
 FALLBACK_KINDS = ("biharmonic", "harmonic")
 
 _CROSS = ndimage.generate_binary_structure(2, 1)
+_EIGHT = np.ones((3, 3), bool)
+#: Hole regions per frame above which they are grouped by one dilation of the frame.
+_MANY_REGIONS = 256
 
 
 def _laplacian(usable: np.ndarray, index: np.ndarray, rows: np.ndarray, n: int
@@ -93,20 +96,84 @@ def interpolate_holes(values: np.ndarray, holes: np.ndarray, *, kind: str = "bih
     out = values.copy()
     if not holes.any():
         return out
-    known = np.isfinite(values) & ~holes
-    if not known.any():
+    finite = np.isfinite(values)
+    if not (finite & ~holes).any():
         out[holes] = 0.0
         return out
-    usable = known | holes
-    median = float(np.median(values[known]))
-    labels, _ = ndimage.label(usable, _CROSS)
-    orphans = holes & ~np.isin(labels, np.unique(labels[known]))
-    if orphans.any():  # no observed pixel connects to them: nothing to interpolate from
-        out[orphans] = median
-        holes = holes & ~orphans
-        if not holes.any():
-            return out
     reach = 2 if kind == "biharmonic" else 1
+    median = None
+    # independent systems per cluster of holes: each needs the pixels within reach + 1 of its
+    # holes (the Laplacian rows of the ring around them), so a window padded by that much
+    # holds everything, and the frame is not touched elsewhere
+    labels, n = ndimage.label(holes, _EIGHT)
+    merge = n <= _MANY_REGIONS
+    if not merge:  # grouping boxes pairwise would cost more than one dilation of the frame:
+        # regions closer than 2 (reach + 1) + 1 pixels fall in one cluster of the dilation
+        labels, n = ndimage.label(ndimage.binary_dilation(holes, _EIGHT, iterations=reach + 1),
+                                  _EIGHT)
+        labels = np.where(holes, labels, 0)
+    for window, members in _clusters(ndimage.find_objects(labels), reach + 1, holes.shape,
+                                     merge):
+        h = np.isin(labels[window], members)
+        v = values[window]
+        known = finite[window] & ~holes[window]
+        orphans = _orphans(h, known)
+        if orphans.any():  # no observed pixel connects to them: nothing to interpolate from
+            if median is None:
+                median = float(np.median(values[finite & ~holes]))
+            out[window][orphans] = median
+            h = h & ~orphans
+        if h.any():
+            out[window][h] = _solve(v, h, known | holes[window], reach, kind)
+    return out
+
+
+def _clusters(boxes: list, pad: int, shape: tuple[int, int], merge: bool = True
+              ) -> list[tuple[tuple, list]]:
+    """Groups of hole regions (their bounding ``boxes``, label ``k + 1`` for ``boxes[k]``)
+    whose boxes, widened by ``pad``, overlap (transitively; ``merge=False``: each region
+    alone), each with the union of its widened boxes clipped to the frame: ``[(window,
+    labels), ...]``. Regions farther apart than ``2 pad`` in rows or columns share no
+    equation."""
+    ny, nx = shape
+    groups = [[max(b[0].start - pad, 0), min(b[0].stop + pad, ny), max(b[1].start - pad, 0),
+               min(b[1].stop + pad, nx), [k + 1]] for k, b in enumerate(boxes)]
+    merged = merge
+    while merged:  # few regions per frame; repeat until no two windows overlap
+        merged = False
+        out: list = []
+        for g in groups:
+            for o in out:
+                if g[0] < o[1] and o[0] < g[1] and g[2] < o[3] and o[2] < g[3]:
+                    o[0], o[1] = min(o[0], g[0]), max(o[1], g[1])
+                    o[2], o[3] = min(o[2], g[2]), max(o[3], g[3])
+                    o[4] += g[4]
+                    merged = True
+                    break
+            else:
+                out.append(g)
+        groups = out
+    return [((slice(g[0], g[1]), slice(g[2], g[3])), g[4]) for g in groups]
+
+
+def _orphans(holes: np.ndarray, known: np.ndarray) -> np.ndarray:
+    """Hole pixels whose 4-connected region of usable pixels has no observed one: exactly
+    the 4-connected hole regions with no observed 4-neighbour (a path from a hole to an
+    observed pixel runs through holes up to the first observed one, a 4-neighbour of its
+    region)."""
+    labels, n = ndimage.label(holes, _CROSS)
+    if not n:
+        return np.zeros(holes.shape, bool)
+    touching = np.unique(labels[ndimage.binary_dilation(known, _CROSS) & holes])
+    fed = np.zeros(n + 1, bool)
+    fed[touching] = True
+    fed[0] = True
+    return ~fed[labels]
+
+
+def _solve(values: np.ndarray, holes: np.ndarray, usable: np.ndarray, reach: int, kind: str
+           ) -> np.ndarray:
+    """The interpolated values at ``holes`` (flat, in row-major order) of one window."""
     ring1 = ndimage.binary_dilation(holes, _CROSS) & usable
     domain = ndimage.binary_dilation(holes, _CROSS, iterations=reach) & usable
     index = np.full(values.shape, -1, dtype=np.int64)
@@ -128,6 +195,4 @@ def interpolate_holes(values: np.ndarray, holes: np.ndarray, *, kind: str = "bih
     # symmetric positive definite: a symmetric ordering of the LU is ~1.5x faster
     lu = splinalg.splu(a_hh.tocsc(), permc_spec="MMD_AT_PLUS_A",
                        options={"SymmetricMode": True})
-    solution = lu.solve(-(a_hk @ boundary))
-    out.ravel()[flat_domain[is_hole]] = solution
-    return out
+    return lu.solve(-(a_hk @ boundary))

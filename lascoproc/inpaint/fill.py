@@ -103,12 +103,24 @@ def _normalised(image: np.ndarray, missing: np.ndarray, softening: float, percen
 def composite(image: np.ndarray, missing: np.ndarray, values: np.ndarray) -> np.ndarray:
     """A copy of ``image`` with ``values`` written at ``missing`` only (integer images get
     rounded, clipped values)."""
+    return composite_at(image, missing, values[missing])
+
+
+def composite_at(image: np.ndarray, missing: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """:func:`composite` with ``values`` given at the ``missing`` pixels only (row-major
+    order, ``image[missing]``'s), so that nothing is computed for the others."""
     out = image.copy()
     if image.dtype.kind in "iu":
         info = np.iinfo(image.dtype)
         values = np.clip(np.rint(values), info.min, info.max)
-    out[missing] = values[missing].astype(image.dtype)
+    out[missing] = np.asarray(values).astype(image.dtype)
     return out
+
+
+def restored(y: np.ndarray, pred: np.ndarray, hole: np.ndarray, norm) -> np.ndarray:
+    """The fill ``pred`` (normalised) at the ``hole`` pixels, clipped to the observed range of
+    ``y`` and taken back to the image's units: only the hole pixels are transformed."""
+    return norm.inverse(np.clip(pred[hole], np.nanmin(y), np.nanmax(y)))
 
 
 def spatial_fill(y: np.ndarray, holes: np.ndarray, method: str, center, *,
@@ -203,8 +215,7 @@ def fill_frames(images: np.ndarray, missing: np.ndarray, *, method: str = "netwo
             continue
         hole = missing[i]
         pred = spatial_fill(y, hole, method, centers[i], fallback=fallback, block=block)
-        pred = np.clip(pred, np.nanmin(y), np.nanmax(y))
-        out[i] = composite(images[i], hole, norm.inverse(pred))
+        out[i] = composite_at(images[i], hole, restored(y, pred, hole, norm))
     return out
 
 

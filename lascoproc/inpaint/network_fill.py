@@ -97,7 +97,7 @@ class _Job:
 def _classical(image, hole, out, i, softening, percentile, fallback, center=None) -> None:
     """``out[i]``: ``image`` with ``hole`` filled classically (radial where there is a centre,
     then biharmonic; :func:`lascoproc.inpaint.fill.spatial_fill`)."""
-    from lascoproc.inpaint.fill import composite, spatial_fill
+    from lascoproc.inpaint.fill import composite_at, restored, spatial_fill
 
     known = np.isfinite(image) & ~hole
     if not known.any():
@@ -106,8 +106,7 @@ def _classical(image, hole, out, i, softening, percentile, fallback, center=None
     y = np.where(known, norm.forward(image), np.nan)
     method = "biharmonic" if center is None else "radial"
     pred = spatial_fill(y, hole, method, center, fallback=fallback)
-    pred = np.clip(pred, np.nanmin(y), np.nanmax(y))
-    out[i] = composite(out[i], hole, norm.inverse(pred))
+    out[i] = composite_at(out[i], hole, restored(y, pred, hole, norm))
 
 
 def _jobs(images, missing, todo, centers, context, multiple, softening, percentile,
@@ -234,7 +233,7 @@ def network_fill(images: np.ndarray, missing: np.ndarray, todo: list[int], *, ce
 def _pconv_fill(model, images, missing, todo, softening, percentile, batch_size, device, amp,
                 fallback):
     """The whole-frame partial-convolution path (weights of kind ``pconv``)."""
-    from lascoproc.inpaint.fill import _normalised, composite
+    from lascoproc.inpaint.fill import _normalised, composite_at, restored
     from lascoproc.inpaint.inference import predict
 
     out = images.copy()
@@ -267,6 +266,5 @@ def _pconv_fill(model, images, missing, todo, softening, percentile, batch_size,
         if not reached[hole].all():
             unreached = hole & ~reached
             pred[unreached] = interpolate_holes(y, unreached, kind=fallback)[unreached]
-        pred = np.clip(pred, np.nanmin(y), np.nanmax(y))
-        out[i] = composite(images[i], hole, norm.inverse(pred))
+        out[i] = composite_at(images[i], hole, restored(y, pred, hole, norm))
     return out

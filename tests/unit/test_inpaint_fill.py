@@ -8,6 +8,7 @@ import sys
 import numpy as np
 import pytest
 
+from lascoproc.inpaint import fallback as fallback_module
 from lascoproc.inpaint import fill, fill_frames, metrics
 from lascoproc.inpaint.fallback import interpolate_holes
 from lascoproc.inpaint.normalise import AsinhNormaliser
@@ -90,6 +91,52 @@ def test_fallback_hole_with_no_observed_neighbour_gets_the_median():
     image[0, 0] = 7.0
     out = interpolate_holes(image, holes)
     assert np.all(out[holes] == 5.0)
+
+
+def test_hole_clusters_by_hand():
+    """Boxes widened by 3 px: rows 10-14 / 16-20 overlap (gap 1 < 6) and chain on to the box at
+    rows 22-26; the box at rows 40-44 is 14 px away and stays alone; clipping at the frame."""
+    boxes = [np.s_[10:15, 0:5], np.s_[16:21, 0:5], np.s_[22:27, 2:7], np.s_[40:45, 60:64]]
+    groups = fallback_module._clusters(boxes, 3, (50, 64))
+    assert groups == [(np.s_[7:30, 0:10], [1, 2, 3]), (np.s_[37:48, 57:64], [4])]
+    alone = fallback_module._clusters(boxes, 3, (50, 64), merge=False)
+    assert [members for _, members in alone] == [[1], [2], [3], [4]]
+
+
+def test_orphans_by_hand():
+    """Holes 4-connected to an observed pixel are fed; a hole region surrounded by pixels that
+    are neither (NaN outside the field) is an orphan, even if an observed pixel touches it
+    diagonally only."""
+    holes = np.zeros((6, 6), bool)
+    holes[1:3, 1:3] = True  # fed from (0, 1)
+    holes[4, 4] = True  # diagonal neighbour (5, 5) observed, 4-neighbours not
+    known = np.zeros((6, 6), bool)
+    known[0, 1] = True
+    known[5, 5] = True
+    expected = np.zeros((6, 6), bool)
+    expected[4, 4] = True
+    np.testing.assert_array_equal(fallback_module._orphans(holes, known), expected)
+
+
+def test_fallback_solved_per_cluster_equals_one_system(monkeypatch):
+    """Many small holes: grouping regions by boxes, by one dilation of the frame (the path
+    for frames with many regions), and the holes filled one by one where they are far apart
+    agree to 1e-12 (one sparse system or several: the same equations)."""
+    rng = np.random.default_rng(0)
+    image = corona()
+    holes = rng.random(image.shape) < 0.01
+    holes[100:116, 100:116] = True
+    by_boxes = interpolate_holes(np.where(holes, np.nan, image), holes)
+    monkeypatch.setattr(fallback_module, "_MANY_REGIONS", 0)
+    by_dilation = interpolate_holes(np.where(holes, np.nan, image), holes)
+    np.testing.assert_allclose(by_dilation, by_boxes, rtol=0, atol=1e-12)
+    alone = np.zeros(image.shape, bool)
+    alone[100:116, 100:116] = True
+    far = np.zeros(image.shape, bool)
+    far[200:210, 20:30] = True
+    both = interpolate_holes(np.where(alone | far, np.nan, image), alone | far)
+    one = interpolate_holes(np.where(alone, np.nan, image), alone)
+    np.testing.assert_allclose(both[alone], one[alone], rtol=0, atol=1e-12)
 
 
 # --- metrics -----------------------------------------------------------------------------
