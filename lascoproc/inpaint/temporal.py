@@ -52,6 +52,27 @@ def _ring_fill(y: np.ndarray, holes: np.ndarray, center, fallback: str) -> np.nd
     return spatial_fill(np.where(ring, np.nan, y), wider, "radial", center, fallback=fallback)
 
 
+def _windows(holes: np.ndarray) -> list[tuple[slice, slice]]:
+    """The windows :func:`~lascoproc.kernels.temporal_fill.temporal_fill` reads around each
+    hole region (its box widened by the ring and one pixel, clipped to the frame)."""
+    ny, nx = holes.shape
+    pad = RING_WIDTH + 1
+    labels, _ = ndimage.label(holes, _EIGHT)
+    return [(slice(max(sl[0].start - pad, 0), min(sl[0].stop + pad, ny)),
+             slice(max(sl[1].start - pad, 0), min(sl[1].stop + pad, nx)))
+            for sl in ndimage.find_objects(labels)]
+
+
+def _normalised_in(image: np.ndarray, missing: np.ndarray, norm: AsinhNormaliser,
+                   windows: list) -> np.ndarray:
+    """``norm.forward(image)`` where observed within ``windows``, NaN elsewhere."""
+    out = np.full(image.shape, np.nan)
+    for win in windows:
+        observed = np.isfinite(image[win]) & ~missing[win]
+        out[win] = np.where(observed, norm.forward(image[win]), np.nan)
+    return out
+
+
 def temporal_frames(images: np.ndarray, missing: np.ndarray, *, centers: np.ndarray,
                     times=None, groups: Sequence | None = None,
                     max_frames: int | None = None, max_minutes: float | None = None,
@@ -125,17 +146,20 @@ def temporal_frames(images: np.ndarray, missing: np.ndarray, *, centers: np.ndar
                                      centers=centers[i:i + 1], weights=weights, sha256=sha256,
                                      batch_size=batch_size, device=device, fallback=fallback,
                                      block=block)[0]
-        y_spatial = norm.forward(filled_spatial)
         if not near:
             out[i] = filled_spatial
             continue
-        neighbours = [np.where(np.isfinite(images[j]) & ~missing[j],
-                               norm.forward(images[j]), np.nan) for j in near]
+        # the kernel reads the spatial fill at the holes only, the neighbours only in the
+        # windows around the hole regions: nothing else is normalised
+        y_spatial = np.full(hole.shape, np.nan)
+        y_spatial[hole] = norm.forward(filled_spatial[hole])
+        windows = _windows(hole)
+        neighbours = [_normalised_in(images[j], missing[j], norm, windows) for j in near]
         ring = _ring_fill(y, hole, centers[i], fallback)
         filled, used = temporal_fill(y, hole, neighbours, spatial=y_spatial, ring_spatial=ring,
                                      offset=offset)
-        filled = np.where(used, np.clip(filled, np.nanmin(y), np.nanmax(y)), filled)
-        values = np.where(used, norm.inverse(filled), filled_spatial)
+        values = filled_spatial.astype(np.float64)
+        values[used] = norm.inverse(np.clip(filled[used], np.nanmin(y), np.nanmax(y)))
         out[i] = composite(image, hole, values)
         used_all[i] = used & hole
     return (out, used_all) if with_mask else out
