@@ -52,11 +52,12 @@ def _ring_fill(y: np.ndarray, holes: np.ndarray, center, fallback: str) -> np.nd
     return spatial_fill(np.where(ring, np.nan, y), wider, "radial", center, fallback=fallback)
 
 
-def _windows(holes: np.ndarray) -> list[tuple[slice, slice]]:
+def _windows(holes: np.ndarray, ring_width: int) -> list[tuple[slice, slice]]:
     """The windows :func:`~lascoproc.kernels.temporal_fill.temporal_fill` reads around each
-    hole region (its box widened by the ring and one pixel, clipped to the frame)."""
+    hole region with this ``ring_width`` (its box widened by the ring and one pixel, clipped
+    to the frame)."""
     ny, nx = holes.shape
-    pad = RING_WIDTH + 1
+    pad = ring_width + 1
     labels, _ = ndimage.label(holes, _EIGHT)
     return [(slice(max(sl[0].start - pad, 0), min(sl[0].stop + pad, ny)),
              slice(max(sl[1].start - pad, 0), min(sl[1].stop + pad, nx)))
@@ -153,11 +154,11 @@ def temporal_frames(images: np.ndarray, missing: np.ndarray, *, centers: np.ndar
         # windows around the hole regions: nothing else is normalised
         y_spatial = np.full(hole.shape, np.nan)
         y_spatial[hole] = norm.forward(filled_spatial[hole])
-        windows = _windows(hole)
+        windows = _windows(hole, RING_WIDTH)
         neighbours = [_normalised_in(images[j], missing[j], norm, windows) for j in near]
         ring = _ring_fill(y, hole, centers[i], fallback)
         filled, used = temporal_fill(y, hole, neighbours, spatial=y_spatial, ring_spatial=ring,
-                                     offset=offset)
+                                     ring_width=RING_WIDTH, offset=offset)  # = the windows
         values = filled_spatial.astype(np.float64)
         values[used] = norm.inverse(np.clip(filled[used], np.nanmin(y), np.nanmax(y)))
         out[i] = composite(image, hole, values)
