@@ -77,6 +77,24 @@ def ray_walk(values: np.ndarray, holes: np.ndarray, center, ys: np.ndarray, xs: 
         raise ValueError(f"direction must be -1 or +1, not {direction!r}")
     if step <= 0:
         raise ValueError(f"step must be positive, not {step}")
+    return _walk(values, _lookup(values, holes), cx, cy, ys, xs, direction, step, max_distance)
+
+
+def _lookup(values: np.ndarray, holes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """What a walk reads, flat, with a one-pixel border: per pixel 0 hole (walk on), 1
+    observed (stop with it), 2 outside the field or the frame (stop without; the border
+    catches walks leaving the frame); and the values."""
+    ny, nx = values.shape
+    status = np.full((ny + 2, nx + 2), 2, np.int8)
+    inner = status[1:-1, 1:-1]
+    inner[np.isfinite(values)] = 1
+    inner[holes] = 0
+    return status.ravel(), np.pad(values, 1).ravel()
+
+
+def _walk(values, lookup, cx, cy, ys, xs, direction, step, max_distance):
+    """:func:`ray_walk` on checked arguments, with the frame's :func:`_lookup`."""
+    status, padded = lookup
     ny, nx = values.shape
     xs = np.asarray(xs, dtype=np.int64)
     ys = np.asarray(ys, dtype=np.int64)
@@ -84,13 +102,6 @@ def ray_walk(values: np.ndarray, holes: np.ndarray, center, ys: np.ndarray, xs: 
     r = np.hypot(dx, dy)
     with np.errstate(invalid="ignore", divide="ignore"):
         ux, uy = direction * dx / r, direction * dy / r
-    # one lookup per position: 0 hole (walk on), 1 observed (stop with it), 2 outside the field
-    # or the frame (stop without); a one-pixel border of 2 catches walks leaving the frame
-    status = np.full((ny + 2, nx + 2), 2, np.int8)
-    known = np.isfinite(values) & ~holes
-    status[1:-1, 1:-1] = np.where(known, 1, np.where(holes, 0, 2))
-    status = status.ravel()
-    padded = np.pad(values, 1).ravel()
     width = nx + 2
     value = np.full(xs.size, np.nan)
     distance = np.full(xs.size, np.nan)
@@ -163,8 +174,11 @@ def radial_fill(values: np.ndarray, holes: np.ndarray, center, *, step: float = 
     out[ys, xs] = np.nan
     if not ys.size:
         return out
-    v_in, d_in = ray_walk(values, holes, (cx, cy), ys, xs, -1, step=step)
-    v_out, d_out = ray_walk(values, holes, (cx, cy), ys, xs, +1, step=step)
+    if step <= 0:
+        raise ValueError(f"step must be positive, not {step}")
+    lookup = _lookup(values, holes)  # one for both walks
+    v_in, d_in = _walk(values, lookup, cx, cy, ys, xs, -1, step, None)
+    v_out, d_out = _walk(values, lookup, cx, cy, ys, xs, +1, step, None)
     with np.errstate(invalid="ignore"):
         both = v_in + (v_out - v_in) * d_in / (d_in + d_out)
     fill = np.where(np.isnan(v_in), v_out, np.where(np.isnan(v_out), v_in, both))
