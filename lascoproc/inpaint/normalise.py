@@ -62,9 +62,19 @@ class AsinhNormaliser:
         return cls(beta=beta, gain=float(np.arcsinh(1.0 / softening)))
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        """``asinh(x / beta) / gain`` in float64 (NaN stays NaN)."""
-        return np.arcsinh(np.asarray(x, dtype=np.float64) / self.beta) / self.gain
+        """``asinh(x / beta) / gain`` in float64 (NaN stays NaN); one new array, the same
+        operations in place."""
+        y = np.array(x, dtype=np.float64)
+        y /= self.beta
+        np.arcsinh(y, out=y)
+        y /= self.gain
+        return y[()] if y.ndim == 0 else y
 
     def inverse(self, y: np.ndarray) -> np.ndarray:
-        """``beta * sinh(gain * y)`` in float64."""
-        return self.beta * np.sinh(self.gain * np.asarray(y, dtype=np.float64))
+        """``beta * sinh(gain * y)`` in float64; one new array, the same operations in
+        place."""
+        x = np.array(y, dtype=np.float64)
+        x *= self.gain
+        np.sinh(x, out=x)
+        x *= self.beta
+        return x[()] if x.ndim == 0 else x
