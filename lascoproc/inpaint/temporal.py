@@ -18,7 +18,7 @@ import numpy as np
 from scipy import ndimage
 
 from lascoproc.inpaint.normalise import SCALE_PERCENTILE, SOFTENING, AsinhNormaliser
-from lascoproc.kernels.temporal_fill import RING_WIDTH, temporal_fill
+from lascoproc.kernels.temporal_fill import RING_WIDTH, hole_windows, temporal_fill
 
 __all__ = ["temporal_frames", "minutes", "DEFAULT_MAX_FRAMES", "DEFAULT_MAX_MINUTES"]
 
@@ -27,6 +27,8 @@ DEFAULT_MAX_FRAMES = 2
 #: Largest time difference by default (minutes): two C3 cadences of 12 minutes, one slow C2.
 DEFAULT_MAX_MINUTES = 50.0
 _EIGHT = np.ones((3, 3), bool)
+#: Spatial methods filled here on the frame's normalised values (the others via fill_frames).
+_CLASSICAL = ("radial", "fuzzy", "biharmonic")
 
 
 def minutes(times) -> np.ndarray:
@@ -50,18 +52,6 @@ def _ring_fill(y: np.ndarray, holes: np.ndarray, center, fallback: str) -> np.nd
         return np.full(y.shape, np.nan)
     wider = holes | ring
     return spatial_fill(np.where(ring, np.nan, y), wider, "radial", center, fallback=fallback)
-
-
-def _windows(holes: np.ndarray, ring_width: int) -> list[tuple[slice, slice]]:
-    """The windows :func:`~lascoproc.kernels.temporal_fill.temporal_fill` reads around each
-    hole region with this ``ring_width`` (its box widened by the ring and one pixel, clipped
-    to the frame)."""
-    ny, nx = holes.shape
-    pad = ring_width + 1
-    labels, _ = ndimage.label(holes, _EIGHT)
-    return [(slice(max(sl[0].start - pad, 0), min(sl[0].stop + pad, ny)),
-             slice(max(sl[1].start - pad, 0), min(sl[1].stop + pad, nx)))
-            for sl in ndimage.find_objects(labels)]
 
 
 def _normalised_in(image: np.ndarray, missing: np.ndarray, norm: AsinhNormaliser,
@@ -106,7 +96,15 @@ def temporal_frames(images: np.ndarray, missing: np.ndarray, *, centers: np.ndar
         (:func:`~lascoproc.kernels.temporal_fill.temporal_fill`): ``"plane"`` (default), a
         brightness ratio changing linearly across the hole, or ``"constant"``.
     """
-    from lascoproc.inpaint.fill import SPATIAL_METHODS, canonical_method, composite, fill_frames
+    from lascoproc.inpaint.fill import (
+        SPATIAL_METHODS,
+        canonical_method,
+        composite,
+        composite_at,
+        fill_frames,
+        restored,
+        spatial_fill,
+    )
 
     spatial = canonical_method(spatial)
     if spatial not in SPATIAL_METHODS:
@@ -143,10 +141,14 @@ def temporal_frames(images: np.ndarray, missing: np.ndarray, *, centers: np.ndar
         near = [j for j in range(max(0, i - max_frames), min(n, i + max_frames + 1))
                 if j != i and keys[j] == keys[i] and abs(t[j] - t[i]) <= limit]
         near.sort(key=lambda j: (abs(t[j] - t[i]), j))
-        filled_spatial = fill_frames(image[None], hole[None], method=spatial,
-                                     centers=centers[i:i + 1], weights=weights, sha256=sha256,
-                                     batch_size=batch_size, device=device, fallback=fallback,
-                                     block=block)[0]
+        if spatial in _CLASSICAL:  # on this frame's y, as fill_frames would make it again
+            pred = spatial_fill(y, hole, spatial, centers[i], fallback=fallback, block=block)
+            filled_spatial = composite_at(image, hole, restored(y, pred, hole, norm))
+        else:
+            filled_spatial = fill_frames(image[None], hole[None], method=spatial,
+                                         centers=centers[i:i + 1], weights=weights,
+                                         sha256=sha256, batch_size=batch_size, device=device,
+                                         fallback=fallback, block=block)[0]
         if not near:
             out[i] = filled_spatial
             continue
@@ -154,11 +156,11 @@ def temporal_frames(images: np.ndarray, missing: np.ndarray, *, centers: np.ndar
         # windows around the hole regions: nothing else is normalised
         y_spatial = np.full(hole.shape, np.nan)
         y_spatial[hole] = norm.forward(filled_spatial[hole])
-        windows = _windows(hole, RING_WIDTH)
-        neighbours = [_normalised_in(images[j], missing[j], norm, windows) for j in near]
+        regions = hole_windows(hole, RING_WIDTH)
+        neighbours = [_normalised_in(images[j], missing[j], norm, regions[1]) for j in near]
         ring = _ring_fill(y, hole, centers[i], fallback)
         filled, used = temporal_fill(y, hole, neighbours, spatial=y_spatial, ring_spatial=ring,
-                                     ring_width=RING_WIDTH, offset=offset)  # = the windows
+                                     ring_width=RING_WIDTH, offset=offset, regions=regions)
         values = filled_spatial.astype(np.float64)
         values[used] = norm.inverse(np.clip(filled[used], np.nanmin(y), np.nanmax(y)))
         out[i] = composite(image, hole, values)

@@ -37,7 +37,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-__all__ = ["temporal_fill", "RING_WIDTH", "MIN_RING", "MAX_USE", "OFFSETS", "MAX_CONDITION"]
+__all__ = ["temporal_fill", "hole_windows", "ring_offset", "RING_WIDTH", "MIN_RING", "MAX_USE",
+           "OFFSETS", "MAX_CONDITION"]
 
 #: Width (pixels) of the ring of observed pixels around a hole used to scale and check.
 RING_WIDTH = 4
@@ -62,10 +63,25 @@ def _mean_of(frames: list[np.ndarray]) -> np.ndarray:
         return np.where(count > 0, total / count, np.nan)
 
 
+def hole_windows(holes: np.ndarray, ring_width: int = RING_WIDTH
+                 ) -> tuple[np.ndarray, list[tuple[slice, slice]]]:
+    """The hole regions (8-connected labels) and, for region ``k + 1``, ``windows[k]``: its box
+    widened by the ring and one pixel, clipped to the frame. :func:`temporal_fill` reads the
+    frames in these windows only."""
+    ny, nx = holes.shape
+    pad = ring_width + 1
+    labels, _ = ndimage.label(holes, _EIGHT)
+    return labels, [(slice(max(sl[0].start - pad, 0), min(sl[0].stop + pad, ny)),
+                     slice(max(sl[1].start - pad, 0), min(sl[1].stop + pad, nx)))
+                    for sl in ndimage.find_objects(labels)]
+
+
 def ring_offset(diff: np.ndarray, dy: np.ndarray, dx: np.ndarray, model: str, min_ring: int
                 ) -> tuple[float, float, float]:
     """Coefficients ``(a, b, c)`` of the offset ``a + b dy + c dx`` (step 2) fitted to the ring
-    differences ``diff`` at the ring's scaled positions ``dy``, ``dx``: least squares for
+    differences ``diff`` at the ring's scaled positions ``dy``, ``dx``: ordinary least squares
+    (the normal equations ``X^T X beta = X^T diff``, ``X = [1, dy, dx]``; the first-order
+    model of normalized convolution, Knutsson & Westin 1993, with unit weights) for
     ``"plane"``, ``(median(diff), 0, 0)`` for ``"constant"`` and where the plane is ill-posed."""
     if model == "plane" and diff.size >= 3 * min_ring:
         design = np.stack([np.ones_like(dy), dy, dx], axis=1)
@@ -118,7 +134,7 @@ def _best_mean(scored: list, ring: np.ndarray, t_ring: np.ndarray, max_use: int
 def temporal_fill(target: np.ndarray, holes: np.ndarray, neighbours: list[np.ndarray], *,
                   spatial: np.ndarray, ring_spatial: np.ndarray,
                   ring_width: int = RING_WIDTH, min_ring: int = MIN_RING,
-                  max_use: int = MAX_USE, offset: str = "plane"
+                  max_use: int = MAX_USE, offset: str = "plane", regions=None
                   ) -> tuple[np.ndarray, np.ndarray]:
     """Fill ``holes`` of ``target`` from ``neighbours`` (module docstring).
 
@@ -139,6 +155,8 @@ def temporal_fill(target: np.ndarray, holes: np.ndarray, neighbours: list[np.nda
         Module docstring.
     offset
         ``"plane"`` (default) or ``"constant"``: the offset model of step 2.
+    regions
+        :func:`hole_windows` of ``holes`` with this ``ring_width``, when the caller has it.
 
     Returns
     -------
@@ -161,13 +179,8 @@ def temporal_fill(target: np.ndarray, holes: np.ndarray, neighbours: list[np.nda
     if not holes.any() or not neighbours:
         return out, used
     known = np.isfinite(target) & ~holes
-    labels, n = ndimage.label(holes, _EIGHT)
-    ny, nx = holes.shape
-    pad = ring_width + 1
-    for lab, sl in enumerate(ndimage.find_objects(labels), start=1):
-        y0, y1 = max(sl[0].start - pad, 0), min(sl[0].stop + pad, ny)
-        x0, x1 = max(sl[1].start - pad, 0), min(sl[1].stop + pad, nx)
-        win = np.s_[y0:y1, x0:x1]
+    labels, windows = hole_windows(holes, ring_width) if regions is None else regions
+    for lab, win in enumerate(windows, start=1):
         region = labels[win] == lab
         ring = ndimage.binary_dilation(region, _EIGHT, iterations=ring_width) & known[win]
         if ring.sum() < min_ring:

@@ -9,7 +9,7 @@ import xarray as xr
 from lascoproc.inpaint import inpaint_cube
 from lascoproc.inpaint.temporal import minutes, temporal_frames
 from lascoproc.kernels.quality import FILLED, FILLED_TEMPORAL, MISSING, OUTSIDE
-from lascoproc.kernels.temporal_fill import ring_offset, temporal_fill
+from lascoproc.kernels.temporal_fill import hole_windows, ring_offset, temporal_fill
 
 
 def _scene(shape=(40, 40)):
@@ -72,6 +72,24 @@ def test_ring_offset_by_hand():
     with pytest.raises(ValueError, match="offset must be one of"):
         temporal_fill(np.zeros((8, 8)), np.zeros((8, 8), bool), [], spatial=np.zeros((8, 8)),
                       ring_spatial=np.zeros((8, 8)), offset="quadratic")
+
+
+def test_hole_windows_by_hand():
+    """Region 1 rows 12-23, cols 14-25 widened by ring 4 + 1 = 5: rows 7-28, cols 9-30; region 2
+    at the corner is clipped to the frame. Given to the kernel, they give what it finds."""
+    holes = _hole()
+    holes[0:2, 38:40] = True
+    labels, windows = hole_windows(holes, 4)
+    assert windows == [np.s_[0:7, 33:40], np.s_[7:29, 9:31]]
+    assert labels[0, 39] == 1 and labels[12, 14] == 2
+    truth = _scene()
+    yy = np.mgrid[0:40, 0:40][0].astype(float)
+    target = np.where(holes, np.nan, truth)
+    args = dict(spatial=np.zeros_like(truth), ring_spatial=np.zeros_like(truth))
+    given = temporal_fill(target, holes, [truth - 0.01 * yy], regions=(labels, windows), **args)
+    found = temporal_fill(target, holes, [truth - 0.01 * yy], **args)
+    np.testing.assert_array_equal(given[0], found[0])
+    np.testing.assert_array_equal(given[1], found[1])
 
 
 def test_two_neighbours_are_averaged():
