@@ -31,6 +31,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
+from lascoproc.kernels.fuzzy_fill import BLOCK
+
 __all__ = ["CANDIDATES", "pseudo_holes", "auto_fill", "COPIES", "GAP", "MIN_PSEUDO"]
 
 #: The fills ``"auto"`` chooses among.
@@ -113,13 +115,31 @@ def _rotated(labels: np.ndarray, index: int, ys: np.ndarray, xs: np.ndarray, cx:
 
 
 def auto_fill(images: np.ndarray, missing: np.ndarray, todo: list[int], *, centers,
-              **kwargs) -> tuple[np.ndarray, list[str]]:
+              fallback: str = "biharmonic", block: int = BLOCK, **kwargs
+              ) -> tuple[np.ndarray, list[str]]:
     """Fill frames ``todo`` of ``images`` with the candidate that does best on their
     pseudo-holes (module docstring); returns the filled copy and the method chosen for each
-    frame of ``todo``. ``kwargs``: the other arguments of
-    :func:`lascoproc.inpaint.fill.fill_frames`, which fills each candidate."""
-    from lascoproc.inpaint.fill import fill_frames  # fill imports this module lazily too
+    frame of ``todo``. ``fallback``, ``block`` and ``kwargs``: the other arguments of
+    :func:`lascoproc.inpaint.fill.fill_frames`, which fills the network candidate and the
+    final fill; the classical candidates share one normalisation of the trial frame."""
+    # fill imports this module lazily too
+    from lascoproc.inpaint.fill import (
+        _normalised,
+        composite_at,
+        fill_frames,
+        restored,
+        spatial_fill,
+    )
+    from lascoproc.inpaint.normalise import SCALE_PERCENTILE, SOFTENING
 
+    def classical(frame, holes, method, center, normalised):
+        """What ``fill_frames`` gives for a classical ``method`` on one frame, from the frame's
+        normalised values ``(y, known, normaliser)``."""
+        y, _, norm = normalised
+        pred = spatial_fill(y, holes, method, center, fallback=fallback, block=block)
+        return composite_at(frame, holes, restored(y, pred, holes, norm))
+
+    kwargs.update(fallback=fallback, block=block)
     out = images.copy()
     chosen = []
     for i in todo:
@@ -130,13 +150,16 @@ def auto_fill(images: np.ndarray, missing: np.ndarray, todo: list[int], *, cente
             known = np.isfinite(image) & ~hole
             pseudo = pseudo_holes(known, hole, center)
             if pseudo.sum() >= MIN_PSEUDO:
-                trial = np.where(pseudo, np.nan, image)[None]
-                both = (hole | pseudo)[None]
+                trial = np.where(pseudo, np.nan, image)
+                both = hole | pseudo
                 truth = image[pseudo].astype(np.float64)
+                normalised = _normalised(trial, both, SOFTENING, SCALE_PERCENTILE)
                 errors = {}
                 for m in CANDIDATES:
-                    filled = fill_frames(trial, both, method=m, centers=center[None],
-                                         **kwargs)[0]
+                    filled = (fill_frames(trial[None], both[None], method=m,
+                                          centers=center[None], **kwargs)[0]
+                              if m == "network" else
+                              classical(trial, both, m, center, normalised))
                     errors[m] = float(np.mean((filled[pseudo].astype(np.float64) - truth) ** 2))
                 method = min(CANDIDATES, key=lambda m: (errors[m], CANDIDATES.index(m)))
         out[i] = fill_frames(image[None], hole[None], method=method, centers=center[None],
