@@ -61,6 +61,17 @@ def calib_dir(tmp_path_factory, lasco_archive):
     return root
 
 
+def marked_regions(store) -> int:
+    """Completed chunk files of a local store's run manifest (``frame_written``), i.e. regions
+    marked so far (one chunk per region). zarr's local store writes each chunk to a
+    ``*.partial`` file first and renames it, so those do not count: a run killed then has
+    nothing marked."""
+    chunks = Path(store) / "frame_written" / "c"
+    if not chunks.is_dir():
+        return 0
+    return sum(1 for p in chunks.iterdir() if not p.name.endswith(".partial"))
+
+
 def chunk_files(store, names) -> dict[str, bytes]:
     """The bytes of every data object (``NAME/c/...``) of the arrays ``names`` of a local Zarr
     store, by path relative to the store (to compare two stores object by object)."""

@@ -13,6 +13,7 @@ import pytest
 import xarray as xr
 
 from lascoproc_cli.main import main
+from tests.conftest import marked_regions
 
 CLI = [sys.executable, "-m", "lascoproc_cli.main"]
 
@@ -63,16 +64,6 @@ def test_bad_argument_exit_code(capsys):
     assert exc.value.code == 2
 
 
-def _written_regions(store: Path) -> int:
-    """Completed chunk files of the run manifest. zarr's local store writes each chunk to a
-    ``*.partial`` file first and renames it: a kill then leaves nothing marked, so those do
-    not count."""
-    chunks = store / "frame_written" / "c"
-    if not chunks.is_dir():
-        return 0
-    return sum(1 for p in chunks.iterdir() if not p.name.endswith(".partial"))
-
-
 def _kill_mid_run(argv, store: Path, after_regions: int, what: str) -> None:
     """Run ``argv`` and SIGKILL it once ``after_regions`` regions of ``store`` are marked."""
     for _attempt in range(5):
@@ -80,7 +71,7 @@ def _kill_mid_run(argv, store: Path, after_regions: int, what: str) -> None:
         proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 120
         while proc.poll() is None and time.monotonic() < deadline:
-            if _written_regions(store) >= after_regions:
+            if marked_regions(store) >= after_regions:
                 os.kill(proc.pid, signal.SIGKILL)
                 break
             time.sleep(0.002)

@@ -32,6 +32,7 @@ from lascoproc.io.zarr_store import DONE_VAR, RUN_VAR
 from lascoproc.pipeline.ingest import ingest_level05
 from lascoproc.pipeline.progress import RunProgress
 from lascoproc.pipeline.regions import write_dataset
+from tests.conftest import marked_regions
 
 pytestmark = pytest.mark.distributed
 
@@ -145,11 +146,6 @@ def assert_same_store(path, reference):
     xr.testing.assert_identical(out, reference)
     np.testing.assert_array_equal(out["counts"].values, reference["counts"].values)
     assert out[DONE_VAR].values.all()
-
-
-def marked_regions(store: Path) -> int:
-    chunks = store / DONE_VAR / "c"
-    return len(list(chunks.iterdir())) if chunks.is_dir() else 0
 
 
 def test_scheduler_backend_writes_the_threaded_store(loopback, archive, reference, tmp_path):
