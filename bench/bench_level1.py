@@ -312,9 +312,45 @@ def markdown(result: dict) -> str:
                     cases["drifting"]["passes_cpu_ms"]["zarr"], strict=True)
         lines.append(f"drifting roll speed / roll 0 speed (Zarr end to end, CPU): {speed:.2f} "
                      f"(paired: {statistics.median(a / b for a, b in pairs):.2f})")
-    lines.append(f"load average: {result['environment']['loadavg_before']} before, "
-                 f"{result['environment']['loadavg_after']} after")
+    env = result["environment"]
+    lines.append(f"load average: {env['loadavg_before']} before, {env['loadavg_after']} after; "
+                 f"host probe {env.get('host_probe_ms_before')} / "
+                 f"{env.get('host_probe_ms_after')} ms before / after; "
+                 f"steal {env.get('steal_fraction')}")
     return "\n".join(lines)
+
+
+def host_probe(repeat: int = 10) -> float:
+    """CPU ms of a fixed numpy workload that involves no lascoproc code (a float32 frame's
+    worth of multiply-adds, a square root and a copy, the kind of work the kernels do), best
+    of ``repeat``: the machine's own speed at the time of a pass. This VM's speed drifts by up
+    to 1.6x over hours, invisibly to it; a figure that moves with this probe moved with the
+    machine, not with the code."""
+    rng = np.random.default_rng(0)
+    a, b = rng.random((2, 1024, 1024), dtype=np.float32)
+    out = np.empty_like(a)
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.process_time()
+        for _ in range(8):
+            np.multiply(a, b, out=out)
+            np.add(out, a, out=out)
+            np.sqrt(out, out=out)
+            b[...] = out
+        best = min(best, time.process_time() - t0)
+        b[...] = a
+    return 1e3 * best
+
+
+def steal_ticks() -> tuple[int, int] | None:
+    """``(steal, total)`` CPU ticks of the machine so far (``/proc/stat``; ``None`` where
+    there is none): the share the hypervisor gave to other guests."""
+    try:
+        with open("/proc/stat") as handle:
+            fields = [int(v) for v in handle.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    return (fields[7] if len(fields) > 7 else 0), sum(fields)
 
 
 def environment() -> dict:
@@ -343,9 +379,15 @@ def main(argv=None) -> int:
     data = prepare(workdir, args.frames)
     env = environment()
     env["loadavg_before"] = [round(x, 2) for x in os.getloadavg()]
+    env["host_probe_ms_before"] = round(host_probe(), 3)
+    steal0 = steal_ticks()
     cases = run_cases({name: Case(*paths, args.region_frames) for name, paths in data.items()},
                       args.repeat, workdir)
     env["loadavg_after"] = [round(x, 2) for x in os.getloadavg()]
+    env["host_probe_ms_after"] = round(host_probe(), 3)
+    steal1 = steal_ticks()
+    if steal0 and steal1 and steal1[1] > steal0[1]:
+        env["steal_fraction"] = round((steal1[0] - steal0[0]) / (steal1[1] - steal0[1]), 4)
     import zarr
 
     # the pipeline the Zarr writes used (lascoproc.io.zarr_pipeline unless

@@ -320,3 +320,61 @@ def test_level1_pass_refuses_a_wrong_output_array():
     with pytest.raises(ValueError, match="quality must be"):
         resample_level1(np.ones((8, 8), np.float32), detector="C3", occulter_xy=(4.0, 4.0),
                         quality=np.zeros((8, 8), np.int16))
+
+
+def test_field_disk_by_hand():
+    # cells not low: rows 2-3, columns 1-4 (row 2) and 2-3 (row 3); the box [2, 4] x [1, 5],
+    # centre (3, 3); farthest corners: row 2's (2, 1) and (2, 5), row 3's (4, 2) and (4, 4):
+    # sqrt(1 + 4) = 2.236...
+    from lascoproc.kernels.resample import _field_disk
+
+    cells = np.ones((6, 7), np.uint8)
+    cells[2, 1:5] = 0
+    cells[3, 2:4] = 2
+    cy, cx, r = _field_disk(cells)
+    assert (cy, cx) == (3.0, 3.0)
+    assert r == pytest.approx(2.2360679775, abs=1e-9)
+    assert _field_disk(np.ones((4, 4), np.uint8))[2] < 0  # all low: no field
+
+
+def _masks(shape, rng):
+    """Masks of every kind the span must not cut: a C3-like field, one off centre and
+    touching the frame's edge, a thin ring, a scatter of single pixels, all high, all low."""
+    ny, nx = shape
+    y, x = np.mgrid[0:ny, 0:nx]
+    out = [_c3_like(shape, (1, 1), seed=3)[1]]
+    out.append(((y - 0.2 * ny) ** 2 + (x - 0.9 * nx) ** 2 < (0.35 * nx) ** 2).astype(np.float32))
+    r = np.hypot(y - 0.5 * ny, x - 0.5 * nx)
+    out.append(np.clip(1.0 - np.abs(r - 0.3 * nx) / 3.0, 0.0, 1.0).astype(np.float32))
+    sparse = np.zeros(shape, np.float32)
+    sparse[rng.integers(0, ny, 12), rng.integers(0, nx, 12)] = rng.uniform(0.3, 1.0, 12)
+    out.append(sparse)
+    out.append(np.ones(shape, np.float32))
+    out.append(np.zeros(shape, np.float32))
+    return out
+
+
+@pytest.mark.parametrize("binning,shape,keyhole,rotation", [
+    ((1, 1), (256, 256), False, -7.42),
+    ((2, 2), (256, 256), True, 171.3),
+    ((2, 1), (128, 200), False, 0.0),
+    ((1, 1), (97, 131), True, -45.0),
+    ((1, 1), (256, 256), False, 90.0),
+])
+def test_level1_rows_cut_to_the_field_are_bit_identical(binning, shape, keyhole, rotation):
+    """The level-1 pass computes each row only near the mask's field (``span``); the pixels
+    it leaves out are the ones the full rows make NaN and OUTSIDE, bit for bit."""
+    from lascoproc.kernels.resample import _run
+
+    rng = np.random.default_rng(11)
+    image = _c3_like(shape, binning, seed=9)[0]
+    image[rng.integers(0, shape[0], 30), rng.integers(0, shape[1], 30)] = np.nan
+    args = {"detector": "C3", "occulter_xy": (shape[1] * 0.503, shape[0] * 0.494),
+            "binning": binning, "rotate_ccw_deg": rotation,
+            "pivot_xy": (shape[1] * 0.505 + 0.3, shape[0] * 0.498 - 0.7), "keyhole": keyhole,
+            "distortion": True, "cells": None, "out": None, "codes": None, "level1": True}
+    for mask in _masks(shape, rng):
+        full, full_q = _run(image, mask=mask, span=False, **args)
+        cut, cut_q = _run(image, mask=mask, span=True, **args)
+        np.testing.assert_array_equal(cut.view(np.uint32), full.view(np.uint32))
+        np.testing.assert_array_equal(cut_q, full_q)
