@@ -61,24 +61,32 @@ class CorruptFrameError(OSError):
 
 
 def _decode(buf: bytes, shape: tuple[int, int], bitpix: int, bscale: float,
-            bzero: float) -> np.ndarray:
+            bzero: float, out: np.ndarray | None = None) -> np.ndarray:
     """FITS primary-array bytes (big-endian) to ``uint16`` counts, ``BZERO``/``BSCALE``
-    honoured (level 0.5: ``BITPIX = 16`` counts without ``BZERO``, kept as unsigned 16-bit)."""
+    honoured (level 0.5: ``BITPIX = 16`` counts without ``BZERO``, kept as unsigned 16-bit);
+    into ``out`` (a ``uint16`` array of ``shape``, e.g. the frame's place in a block) when
+    given, in the same pass as the byte swap."""
     ny, nx = shape
+    if out is None:
+        out = np.empty((ny, nx), np.uint16)
     if bitpix == 16 and bscale == 1.0 and bzero in (0.0, 32768.0):
         # big-endian int16 read as uint16 is the same bits: BZERO 0 keeps them (14-bit counts
         # are never negative), BZERO 32768 (the unsigned convention) flips the sign bit
         data = np.frombuffer(buf, dtype=">u2").reshape(ny, nx)
         if bzero:
-            return (data ^ np.uint16(0x8000)).astype(np.uint16, copy=False)
-        return data.astype(np.uint16)
+            np.bitwise_xor(data, np.uint16(0x8000), out=out)
+        else:
+            np.copyto(out, data)
+        return out
     data = np.frombuffer(buf, dtype=_BITPIX_DTYPE[bitpix]).reshape(ny, nx)
-    return np.clip(np.rint(data * bscale + bzero), 0, 65535).astype(np.uint16)
+    out[...] = np.clip(np.rint(data * bscale + bzero), 0, 65535)
+    return out
 
 
 def read_frame(fs, path: str, *, offset: int | None = None,
                shape: tuple[int, int] | None = None, bitpix: int = 16, bscale: float = 1.0,
-               bzero: float = 0.0, policy: ReadPolicy = ReadPolicy()) -> np.ndarray:
+               bzero: float = 0.0, policy: ReadPolicy = ReadPolicy(),
+               out: np.ndarray | None = None) -> np.ndarray:
     """Read the pixels of one level-0.5 file as ``uint16`` (rows = NAXIS2, columns = NAXIS1).
 
     With ``offset`` and ``shape`` (what the frames table holds: the header was read once, when
@@ -88,10 +96,17 @@ def read_frame(fs, path: str, *, offset: int | None = None,
     Transient failures (:class:`ReadPolicy`) are retried with backoff; still failing, the read
     raises :class:`FrameReadError` naming the file, the attempts and the last error. A file
     that is not a frame raises :class:`CorruptFrameError` at once.
+
+    ``out``: a ``uint16`` array of the data's shape to decode into (e.g. the frame's place
+    in a block), instead of a new one; a file whose data have another shape raises
+    :class:`CorruptFrameError`.
     """
     try:
-        return with_retries(lambda: _read_once(fs, path, offset, shape, bitpix, bscale, bzero),
-                            policy, listed=True)
+        return with_retries(lambda: _read_once(fs, path, offset, shape, bitpix, bscale, bzero,
+                                               out), policy, listed=True,
+                            permanent=(CorruptFrameError,))
+    except CorruptFrameError:
+        raise
     except FileNotFoundError as err:  # gone since it was listed: not transient
         raise FrameReadError(f"{redact_url(path)}: no longer in the archive") from err
     except TRANSIENT as err:
@@ -100,7 +115,7 @@ def read_frame(fs, path: str, *, offset: int | None = None,
             from err
 
 
-def _read_once(fs, path, offset, shape, bitpix, bscale, bzero) -> np.ndarray:
+def _read_once(fs, path, offset, shape, bitpix, bscale, bzero, out=None) -> np.ndarray:
     if offset is None or shape is None:
         with fs.open(path, "rb") as handle:
             raw = lasco_header.read_header_bytes(handle)
@@ -123,7 +138,10 @@ def _read_once(fs, path, offset, shape, bitpix, bscale, bzero) -> np.ndarray:
         buf = buf[int(offset):int(offset) + nbytes]
     if len(buf) < nbytes:  # a short body: a dropped connection, a server that cut it
         raise OSError(f"{redact_url(path)}: data truncated ({len(buf)} of {nbytes} bytes)")
-    return _decode(buf, (int(shape[0]), int(shape[1])), bitpix, bscale, bzero)
+    if out is not None and out.shape != (int(shape[0]), int(shape[1])):
+        raise CorruptFrameError(f"{redact_url(path)}: data of shape {tuple(shape)}, expected "
+                                f"{out.shape}")
+    return _decode(buf, (int(shape[0]), int(shape[1])), bitpix, bscale, bzero, out)
 
 
 def read_frames(frames: np.ndarray, *, fs, shape: tuple[int, int],
@@ -148,6 +166,10 @@ def read_frames(frames: np.ndarray, *, fs, shape: tuple[int, int],
     counts = (np.empty if whole else np.zeros)((*frames.shape, *shape), np.uint16)
     for k in np.ndindex(frames.shape):
         path, offset, ny, nx, y0, x0 = frames[k]
+        if whole:  # decoded straight into the block
+            read_frame(fs, str(path), offset=int(offset), shape=(int(ny), int(nx)),
+                       policy=policy, out=counts[k])
+            continue
         counts[k][y0:y0 + ny, x0:x0 + nx] = read_frame(
             fs, str(path), offset=int(offset), shape=(int(ny), int(nx)), policy=policy)
     return counts

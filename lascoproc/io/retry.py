@@ -42,16 +42,19 @@ class ReadPolicy:
 
 
 def with_retries(action: Callable[[], T], policy: ReadPolicy = ReadPolicy(), *,
-                 listed: bool = False) -> T:
+                 listed: bool = False, permanent: tuple[type[BaseException], ...] = ()) -> T:
     """``action()``, retried under ``policy``; the last error is raised when every attempt
     failed. ``FileNotFoundError`` is raised at once, unless ``listed`` (the file was just seen
     in a listing: fsspec's HTTP driver turns a failed ``HEAD``, a 503 included, into
-    ``FileNotFoundError``, so there it is retried like any I/O error)."""
+    ``FileNotFoundError``, so there it is retried like any I/O error). ``permanent``: errors
+    raised at once, though they are I/O errors (a file read whole that is not a frame)."""
     for attempt in range(policy.attempts):
         if attempt:
             time.sleep(min(policy.backoff * 2 ** (attempt - 1), policy.max_wait))
         try:
             return action()
+        except permanent:
+            raise
         except FileNotFoundError:
             if not listed or attempt == policy.attempts - 1:
                 raise
