@@ -316,7 +316,7 @@ def markdown(result: dict) -> str:
     lines.append(f"load average: {env['loadavg_before']} before, {env['loadavg_after']} after; "
                  f"host probe {env.get('host_probe_ms_before')} / "
                  f"{env.get('host_probe_ms_after')} ms before / after; "
-                 f"steal {env.get('steal_fraction')}")
+                 f"steal {env.get('steal_fraction')}; cpu {env.get('cpu')}")
     return "\n".join(lines)
 
 
@@ -353,6 +353,26 @@ def steal_ticks() -> tuple[int, int] | None:
     return (fields[7] if len(fields) > 7 else 0), sum(fields)
 
 
+def cpu() -> dict:
+    """The host CPU as the VM sees it (``/proc/cpuinfo``: family, model, the vector
+    extensions numba compiles for): this VM has run on more than one kind of host, at
+    different speeds."""
+    info: dict = {}
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                key, _, value = line.partition(":")
+                key, value = key.strip(), value.strip()
+                if key in ("model name", "cpu family", "model", "stepping") and key not in info:
+                    info[key] = value
+                elif key == "flags" and "flags" not in info:
+                    info["flags"] = sorted(set(value.split()) & {"avx", "avx2", "fma",
+                                                                 "avx512f", "sse4_2"})
+    except OSError:
+        pass
+    return info
+
+
 def environment() -> dict:
     import numba
     import scipy
@@ -360,9 +380,9 @@ def environment() -> dict:
     import zarr
 
     return {"python": platform.python_version(), "machine": platform.machine(),
-            "cpu_count": os.cpu_count(), "numpy": np.__version__, "scipy": scipy.__version__,
-            "dask": dask.__version__, "xarray": xarray.__version__, "zarr": zarr.__version__,
-            "numba": numba.__version__}
+            "cpu_count": os.cpu_count(), "cpu": cpu(), "numpy": np.__version__,
+            "scipy": scipy.__version__, "dask": dask.__version__, "xarray": xarray.__version__,
+            "zarr": zarr.__version__, "numba": numba.__version__}
 
 
 def main(argv=None) -> int:
