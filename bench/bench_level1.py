@@ -354,9 +354,9 @@ def steal_ticks() -> tuple[int, int] | None:
 
 
 def cpu() -> dict:
-    """The host CPU as the VM sees it (``/proc/cpuinfo``: family, model, the vector
-    extensions numba compiles for): this VM has run on more than one kind of host, at
-    different speeds."""
+    """The CPU as the VM sees it (``/proc/cpuinfo``: family, model, the vector extensions
+    numba compiles for), so that figures from different machines are not compared as if
+    they were one."""
     info: dict = {}
     try:
         with open("/proc/cpuinfo") as handle:
