@@ -318,6 +318,7 @@ def run_ingest(args) -> int:
 def run_calibrate(args) -> int:
     from lascoproc.calibrate.level1 import Level1Options
     from lascoproc.pipeline.level1 import run_level1
+    from lascoproc.pipeline.report import report_path
 
     options = Level1Options(distortion=not args.no_distortion,
                             roll_correction=not args.no_roll_correction,
@@ -342,13 +343,35 @@ def run_calibrate(args) -> int:
             embed_subfields=args.embed_subfields)
 
     if args.output_format == "fits":
+        _fits_options(args)
         result = run(True, None, None)
         print(f"{len(result.fits_files)} level-1 FITS files written under {args.out}")
         for line in result.flagged:
             print(f"  not calibrated: {line}")
-        return 0
+        print(result.run_report.summary())
+        print(f"run report: {report_path(args.out)}")
+        return _exit_code(args, result)
     result = _run_on_cluster(args, run, f"{args.detector} level-1 frames")
     return _exit_code(args, result)
+
+
+#: Options of the Zarr run that FITS output (written on this machine, one file per frame)
+#: does not take: given with --format fits they are an error, not silently ignored.
+_NOT_FOR_FITS = ("scheduler", "cluster", "cluster_backend", "workers", "threads_per_worker",
+                 "memory_limit", "tls", "tls_ca_file", "tls_cert", "tls_key", "gpu_resource")
+
+
+def _fits_options(args) -> None:
+    """Refuse what FITS output does not do: ``--resume`` (files are written whole; rerun
+    with ``--overwrite``), a cluster (the frames are computed on this machine)."""
+    if args.resume:
+        raise ValueError("--resume applies to Zarr output; with --format fits rerun with "
+                         "--overwrite (every file is written whole, or not at all)")
+    given = [f"--{name.replace('_', '-')}" for name in _NOT_FOR_FITS
+             if getattr(args, name, None) not in (None, False)]
+    if given:
+        raise ValueError(f"{', '.join(given)}: cluster options apply to Zarr output; "
+                         "--format fits computes the frames on this machine")
 
 
 def gpu_placement(args, client, config) -> bool:

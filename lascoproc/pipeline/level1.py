@@ -39,6 +39,7 @@ from lascoproc.io.lasco_cube import (
 )
 from lascoproc.io.retry import ReadPolicy
 from lascoproc.io.zarr_store import open_store
+from lascoproc.kernels.frame_status import FRAME_NOT_CALIBRATED
 from lascoproc.pipeline.fits_output import write_level1_fits
 from lascoproc.pipeline.ingest import select_sizes
 from lascoproc.pipeline.regions import (
@@ -242,6 +243,7 @@ def _run_fits(archive, root, detector, store, out, *, start, end, shape, options
         frames += [{n: values[n][i] for n in names} for i in range(coords["time"].size)]
     level1_fits_targets(out, frames, detector, storage_options=out_storage_options,
                         overwrite=overwrite)
+    run_id, started = new_run_id(), dt.datetime.now(dt.UTC)
     files: list[str] = []
     for run in runs:
         n = run.frames.sizes["time"]
@@ -255,7 +257,30 @@ def _run_fits(archive, root, detector, store, out, *, start, end, shape, options
                                        storage_options=out_storage_options,
                                        progress=bool(progress), nrl_scaling=nrl_scaling,
                                        overwrite=True, calib=store)
-    return Level1Result(runs[0].template(), None, files)
+    run_report = build_report(run_id=run_id, product=f"LASCO {detector.upper()} level 1 (FITS)",
+                              archive=root, started=started, problems=groups.problems,
+                              written=[(out, None, _fits_frames(run)) for run in runs])
+    write_report(run_report, report_path(out), out_storage_options)
+    return Level1Result(runs[0].template(), None, files, run_report=run_report)
+
+
+def _fits_frames(run: Level1Ranges) -> xr.Dataset:
+    """What the run report reads of one frame size written as FITS files: every frame was
+    written (the writer writes them all or raises); its status is the plan's (a frame the
+    plan cannot calibrate, with the reason); a frame found without data when computed is
+    written, as NRL does, and not told apart here."""
+    template = run.template()
+    reason = np.asarray(template["frame_status_reason"].values).astype(str)
+    status = xr.DataArray(np.where(reason != "", FRAME_NOT_CALIBRATED, 0).astype(np.uint8),
+                          dims="time", attrs=dict(template["frame_status"].attrs))
+    out = xr.Dataset({"frame_status": status,
+                      "frame_written": ("time", np.ones(reason.size, bool)),
+                      "path": ("time", np.asarray(template["path"].values)),
+                      "frame_status_reason": ("time", reason)})
+    if "input_flags" in template.variables:
+        out["input_flags"] = ("time", np.asarray(template["input_flags"].values))
+    out.attrs["frame_shape"] = "x".join(str(template.sizes[d]) for d in ("y", "x"))
+    return out
 
 
 def _direct(run: Level1Ranges, target: str, storage_options, region_frames: int,

@@ -254,3 +254,31 @@ def test_rerun_refuses_then_overwrites(c2, calib_dir, tmp_path):
     assert fits.getheader(path)["DATE"] == first
     write_level1_fits(one, five, str(tmp_path), calib=str(calib_dir), overwrite=True)
     assert [p.name for p in pathlib.Path(path).parent.iterdir()] == [pathlib.Path(path).name]
+
+
+def test_cli_fits_output_reports_every_input_and_refuses_what_it_does_not_do(
+        lasco_archive, calib_dir, tmp_path, capsys):
+    """``--format fits``: a run report beside the output (the rejected files of the archive
+    named), ``--strict`` exit 3 for them as for Zarr output, and ``--resume`` or cluster
+    options refused in one line instead of being ignored."""
+    import json
+
+    from lascoproc_cli.main import main
+
+    out = tmp_path / "l1"
+    args = ["lasco", "calibrate", str(lasco_archive.root), "--detector", "c3", "--calib",
+            str(calib_dir), "--format", "fits", "--out", str(out)]
+    assert main(args) == 0
+    report = json.loads((tmp_path / "l1.report.json").read_text())
+    statuses = {item["status"] for item in report["inputs"]}
+    assert "rejected" in statuses and "used" in statuses
+    written = [item for item in report["inputs"] if item["status"] in ("used", "flagged")]
+    assert len(written) == len(list(out.rglob("*.fts")))
+    assert "run report:" in capsys.readouterr().out
+    assert main([*args, "--overwrite", "--strict"]) == 3
+    for extra in (["--resume"], ["--overwrite", "--scheduler", "tcp://127.0.0.1:1"],
+                  ["--overwrite", "--workers", "2"]):
+        capsys.readouterr()
+        assert main([*args, *extra]) == 1
+        error = capsys.readouterr().err
+        assert extra[-2 if len(extra) > 1 else 0] in error and "fits" in error
