@@ -1,7 +1,8 @@
 """Time CorKit's ``corkit.lasco.level_1`` per frame, offline, on local level-0.5 files.
 
-Runs in CorKit's own virtual environment (never lascoproc's), started by
-``bench/bench_level1.py`` as a subprocess::
+Runs in CorKit's own virtual environment (never lascoproc's); the driver in
+``bench/bench_level1.py`` that started it was removed on 2026-12-01, so it is run by hand
+(docs/benchmarks.md, the CorKit section's command)::
 
     /work/corkit-venv/bin/python bench/corkit_runner.py --calib CALIB --data-dir DIR \
         --detector c2 --out times.json FILE [FILE ...]

@@ -9,7 +9,12 @@ import shlex
 import sys
 
 from lascoproc_cli.cluster_options import add_cluster_options, cluster_config_from_args
-from lascoproc_cli.options import add_storage_option, storage_options, timestamp
+from lascoproc_cli.options import (
+    add_out_storage_option,
+    add_storage_option,
+    storage_options,
+    timestamp,
+)
 
 SDOML_HELP = ("SDOML v2 store: path or URL, e.g. s3://gov-nasa-hdrl-data1/contrib/fdl-sdoml/"
               "fdl-sdoml-v2/sdomlv2.zarr (anonymous)")
@@ -120,13 +125,6 @@ def _add_index_option(parser) -> None:
                              "(default: the user cache directory)")
 
 
-def _add_out_storage_option(parser) -> None:
-    parser.add_argument(
-        "--out-storage-option", metavar="KEY=VALUE", action="append", default=[],
-        help="fsspec storage option for the outputs (repeatable; the input's --storage-option "
-             "do not apply to them), e.g. anon=false or profile=writer")
-
-
 def add_parser(commands) -> None:
     aia = commands.add_parser("aia", help="SDO/AIA degradation from SDOML (CNN auto-calibration)",
                               description="SDO/AIA degradation from the SDOML v2 archive by CNN "
@@ -141,7 +139,7 @@ def add_parser(commands) -> None:
                        help="where to write the index (default: the user cache directory)")
     index.add_argument("--threads", type=int, default=8, help="arrays indexed at once")
     add_storage_option(index)
-    _add_out_storage_option(index)
+    add_out_storage_option(index)
     index.set_defaults(run=run_index)
 
     train = sub.add_parser("train", help="train a degradation model",
@@ -278,7 +276,7 @@ def add_parser(commands) -> None:
     series.add_argument("--batch-size", type=int, default=64)
     _add_index_option(series)
     add_storage_option(series)
-    _add_out_storage_option(series)
+    add_out_storage_option(series)
     add_cluster_options(series)
     series.set_defaults(run=run_series)
 

@@ -20,7 +20,8 @@ A --cluster file holds ClusterConfig keys (backend, n_workers, threads_per_worke
 memory_limit, gpu_workers, adaptive_min, adaptive_max, image, queue, tls, ...); the
 environment variables LASCOPROC_CLUSTER, LASCOPROC_CLUSTER_BACKEND,
 LASCOPROC_SCHEDULER, LASCOPROC_WORKERS, LASCOPROC_THREADS_PER_WORKER,
-LASCOPROC_MEMORY_LIMIT, LASCOPROC_TLS, LASCOPROC_TLS_CA_FILE, LASCOPROC_TLS_CERT,
+LASCOPROC_MEMORY_LIMIT, LASCOPROC_GPU_WORKERS, LASCOPROC_ADAPTIVE_MIN,
+LASCOPROC_ADAPTIVE_MAX, LASCOPROC_TLS, LASCOPROC_TLS_CA_FILE, LASCOPROC_TLS_CERT,
 LASCOPROC_TLS_KEY and LASCOPROC_TLS_DIRECTORY override it, and these flags override both.
 Cluster traffic is mutual TLS by default on slurm and pbs, and with a tls:// scheduler."""
 

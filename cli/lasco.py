@@ -6,7 +6,14 @@ import argparse
 import sys
 
 from lascoproc_cli.cluster_options import add_cluster_options, cluster_config_from_args
-from lascoproc_cli.options import add_storage_option, add_time_range, storage_options
+from lascoproc_cli.options import (
+    add_calib_storage_option,
+    add_out_storage_option,
+    add_storage_option,
+    add_time_range,
+    optional_storage_options,
+    storage_options,
+)
 
 INDEX_HELP = """\
 List the level-0.5 frames of an archive laid out as NRL's
@@ -58,6 +65,7 @@ def add_parser(commands) -> None:
     add_range_frames(ingest)
     add_reliability_options(ingest)
     add_storage_option(ingest)
+    add_out_storage_option(ingest)
     add_cluster_options(ingest)
     ingest.set_defaults(run=run_ingest)
 
@@ -109,8 +117,9 @@ def add_parser(commands) -> None:
                            help="after the roll/centre tables' last day: IDL's get_sun_center "
                                 "and get_roll_or_xy (default), or the level-0.5 header values")
     calibrate.add_argument("--no-orbit", action="store_true",
-                           help="do not read SOHO's orbit files: observer at 0.99 AU on the "
-                                "Sun-Earth line (stated in the output)")
+                           help="do not read SOHO's orbit files: observer at 0.99 times the Earth's "
+                                "distance from the Sun, on the Sun-Earth line (stated in the "
+                                "output)")
     calibrate.add_argument("--no-history-bias", action="store_true",
                            help="ignore the bias NRL's offset_bias.pro 1.32 recorded in the "
                                 "level-0.5 HISTORY; use the offset_bias port instead")
@@ -140,6 +149,8 @@ def add_parser(commands) -> None:
                                 "in the --cluster file, or a connected worker started with "
                                 "--resources GPU=1)")
     add_storage_option(calibrate)
+    add_out_storage_option(calibrate)
+    add_calib_storage_option(calibrate)
     add_cluster_options(calibrate)
     calibrate.set_defaults(run=run_calibrate)
 
@@ -192,7 +203,8 @@ and WCS.
 Output (--format zarr, the default): a Zarr store per frame size (OUT for the
 full frames, OUT_512x512.zarr... for the others) with float32 `brightness` in
 MSB (NaN where there is no valid datum), per-pixel `quality` flags (1 missing
-telemetry, 2 outside the field, 4 filled by inpainting), per-frame factors and
+telemetry, 2 outside the field, 4 filled by inpainting, 8 filled from
+neighbouring frames by --inpaint temporal), per-frame factors and
 WCS values as coordinates, and provenance attributes (every calibration file
 with its SHA-256). --format fits writes one level-1 FITS file per frame in
 OUT/YYMMDD/c2|c3/, named and keyed as NRL's (docs/level1_parity.md).
@@ -271,8 +283,9 @@ def _run_on_cluster(args, run, desc):
         progress = RunProgress(client=client, desc=desc)
         result = run(progress, client, config)
     stores = [(result.report.store, result.report), *result.others.values()]
+    out_options = optional_storage_options(getattr(args, "out_storage_option", None))
     for store, report in stores:
-        print(summarize_run(report, flags=open_store(store), rejected=(),
+        print(summarize_run(report, flags=open_store(store, out_options), rejected=(),
                             engine=engine).format())
     if result.run_report is not None:
         print(result.run_report.summary())
@@ -308,8 +321,9 @@ def run_ingest(args) -> int:
             end=args.end, shape=parse_shape(args.shape), resume=args.resume,
             overwrite=args.overwrite, region_frames=args.region_frames,
             range_frames=args.range_frames,
-            storage_options=storage_options(args.storage_option), progress=progress,
-            client=client, policy=_read_policy(args))
+            storage_options=storage_options(args.storage_option),
+            out_storage_options=optional_storage_options(args.out_storage_option),
+            progress=progress, client=client, policy=_read_policy(args))
 
     result = _run_on_cluster(args, run, f"{args.detector} level-0.5 frames")
     return _exit_code(args, result)
@@ -336,6 +350,8 @@ def run_calibrate(args) -> int:
             output_format=args.output_format, resume=args.resume, overwrite=args.overwrite,
             region_frames=args.region_frames, range_frames=args.range_frames, options=options,
             storage_options=storage_options(args.storage_option),
+            out_storage_options=optional_storage_options(args.out_storage_option),
+            calib_storage_options=optional_storage_options(args.calib_storage_option),
             progress=progress if args.output_format == "zarr" else True, client=client,
             inpaint=None if args.inpaint == "none" else args.inpaint,
             gpu_resource=gpu_placement(args, client, config), policy=_read_policy(args),

@@ -44,6 +44,29 @@ def add_storage_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_out_storage_option(parser: argparse.ArgumentParser) -> None:
+    """``--out-storage-option``: credentials and options of the output store, apart from the
+    input's (a private bucket for the output, a public archive for the input)."""
+    parser.add_argument(
+        "--out-storage-option", metavar="KEY=VALUE", action="append", default=[],
+        help="fsspec storage option for the outputs (repeatable; the input's --storage-option "
+             "do not apply to them), e.g. anon=false or profile=writer")
+
+
+def add_calib_storage_option(parser: argparse.ArgumentParser) -> None:
+    """``--calib-storage-option``: options of the calibration store when it is remote."""
+    parser.add_argument(
+        "--calib-storage-option", metavar="KEY=VALUE", action="append", default=[],
+        help="fsspec storage option for the calibration store --calib (repeatable; the "
+             "input's --storage-option do not apply to it), e.g. anon=false")
+
+
+def optional_storage_options(values: list[str] | None) -> dict | None:
+    """:func:`storage_options` of the values given, ``None`` when none (the store's
+    defaults: object stores anonymous)."""
+    return storage_options(values) if values else None
+
+
 def add_time_range(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--start", type=timestamp, help="first time (inclusive); default: "
                         "the start of the archive")

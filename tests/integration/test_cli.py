@@ -159,3 +159,34 @@ def test_cloud_protocol_without_driver_names_the_extra():
         pytest.skip("gcsfs is installed here")
     with pytest.raises(ImportError, match=r"lascoproc\[cloud\]"):
         get_fs("gs://bucket/lasco/level_05")
+
+
+def test_output_and_calibration_store_options_reach_the_run(monkeypatch, tmp_path):
+    """``--out-storage-option`` and ``--calib-storage-option`` are passed to the run (a
+    private output bucket, a remote calibration store), apart from the input's options."""
+    import lascoproc.pipeline.ingest as ingest
+    import lascoproc.pipeline.level1 as level1
+
+    seen = {}
+
+    class Stop(Exception):
+        pass
+
+    def capture(*args, **kwargs):
+        seen.update(kwargs)
+        raise Stop
+
+    monkeypatch.setattr(level1, "run_level1", capture)
+    monkeypatch.setattr(ingest, "ingest_level05", capture)
+    base = ["--storage-option", "anon=true", "--out-storage-option", "profile=writer",
+            "--out", str(tmp_path / "o.zarr"), "--cluster-backend", "threads"]
+    with pytest.raises(Stop):
+        main(["lasco", "calibrate", "s3://archive", "--detector", "c3", "--calib", "s3://cal",
+              "--calib-storage-option", "anon=false", *base])
+    assert seen["storage_options"] == {"anon": True}
+    assert seen["out_storage_options"] == {"profile": "writer"}
+    assert seen["calib_storage_options"] == {"anon": False}
+    seen.clear()
+    with pytest.raises(Stop):
+        main(["lasco", "ingest", "s3://archive", "--detector", "c3", *base])
+    assert seen["out_storage_options"] == {"profile": "writer"}
