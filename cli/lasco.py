@@ -117,9 +117,9 @@ def add_parser(commands) -> None:
                            help="after the roll/centre tables' last day: IDL's get_sun_center "
                                 "and get_roll_or_xy (default), or the level-0.5 header values")
     calibrate.add_argument("--no-orbit", action="store_true",
-                           help="do not read SOHO's orbit files: observer at 0.99 times the Earth's "
-                                "distance from the Sun, on the Sun-Earth line (stated in the "
-                                "output)")
+                           help="do not read SOHO's orbit files: observer at 0.99 times the "
+                                "Earth's distance from the Sun, on the Sun-Earth line (stated "
+                                "in the output)")
     calibrate.add_argument("--no-history-bias", action="store_true",
                            help="ignore the bias NRL's offset_bias.pro 1.32 recorded in the "
                                 "level-0.5 HISTORY; use the offset_bias port instead")
