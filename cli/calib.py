@@ -75,6 +75,9 @@ def _days(start, end):
     import pandas as pd
 
     if not start:
+        if end:
+            raise ValueError("--end needs --start: the per-day files are fetched from --start "
+                             "to --end")
         return []
     return [d.date() for d in pd.date_range(start, end or start, freq="D")]
 

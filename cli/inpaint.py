@@ -140,7 +140,8 @@ def add_parser(commands) -> None:
     evaluate.add_argument("--scenes", nargs="?", const="default", default=None,
                           metavar="MANIFEST",
                           help="evaluate on real scenes (a scenes.json; default: the shared "
-                          "scenes in tests/data/scenes)")
+                          "scenes in tests/data/scenes of a source checkout, which a pip "
+                          "install does not have)")
     evaluate.add_argument("--scene", action="append", default=None,
                           help="only this scene of the manifest (repeatable)")
     evaluate.add_argument("--sequences", action="store_true",
@@ -152,10 +153,11 @@ def add_parser(commands) -> None:
     evaluate.add_argument("--sequence-seed", type=int, action="append", default=None,
                           help="seed of the sequences (repeatable; default 11)")
     evaluate.add_argument("--method", action="append", choices=(*METHODS, "fallback"),
-                          help="method to score (repeatable; default every one that applies)")
+                          help="method to score (repeatable; default: every method for scenes "
+                               "and sequences, network, radial and biharmonic for stores)")
     evaluate.add_argument("--seed", type=int, action="append", default=None,
-                          help="seed of the holes (repeatable; scenes: default 0 1 2 3; "
-                          "stores: default 2024)")
+                          help="seed of the holes (scenes: repeatable, default 0 1 2 3; "
+                          "stores: one seed, the first given, default 2024)")
     evaluate.add_argument("--frames", type=int, default=16,
                           help="stores: frames to evaluate, spread over the stores (default 16)")
     evaluate.add_argument("--weights", default=None,
@@ -173,8 +175,11 @@ def add_parser(commands) -> None:
                                "over a hole, a brightness ratio fitted on the ring around it "
                                "that changes linearly across the hole (plane, default) or is "
                                "one number (constant, the median)")
-    evaluate.add_argument("--device", default=None)
-    evaluate.add_argument("--amp", choices=("none", "bf16", "fp16"), default=None)
+    evaluate.add_argument("--device", default=None,
+                          help="torch device of the network (cuda, cpu ...; default: the GPU "
+                               "if any)")
+    evaluate.add_argument("--amp", choices=("none", "bf16", "fp16"), default=None,
+                          help="stores only: mixed precision of the network's inference")
     evaluate.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
     evaluate.add_argument("--png", metavar="PATH", default=None,
                           help="scenes: write a PNG of examples")

@@ -43,6 +43,11 @@ def add_parser(commands) -> None:
     calib.add_argument("--start", default="2002-05-21", help="first day (default 2002-05-21)")
     calib.add_argument("--days", type=int, default=2, help="number of days (default 2)")
     calib.add_argument("--seed", type=int, default=0)
+    calib.add_argument("--archive", default=None, metavar="DIR",
+                       help="a synthetic archive (synth lasco) whose frames the exposure-factor "
+                            "tables list, with their bias and exposure factor, as NRL's do; "
+                            "without it the tables list no frame and the run falls back to "
+                            "the bias ports and an exposure factor of 1 (stated per frame)")
     calib.set_defaults(run=run_calib)
 
     aia = sub.add_parser("aia", help="an SDOML v2-format AIA store")
@@ -72,10 +77,11 @@ def run_lasco(args) -> int:
 
 
 def run_calib(args) -> int:
-    from lascoproc.testing.calib import write_calibration_files
+    from lascoproc.testing.calib import exposure_records_from_archive, write_calibration_files
 
+    exposures = exposure_records_from_archive(args.archive) if args.archive else None
     files = write_calibration_files(args.directory, start=args.start, days=args.days,
-                                    seed=args.seed)
+                                    seed=args.seed, exposures=exposures)
     print(f"{len(files)} calibration files written under {args.directory} "
           "(MANIFEST.json has their SHA-256)")
     return 0

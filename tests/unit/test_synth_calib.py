@@ -380,3 +380,21 @@ def test_orbit_files_and_manifest(tree):
     assert set(listed) == set(written.values())
     for rel, digest in listed.items():
         assert hashlib.sha256((root / rel).read_bytes()).hexdigest() == digest
+
+
+def test_cli_synth_calib_lists_the_archive_frames(tmp_path):
+    """``synth calib --archive``: the exposure-factor tables list the archive's frames (as
+    the demo's calibration files do); without it they list none."""
+    from lascoproc_cli.main import main
+
+    assert main(["synth", "lasco", str(tmp_path / "a"), "--days", "1",
+                 "--frames-per-day", "2"]) == 0
+    assert main(["synth", "calib", str(tmp_path / "c"), "--days", "1", "--archive",
+                 str(tmp_path / "a")]) == 0
+    assert main(["synth", "calib", str(tmp_path / "bare"), "--days", "1"]) == 0
+    names = {Path(p).name for p in (tmp_path / "a").rglob("*.fts")}
+    table = tmp_path / "c/lasco/expfac/data/0205/c3_expfactor_020521.dat"
+    listed = table.read_text()
+    assert any(name in listed for name in names)
+    bare = (tmp_path / "bare/lasco/expfac/data/0205/c3_expfactor_020521.dat").read_text()
+    assert not any(name in bare for name in names)
