@@ -137,7 +137,8 @@ def add_parser(commands) -> None:
     index.add_argument("sdoml", help=SDOML_HELP)
     index.add_argument("--out", default=None, metavar="DIR",
                        help="where to write the index (default: the user cache directory)")
-    index.add_argument("--threads", type=int, default=8, help="arrays indexed at once")
+    index.add_argument("--threads", type=int, default=8,
+                       help="arrays indexed at once (default 8)")
     add_storage_option(index)
     add_out_storage_option(index)
     index.set_defaults(run=run_index)
@@ -148,8 +149,8 @@ def add_parser(commands) -> None:
     train.add_argument("sdoml", help=SDOML_HELP)
     train.add_argument("--out", required=True, metavar="MODEL.pt", help="weights file to write")
     train.add_argument("--preset", choices=("fast", "paper", "auto"), default=None,
-                       help="the recipe (default: by the device, paper on a GPU, fast on a "
-                            "CPU)")
+                       help="the recipe (default, or auto: by the device, paper on a GPU, fast "
+                            "on a CPU)")
     train.add_argument("--epochs", type=int, default=None,
                        help="passes over the training frames (default: the preset's; fast "
                             "lets --max-minutes stop it)")
@@ -227,9 +228,10 @@ def add_parser(commands) -> None:
     evaluate.add_argument("--model", action="append", default=[], metavar="MODEL",
                           help="weights file or shipped name (default: the shipped default); "
                                "repeatable")
-    evaluate.add_argument("--draws", type=int, default=20, help="alpha draws per test frame")
-    evaluate.add_argument("--seed", type=int, default=1)
-    evaluate.add_argument("--device", default="cpu")
+    evaluate.add_argument("--draws", type=int, default=20,
+                          help="alpha draws per test frame (default 20)")
+    evaluate.add_argument("--seed", type=int, default=1, help="seed of the draws (default 1)")
+    evaluate.add_argument("--device", default="cpu", help="torch device (default cpu)")
     evaluate.add_argument("--json", metavar="PATH", help="also write the table as JSON")
     _add_index_option(evaluate)
     add_storage_option(evaluate)

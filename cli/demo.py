@@ -21,8 +21,10 @@ files, an SDOML v2 store), written under OUT, then processed:
   OUT/aia_degradation.zarr      AIA degradation series by the shipped CNN, with the
                                 aiapy V10 factor; .csv and .png plots beside it
 
-Open the results with xarray.open_zarr. Rerunning reuses the synthetic inputs
-and rewrites the outputs.
+Open the results with xarray.open_zarr. Rerunning reuses the synthetic LASCO
+archive and calibration files already in OUT (then --days, --frames-per-day and
+--seed do not change them: remove OUT to make new ones), and rewrites the outputs.
+Needs the ml and plot extras (torch, matplotlib), which `make demo` installs.
 """
 
 

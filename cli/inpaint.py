@@ -85,7 +85,8 @@ def add_parser(commands) -> None:
     syn.add_argument("--workers", type=int, default=0,
                      help="processes drawing the samples (default 0: in the main process)")
     syn.add_argument("--seed", type=int, default=0)
-    syn.add_argument("--checkpoint-every", type=int, default=50)
+    syn.add_argument("--checkpoint-every", type=int, default=50,
+                     help="steps between checkpoints (default 50)")
     syn.add_argument("--max-minutes", type=float, default=None,
                      help="stop with a checkpoint after this wall time (resume later)")
     syn.add_argument("--export", metavar="WEIGHTS", default=None,
@@ -124,7 +125,8 @@ def add_parser(commands) -> None:
                        "GPU if there is one)")
     train.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
     train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--checkpoint-every", type=int, default=100)
+    train.add_argument("--checkpoint-every", type=int, default=100,
+                       help="steps between checkpoints (default 100)")
     train.add_argument("--max-minutes", type=float, default=None,
                        help="stop with a checkpoint after this wall time (resume later)")
     train.add_argument("--export", metavar="WEIGHTS", default=None,

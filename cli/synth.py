@@ -52,8 +52,10 @@ def add_parser(commands) -> None:
 
     aia = sub.add_parser("aia", help="an SDOML v2-format AIA store")
     aia.add_argument("directory")
-    aia.add_argument("--start", type=timestamp, default=timestamp("2010-05-13"))
-    aia.add_argument("--end", type=timestamp, default=timestamp("2020-12-31"))
+    aia.add_argument("--start", type=timestamp, default=timestamp("2010-05-13"),
+                     help="first frame (default 2010-05-13)")
+    aia.add_argument("--end", type=timestamp, default=timestamp("2020-12-31"),
+                     help="last frame (default 2020-12-31)")
     aia.add_argument("--cadence", default="30D", help="time between frames (default 30D)")
     aia.add_argument("--size", type=int, default=512, help="image size (default 512)")
     aia.add_argument("--seed", type=int, default=0)
