@@ -207,7 +207,9 @@ telemetry, 2 outside the field, 4 filled by inpainting, 8 filled from
 neighbouring frames by --inpaint temporal), per-frame factors and
 WCS values as coordinates, and provenance attributes (every calibration file
 with its SHA-256). --format fits writes one level-1 FITS file per frame in
-OUT/YYMMDD/c2|c3/, named and keyed as NRL's (docs/level1_parity.md).
+OUT/YYMMDD/c2|c3/, named and keyed as NRL's (docs/level1_parity.md), on this
+machine (no cluster options), each file whole: rerun with --overwrite, not
+--resume.
 
 Every input file is accounted for in the run report, OUT.report.json: used,
 flagged (calibrated with a problem, or not calibrated, with the reason) or
