@@ -7,6 +7,7 @@ import json
 import logging
 import shlex
 import sys
+from pathlib import Path
 
 from lascoproc_cli.cluster_options import add_cluster_options, cluster_config_from_args
 from lascoproc_cli.options import (
@@ -214,6 +215,8 @@ def add_parser(commands) -> None:
     run.add_argument("--seed", type=int, default=0)
     run.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")
     run.add_argument("--resume", action="store_true", help="continue from MODEL.pt.ckpt")
+    run.add_argument("--overwrite", action="store_true",
+                     help="replace an existing MODEL.pt (refused otherwise)")
     run.add_argument("--checkpoint-seconds", type=float, default=60.0,
                      help="time between checkpoints (default 60)")
     _add_index_option(train)
@@ -321,7 +324,8 @@ def run_index(args) -> int:
 
     summary = build_index(args.sdoml, out=args.out,
                           storage_options=storage_options(args.storage_option),
-                          index_storage_options=storage_options(args.out_storage_option),
+                          index_storage_options=storage_options(args.out_storage_option,
+                                                                "--out-storage-option"),
                           threads=args.threads)
     print(f"{summary['frames']} frames in {summary['arrays']} arrays indexed in "
           f"{summary['location']} ({summary['seconds']:.1f} s)")
@@ -337,6 +341,10 @@ def run_train(args) -> int:
         print(f"epoch {int(entry['epoch'])}: {entry['seconds']:.0f} s, {int(entry['steps'])} "
               f"steps, train loss {entry['train_loss']:.5f}, test loss "
               f"{entry['test_loss']:.5f}", file=sys.stderr)
+
+    if Path(args.out).exists() and not (args.overwrite or args.resume):
+        raise FileExistsError(f"{args.out} exists (a trained model?): pass --overwrite to "
+                              "replace it, --resume to continue its run, or another --out")
 
     def run(client):
         return train_model(
@@ -408,7 +416,8 @@ def run_series(args) -> int:
         from lascoproc.testing.sdoml_family import member
 
         truth = member(args.truth_member).degradation
-    out_options = storage_options(args.out_storage_option) if args.out_storage_option else None
+    out_options = (storage_options(args.out_storage_option, "--out-storage-option")
+                   if args.out_storage_option else None)
 
     def run(client):
         kwargs = {} if args.region_frames is None else {"region_frames": args.region_frames}

@@ -285,7 +285,8 @@ def _run_on_cluster(args, run, desc):
         progress = RunProgress(client=client, desc=desc)
         result = run(progress, client, config)
     stores = [(result.report.store, result.report), *result.others.values()]
-    out_options = optional_storage_options(getattr(args, "out_storage_option", None))
+    out_options = optional_storage_options(getattr(args, "out_storage_option", None),
+                                           "--out-storage-option")
     for store, report in stores:
         print(summarize_run(report, flags=open_store(store, out_options), rejected=(),
                             engine=engine).format())
@@ -324,7 +325,8 @@ def run_ingest(args) -> int:
             overwrite=args.overwrite, region_frames=args.region_frames,
             range_frames=args.range_frames,
             storage_options=storage_options(args.storage_option),
-            out_storage_options=optional_storage_options(args.out_storage_option),
+            out_storage_options=optional_storage_options(args.out_storage_option,
+                                                         "--out-storage-option"),
             progress=progress, client=client, policy=_read_policy(args))
 
     result = _run_on_cluster(args, run, f"{args.detector} level-0.5 frames")
@@ -352,8 +354,10 @@ def run_calibrate(args) -> int:
             output_format=args.output_format, resume=args.resume, overwrite=args.overwrite,
             region_frames=args.region_frames, range_frames=args.range_frames, options=options,
             storage_options=storage_options(args.storage_option),
-            out_storage_options=optional_storage_options(args.out_storage_option),
-            calib_storage_options=optional_storage_options(args.calib_storage_option),
+            out_storage_options=optional_storage_options(args.out_storage_option,
+                                                         "--out-storage-option"),
+            calib_storage_options=optional_storage_options(args.calib_storage_option,
+                                                           "--calib-storage-option"),
             progress=progress if args.output_format == "zarr" else True, client=client,
             inpaint=None if args.inpaint == "none" else args.inpaint,
             gpu_resource=gpu_placement(args, client, config), policy=_read_policy(args),

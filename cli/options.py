@@ -7,13 +7,15 @@ import argparse
 import pandas as pd
 
 
-def storage_options(values: list[str] | None) -> dict:
-    """``KEY=VALUE`` pairs to a dict; ``true``/``false`` and numbers are converted."""
+def storage_options(values: list[str] | None, flag: str = "--storage-option") -> dict:
+    """``KEY=VALUE`` pairs to a dict; ``true``/``false`` and numbers are converted. A pair
+    without ``=`` or with an empty key is a ``ValueError`` naming ``flag`` (one line for the
+    user, not a traceback)."""
     out = {}
     for item in values or []:
-        if "=" not in item:
-            raise argparse.ArgumentTypeError(f"--storage-option wants KEY=VALUE, got {item!r}")
-        key, value = item.split("=", 1)
+        key, eq, value = item.partition("=")
+        if not eq or not key.strip():
+            raise ValueError(f"{flag} wants KEY=VALUE, got {item!r}")
         low = value.lower()
         if low in ("true", "false"):
             out[key] = low == "true"
@@ -61,10 +63,10 @@ def add_calib_storage_option(parser: argparse.ArgumentParser) -> None:
              "input's --storage-option do not apply to it), e.g. anon=false")
 
 
-def optional_storage_options(values: list[str] | None) -> dict | None:
+def optional_storage_options(values: list[str] | None, flag: str) -> dict | None:
     """:func:`storage_options` of the values given, ``None`` when none (the store's
     defaults: object stores anonymous)."""
-    return storage_options(values) if values else None
+    return storage_options(values, flag) if values else None
 
 
 def add_time_range(parser: argparse.ArgumentParser) -> None:

@@ -71,6 +71,7 @@ __all__ = [
     "build_array_index",
     "load_array_index",
     "write_array_index",
+    "refuse_foreign_node",
     "read_array_index",
     "open_array",
 ]
@@ -320,13 +321,35 @@ def _group_store(location: str, path: str, storage_options, mode: str):
     return open_store(f"{location.rstrip('/')}/{path}", storage_options, mode=mode)
 
 
+def refuse_foreign_node(location: str, path: str, storage_options=None) -> None:
+    """Raise if ``location/path`` holds a Zarr node that is not an index this module wrote
+    (an SDOML array, when ``--out`` names the archive itself): an index replaces only an
+    index."""
+    from lascoproc.io.fs import get_fs
+
+    fs, root = get_fs(location, storage_options)
+    meta = f"{root.rstrip('/')}/{path}/zarr.json"
+    try:
+        if not fs.exists(meta) and not fs.exists(f"{root.rstrip('/')}/{path}/.zarray"):
+            return
+        attrs = json.loads(fs.cat_file(meta)).get("attributes", {}) if fs.exists(meta) else {}
+    except (OSError, ValueError):
+        attrs = {}
+    if "lascoproc_sdoml_index" not in attrs:
+        raise FileExistsError(f"{location.rstrip('/')}/{path} holds a Zarr node that is not a "
+                              "lascoproc frame index (an SDOML array?): not overwritten; give "
+                              "the index another --out")
+
+
 def write_array_index(index: ArrayIndex, location: str,
                       storage_options: Mapping[str, Any] | None = None) -> None:
     """Write ``index`` under ``location/<year>/<channel>`` (a Zarr v3 group).
 
     A local index is written beside its final place and then moved there, so that a reader
-    never sees half of it.
-    """
+    never sees half of it. Only an index is ever replaced: a node of another kind at its
+    place (an SDOML array, when the index is pointed at the archive) raises
+    ``FileExistsError``."""
+    refuse_foreign_node(location, index.path, storage_options)
     local = protocol_of(location) == "file"
     final = Path(location.removeprefix("file://")) / index.path if local else None
     target = str(final.with_name(f".{final.name}.{uuid.uuid4().hex}")) if local else \

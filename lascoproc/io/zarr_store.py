@@ -49,6 +49,7 @@ from lascoproc.io.zarr_pipeline import install as _install_pipeline
 
 __all__ = [
     "DONE_VAR",
+    "root_attrs",
     "RUN_VAR",
     "LEASE_SUFFIX",
     "StoreMismatchError",
@@ -175,6 +176,21 @@ def store_exists(store: str, storage_options: Mapping[str, Any] | None = None) -
     """Whether a Zarr hierarchy (v2 or v3) exists at ``store``."""
     fs, path = get_fs(store, storage_options)
     return fs.exists(f"{path}/zarr.json") or fs.exists(f"{path}/.zgroup")
+
+
+def root_attrs(store: str, storage_options: Mapping[str, Any] | None = None) -> dict:
+    """The attributes of the store's root group as its metadata object holds them (Zarr v3
+    ``zarr.json``, v2 ``.zattrs``), read directly: also for a store whose template was never
+    finished. ``{}`` when there are none."""
+    fs, path = get_fs(store, storage_options)
+    try:
+        if fs.exists(f"{path}/zarr.json"):
+            return dict(json.loads(fs.cat_file(f"{path}/zarr.json")).get("attributes") or {})
+        if fs.exists(f"{path}/.zattrs"):
+            return dict(json.loads(fs.cat_file(f"{path}/.zattrs")))
+    except (OSError, ValueError):
+        pass
+    return {}
 
 
 def remove_store(store: str, storage_options: Mapping[str, Any] | None = None) -> None:

@@ -46,6 +46,7 @@ from lascoproc.io.zarr_store import (
     read_attrs,
     read_marks,
     remove_store,
+    root_attrs,
     store_exists,
     template_complete,
     write_region,
@@ -300,6 +301,12 @@ def write_cube(
     lease = acquire_lease(store, run_id, ttl=lease_ttl, storage_options=storage_options)
     try:
         exists = store_exists(store, storage_options)
+        if exists and FINGERPRINT_ATTR not in root_attrs(store, storage_options):
+            raise FileExistsError(
+                f"{where} is a Zarr store that lascoproc did not write (no run fingerprint: "
+                "another program's store, or a run cut off before its template's first "
+                "attributes): it is neither resumed nor overwritten; choose another output, "
+                "or remove it yourself if it is to go")
         if exists and resume and not template_complete(store, storage_options):
             # killed while it wrote its template: no region was written, make it again
             remove_store(store, storage_options)

@@ -190,3 +190,50 @@ def test_output_and_calibration_store_options_reach_the_run(monkeypatch, tmp_pat
     with pytest.raises(Stop):
         main(["lasco", "ingest", "s3://archive", "--detector", "c3", *base])
     assert seen["out_storage_options"] == {"profile": "writer"}
+
+
+def test_a_store_lascoproc_did_not_write_is_never_resumed_or_overwritten(lasco_archive,
+                                                                          tmp_path, capsys):
+    """``--resume`` and ``--overwrite`` act only on stores lascoproc wrote (its run
+    fingerprint): another Zarr store at ``--out`` (an input, say) is left as it was."""
+    foreign = tmp_path / "foreign.zarr"
+    xr.Dataset({"v": ("t", np.arange(5.0))}).to_zarr(foreign, zarr_format=3,
+                                                      consolidated=False)
+    before = sorted(p.relative_to(foreign).as_posix() for p in foreign.rglob("*"))
+    for mode in ("--resume", "--overwrite"):
+        capsys.readouterr()
+        assert main(["lasco", "ingest", str(lasco_archive.root), "--detector", "c2", "--out",
+                     str(foreign), mode]) == 1
+        assert "did not write" in capsys.readouterr().err
+        assert sorted(p.relative_to(foreign).as_posix() for p in foreign.rglob("*")) == before
+    np.testing.assert_array_equal(xr.open_zarr(foreign, consolidated=False)["v"], np.arange(5.0))
+
+
+def test_bad_storage_option_is_one_line_naming_its_flag(capsys):
+    for flag in ("--storage-option", "--out-storage-option"):
+        capsys.readouterr()
+        assert main(["lasco", "ingest", "/nonexistent", "--detector", "c2", "--out",
+                     "/tmp/x.zarr", flag, "anon"]) == 1
+        err = capsys.readouterr().err
+        assert f"lascoproc: error: {flag} wants KEY=VALUE" in err
+        assert "Traceback" not in err
+
+
+def test_aia_index_never_replaces_an_sdoml_array(tmp_path, capsys):
+    from lascoproc.testing.sdoml import write_sdoml_store
+
+    sdoml = tmp_path / "sdoml.zarr"
+    write_sdoml_store(sdoml, start="2011-01-01", end="2011-02-01", cadence="10D", size=32,
+                      seed=1)
+    before = sorted(p.relative_to(sdoml).as_posix() for p in sdoml.rglob("*"))
+    assert main(["aia", "index", str(sdoml), "--out", str(sdoml)]) == 1
+    assert "not a lascoproc frame index" in capsys.readouterr().err
+    assert sorted(p.relative_to(sdoml).as_posix() for p in sdoml.rglob("*")) == before
+
+
+def test_aia_train_does_not_replace_a_model_without_overwrite(tmp_path, capsys):
+    model = tmp_path / "m.pt"
+    model.write_bytes(b"weights")
+    assert main(["aia", "train", str(tmp_path / "none.zarr"), "--out", str(model)]) == 1
+    assert "--overwrite" in capsys.readouterr().err
+    assert model.read_bytes() == b"weights"
