@@ -13,6 +13,9 @@ from lascoproc_cli.cluster_options import add_cluster_options, cluster_config_fr
 from lascoproc_cli.options import (
     add_out_storage_option,
     add_storage_option,
+    nonnegative_float,
+    positive_int,
+    positive_interval,
     storage_options,
     timestamp,
 )
@@ -165,7 +168,7 @@ def add_parser(commands) -> None:
                             "single: the paper's multi- and single-channel CNNs")
     model.add_argument("--single-channel", action="store_true",
                        help="the paper's single-channel CNNs (same as --kind single)")
-    model.add_argument("--size", type=int, default=None,
+    model.add_argument("--size", type=positive_int, default=None,
                        help="input size: frames are binned to SIZE x SIZE (fast 64, paper 256)")
     model.add_argument("--resample", choices=("mean", "decimate"), default=None,
                        help="block mean (fast) or every n-th pixel (paper)")
@@ -207,7 +210,7 @@ def add_parser(commands) -> None:
                      help="keep one time per INTERVAL (e.g. 6h) of the dense real archive, "
                           "with the frames of its store chunk")
     run = train.add_argument_group("run")
-    run.add_argument("--batch-size", type=int, default=None)
+    run.add_argument("--batch-size", type=positive_int, default=None)
     run.add_argument("--learning-rate", type=float, default=None)
     run.add_argument("--lr-schedule", choices=("constant", "cosine"), default=None,
                      help="constant (the paper) or cosine decay to 1%% over the run")
@@ -251,12 +254,13 @@ def add_parser(commands) -> None:
                         help="first time (default 2010-05-01)")
     series.add_argument("--end", type=timestamp, default=timestamp("2020-12-31T23:59:59"),
                         help="last time (default 2020-12-31)")
-    series.add_argument("--cadence", default=None,
+    series.add_argument("--cadence", type=positive_interval, default=None,
                         help="time-bin length (default: the model's recipe; fast 30D, paper "
                              "calendar months)")
     series.add_argument("--aggregate", choices=("median", "huber", "mean"), default=None,
                         help="how a bin's frames are combined (default: the model's recipe)")
-    series.add_argument("--reference-error", type=float, default=None, metavar="FRACTION",
+    series.add_argument("--reference-error", type=nonnegative_float, default=None,
+                        metavar="FRACTION",
                         help="relative accuracy assumed of DEG_COR over the reference period, "
                              "part of every bin's uncertainty (default: the model's recipe)")
     series.add_argument("--out", required=True, metavar="OUT.zarr", help="Zarr store to write")
@@ -266,7 +270,7 @@ def add_parser(commands) -> None:
     mode.add_argument("--resume", action="store_true",
                       help="continue a stopped run (the regions already written are kept)")
     mode.add_argument("--overwrite", action="store_true", help="replace existing outputs")
-    series.add_argument("--region-frames", type=int, default=None,
+    series.add_argument("--region-frames", type=positive_int, default=None,
                         help="frames per written region (unit of resumption; default 256)")
     series.add_argument("--csv", default=None, help="CSV path (default OUT.csv)")
     series.add_argument("--plots", default=None, metavar="STEM",
@@ -278,7 +282,7 @@ def add_parser(commands) -> None:
                         help="synthetic stores of lascoproc.testing.sdoml_family: add the "
                              "member's injected degradation (degradation_injected)")
     series.add_argument("--device", default="cpu", help="cpu, cuda or auto (default cpu)")
-    series.add_argument("--batch-size", type=int, default=64)
+    series.add_argument("--batch-size", type=positive_int, default=64)
     _add_index_option(series)
     add_storage_option(series)
     add_out_storage_option(series)

@@ -13,6 +13,7 @@ import sys
 import textwrap
 
 from lascoproc_cli import aia, calib, demo, inpaint, lasco, synth
+from lascoproc_cli.options import check_time_range
 
 __all__ = ["main", "build_parser"]
 
@@ -65,6 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    check_time_range(parser, args)
     logging.basicConfig(
         level=[logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)],
         format="%(levelname)s %(name)s: %(message)s",

@@ -74,3 +74,51 @@ def add_time_range(parser: argparse.ArgumentParser) -> None:
                         "the start of the archive")
     parser.add_argument("--end", type=timestamp, help="last time (inclusive); default: the "
                         "end of the archive")
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from err
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def nonnegative_float(text: str) -> float:
+    """An argparse type: a finite number >= 0."""
+    try:
+        value = float(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from err
+    if not (value >= 0 and value != float("inf")):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text!r}")
+    return value
+
+
+def positive_interval(text: str) -> str:
+    """An argparse type: a time interval pandas reads (30D, 6h, 12min) that is > 0; the text
+    is returned as given."""
+    try:
+        value = pd.Timedelta(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"not a time interval: {text!r}") from err
+    if value <= pd.Timedelta(0):
+        raise argparse.ArgumentTypeError(f"must be longer than 0, got {text!r}")
+    return text
+
+
+def check_time_range(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """``--start`` after ``--end`` is a usage error (it would select nothing, silently)."""
+    start, end = getattr(args, "start", None), getattr(args, "end", None)
+    if start is None or end is None:
+        return
+    try:
+        first, last = pd.Timestamp(start), pd.Timestamp(end)
+    except ValueError:
+        return  # the command's own parsing reports it
+    if first > last:
+        parser.error(f"--start {start} is after --end {end}")
+

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import os
 
-from lascoproc_cli.options import timestamp
+from lascoproc_cli.options import positive_int, positive_interval, timestamp
 
 SYNTH_HELP = """\
 Write synthetic data in the exact formats of the real archives, deterministic
@@ -56,8 +57,9 @@ def add_parser(commands) -> None:
                      help="first frame (default 2010-05-13)")
     aia.add_argument("--end", type=timestamp, default=timestamp("2020-12-31"),
                      help="last frame (default 2020-12-31)")
-    aia.add_argument("--cadence", default="30D", help="time between frames (default 30D)")
-    aia.add_argument("--size", type=int, default=512, help="image size (default 512)")
+    aia.add_argument("--cadence", type=positive_interval, default="30D",
+                     help="time between frames (default 30D)")
+    aia.add_argument("--size", type=positive_int, default=512, help="image size (default 512)")
     aia.add_argument("--seed", type=int, default=0)
     aia.add_argument("--activity", choices=("stationary", "cycle24"), default="stationary",
                      help="stationary: active regions and coronal holes with the same "
@@ -81,6 +83,8 @@ def run_lasco(args) -> int:
 def run_calib(args) -> int:
     from lascoproc.testing.calib import exposure_records_from_archive, write_calibration_files
 
+    if args.archive and not os.path.isdir(args.archive):
+        raise FileNotFoundError(f"--archive {args.archive}: no such directory")
     exposures = exposure_records_from_archive(args.archive) if args.archive else None
     files = write_calibration_files(args.directory, start=args.start, days=args.days,
                                     seed=args.seed, exposures=exposures)

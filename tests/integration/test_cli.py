@@ -237,3 +237,23 @@ def test_aia_train_does_not_replace_a_model_without_overwrite(tmp_path, capsys):
     assert main(["aia", "train", str(tmp_path / "none.zarr"), "--out", str(model)]) == 1
     assert "--overwrite" in capsys.readouterr().err
     assert model.read_bytes() == b"weights"
+
+
+@pytest.mark.parametrize("argv", [
+    ["lasco", "index", "/x", "--detector", "c3", "--start", "2002-05-22", "--end", "2002-05-21"],
+    ["calib", "fetch", "/x", "--start", "2002-05-22", "--end", "2002-05-21"],
+    ["synth", "aia", "/x", "--size", "0"],
+    ["synth", "aia", "/x", "--cadence", "0D"],
+    ["aia", "degradation", "/x", "--out", "/y.zarr", "--cadence", "-30D"],
+    ["aia", "degradation", "/x", "--out", "/y.zarr", "--reference-error", "nan"],
+    ["aia", "degradation", "/x", "--out", "/y.zarr", "--region-frames", "0"],
+    ["aia", "degradation", "/x", "--out", "/y.zarr", "--batch-size", "0"],
+])
+def test_impossible_arguments_are_usage_errors(argv, capsys):
+    """Values that would select nothing, divide by zero or give NaN are refused by the
+    parser (exit 2, one line), before anything runs."""
+    with pytest.raises(SystemExit) as stop:
+        main(argv)
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert "error:" in err and "Traceback" not in err
