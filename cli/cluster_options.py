@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 
 from lascoproc.cluster.config import BACKENDS, ClusterConfig, load_cluster_config
+from lascoproc_cli.options import positive_int
 
 __all__ = ["add_cluster_options", "cluster_config_from_args"]
 
@@ -26,16 +27,6 @@ LASCOPROC_TLS_KEY and LASCOPROC_TLS_DIRECTORY override it, and these flags overr
 Cluster traffic is mutual TLS by default on slurm and pbs, and with a tls:// scheduler."""
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError as err:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from err
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
 def add_cluster_options(parser: argparse.ArgumentParser) -> None:
     """Add ``--scheduler``, ``--cluster``, ``--cluster-backend``, ``--workers``,
     ``--threads-per-worker``, ``--memory-limit``, ``--tls``/``--no-tls``, ``--tls-ca-file``,
@@ -48,9 +39,9 @@ def add_cluster_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--cluster-backend", choices=BACKENDS, default=None,
                        help="threads (default), local (LocalCluster), scheduler, kubernetes, "
                             "slurm or pbs")
-    group.add_argument("--workers", type=_positive_int, metavar="N", default=None,
+    group.add_argument("--workers", type=positive_int, metavar="N", default=None,
                        help="worker processes or jobs (threads: pool size)")
-    group.add_argument("--threads-per-worker", type=_positive_int, metavar="N", default=None,
+    group.add_argument("--threads-per-worker", type=positive_int, metavar="N", default=None,
                        help="threads in each worker")
     group.add_argument("--memory-limit", metavar="SIZE", default=None,
                        help="memory per worker before Dask spills and pauses, e.g. 4GiB")
