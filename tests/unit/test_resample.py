@@ -335,6 +335,28 @@ def test_field_disk_by_hand():
     assert (cy, cx) == (3.0, 3.0)
     assert r == pytest.approx(2.2360679775, abs=1e-9)
     assert _field_disk(np.ones((4, 4), np.uint8))[2] < 0  # all low: no field
+    # rows of 16 (scanned eight cells at a time): not low at row 1, columns 9-10 and row 2,
+    # column 3; the box [1, 3] x [3, 11], centre (2, 7); farthest corners (1, 3), (3, 3):
+    # sqrt(1 + 16) = 4.1231...
+    wide = np.ones((4, 16), np.uint8)
+    wide[1, 9:11] = 0
+    wide[2, 3] = 2
+    cy, cx, r = _field_disk(wide)
+    assert (cy, cx) == (2.0, 7.0)
+    assert r == pytest.approx(4.1231056256, abs=1e-9)
+    assert _field_disk(np.ones((4, 16), np.uint8))[2] < 0
+
+
+def test_row_span_by_hand():
+    # an unrotated row 3 of a 10-pixel frame: positions (3, j); the disk centre (3, 5), radius
+    # 2 holds j = 3..7; widened by one pixel on each side: [2, 9)
+    from lascoproc.kernels.resample import _row_span
+
+    x_part = np.arange(10, dtype=np.float64)
+    y_part = np.zeros(10)
+    assert _row_span(x_part, y_part, 0.0, 3.0, 3.0, 5.0, 2.0) == (2, 9)
+    assert _row_span(x_part, y_part, 0.0, 6.0, 3.0, 5.0, 2.0) == (0, 0)  # the row misses it
+    assert _row_span(x_part, y_part, 0.0, 3.0, 3.0, 5.0, -1.0) == (0, 0)  # no field
 
 
 def _masks(shape, rng):
