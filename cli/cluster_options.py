@@ -58,6 +58,12 @@ def add_cluster_options(parser: argparse.ArgumentParser) -> None:
                        help="private key of --tls-cert (if not appended to it)")
 
 
+#: The argparse destinations of :func:`add_cluster_options` (commands that run on this
+#: machine only refuse them by these names).
+CLUSTER_DESTS = ("scheduler", "cluster", "cluster_backend", "workers", "threads_per_worker",
+                 "memory_limit", "tls", "tls_ca_file", "tls_cert", "tls_key")
+
+
 def cluster_config_from_args(args: argparse.Namespace, environ=None) -> ClusterConfig:
     """The :class:`~lascoproc.cluster.config.ClusterConfig` the options describe.
 

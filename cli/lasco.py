@@ -5,7 +5,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from lascoproc_cli.cluster_options import add_cluster_options, cluster_config_from_args
+from lascoproc_cli.cluster_options import (
+    CLUSTER_DESTS,
+    add_cluster_options,
+    cluster_config_from_args,
+)
 from lascoproc_cli.options import (
     add_calib_storage_option,
     add_out_storage_option,
@@ -379,8 +383,7 @@ def run_calibrate(args) -> int:
 
 #: Options of the Zarr run that FITS output (written on this machine, one file per frame)
 #: does not take: given with --format fits they are an error, not silently ignored.
-_NOT_FOR_FITS = ("scheduler", "cluster", "cluster_backend", "workers", "threads_per_worker",
-                 "memory_limit", "tls", "tls_ca_file", "tls_cert", "tls_key", "gpu_resource")
+_NOT_FOR_FITS = (*CLUSTER_DESTS, "gpu_resource")
 
 
 def _fits_options(args) -> None:

@@ -58,6 +58,7 @@ from zarr.core.metadata.v2 import ArrayV2Metadata
 from zarr.storage import StorePath
 
 from lascoproc.io.fs import get_fs, join, protocol_of
+from lascoproc.io.zarr_store import root_attrs
 
 __all__ = [
     "INDEX_KEYWORDS",
@@ -322,23 +323,17 @@ def _group_store(location: str, path: str, storage_options, mode: str):
 
 
 def refuse_foreign_node(location: str, path: str, storage_options=None) -> None:
-    """Raise if ``location/path`` holds a Zarr node that is not an index this module wrote
-    (an SDOML array, when ``--out`` names the archive itself): an index replaces only an
-    index."""
-    from lascoproc.io.fs import get_fs
-
-    fs, root = get_fs(location, storage_options)
-    meta = f"{root.rstrip('/')}/{path}/zarr.json"
-    try:
-        if not fs.exists(meta) and not fs.exists(f"{root.rstrip('/')}/{path}/.zarray"):
-            return
-        attrs = json.loads(fs.cat_file(meta)).get("attributes", {}) if fs.exists(meta) else {}
-    except (OSError, ValueError):
-        attrs = {}
-    if "lascoproc_sdoml_index" not in attrs:
-        raise FileExistsError(f"{location.rstrip('/')}/{path} holds a Zarr node that is not a "
-                              "lascoproc frame index (an SDOML array?): not overwritten; give "
-                              "the index another --out")
+    """Raise ``FileExistsError`` if ``location/path`` holds a Zarr node that is not an index
+    this module wrote (an SDOML array, when ``--out`` names the archive itself): an index
+    replaces only an index."""
+    node = f"{location.rstrip('/')}/{path}"
+    fs, root = get_fs(node, storage_options)
+    if not any(fs.exists(f"{root}/{name}") for name in ("zarr.json", ".zarray", ".zgroup")):
+        return
+    if "lascoproc_sdoml_index" not in root_attrs(node, storage_options):
+        raise FileExistsError(f"{node} holds a Zarr node that is not a lascoproc frame index "
+                              "(an SDOML array?): not overwritten; give the index another "
+                              "--out")
 
 
 def write_array_index(index: ArrayIndex, location: str,
@@ -430,6 +425,8 @@ def load_array_index(url: str, path: str, storage_options: Mapping[str, Any] | N
     built = build_array_index(url, path, storage_options, identity=identity)
     try:
         write_array_index(built, location, index_storage_options)
+    except FileExistsError:  # the index pointed at an archive: an error, not a cache miss
+        raise
     except OSError as err:
         log.warning("the SDOML frame index could not be saved at %s (%s); it is rebuilt at "
                     "every open", location, err)

@@ -153,16 +153,13 @@ def build_index(url: str, *, out=None, storage_options: Mapping[str, Any] | None
     """
     from concurrent.futures import ThreadPoolExecutor
 
-    from lascoproc.io.sdoml_index import index_location, load_array_index, refuse_foreign_node
+    from lascoproc.io.sdoml_index import index_location, load_array_index
 
     started = time.monotonic()
     jobs = [f"{year}/{channel}" for year in list_years(url, storage_options)
             for channel in list_channels(url, year, storage_options)]
     if not jobs:
         raise ValueError(f"{url!r}: no SDOML year group with a channel array")
-    location = index_location(url, out)
-    for path in jobs:  # an index never replaces an SDOML array (--out naming an archive)
-        refuse_foreign_node(location, path, index_storage_options)
 
     def one(path):
         return load_array_index(url, path, storage_options, index=out,
