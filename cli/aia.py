@@ -13,6 +13,7 @@ from lascoproc_cli.cluster_options import add_cluster_options, cluster_config_fr
 from lascoproc_cli.options import (
     add_out_storage_option,
     add_storage_option,
+    end_timestamp,
     nonnegative_float,
     positive_int,
     positive_interval,
@@ -252,8 +253,9 @@ def add_parser(commands) -> None:
                         help="weights file or shipped name (default: the shipped default)")
     series.add_argument("--start", type=timestamp, default=timestamp("2010-05-01"),
                         help="first time (default 2010-05-01)")
-    series.add_argument("--end", type=timestamp, default=timestamp("2020-12-31T23:59:59"),
-                        help="last time (default 2020-12-31)")
+    series.add_argument("--end", type=end_timestamp, default=end_timestamp("2020-12-31"),
+                        help="last time (inclusive; a date alone includes that whole day; "
+                             "default 2020-12-31)")
     series.add_argument("--cadence", type=positive_interval, default=None,
                         help="time-bin length (default: the model's recipe; fast 30D, paper "
                              "calendar months)")

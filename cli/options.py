@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from datetime import date
 
 import pandas as pd
 
@@ -36,6 +37,18 @@ def timestamp(text: str) -> pd.Timestamp:
         return pd.Timestamp(text)
     except ValueError as err:
         raise argparse.ArgumentTypeError(f"not a time: {text!r}") from err
+
+
+def end_timestamp(text: str) -> pd.Timestamp:
+    """An argparse type for the end of a closed time range: a date alone (2002-05-21) means
+    the whole day, i.e. its last nanosecond, so ``--start 2002-05-21 --end 2002-05-21`` selects
+    that day; a date with a time (2002-05-21T12:00) is taken as given."""
+    stamp = timestamp(text)
+    try:
+        date.fromisoformat(text.strip())
+    except ValueError:
+        return stamp
+    return stamp + pd.Timedelta(days=1) - pd.Timedelta(1, "ns")
 
 
 def add_storage_option(parser: argparse.ArgumentParser) -> None:
@@ -72,8 +85,9 @@ def optional_storage_options(values: list[str] | None, flag: str) -> dict | None
 def add_time_range(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--start", type=timestamp, help="first time (inclusive); default: "
                         "the start of the archive")
-    parser.add_argument("--end", type=timestamp, help="last time (inclusive); default: the "
-                        "end of the archive")
+    parser.add_argument("--end", type=end_timestamp, help="last time (inclusive; a date "
+                        "alone, 2002-05-21, includes that whole day); default: the end of "
+                        "the archive")
 
 
 def positive_int(text: str) -> int:

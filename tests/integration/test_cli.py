@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import xarray as xr
 
@@ -49,6 +50,25 @@ def test_index_command_lists_frames_then_bad_files(lasco_archive, capsys):
     tail = out.split("files or lines not used:")[1]
     for bad in lasco_archive.bad():
         assert bad.path.rsplit("/", 1)[-1] in tail
+
+
+def test_end_date_alone_includes_that_day(lasco_archive, capsys):
+    """``--end 2002-05-21`` is inclusive, as its help says: the whole day, not its midnight
+    (it selected nothing of the day before 2026-12-02)."""
+    from lascoproc_cli.options import end_timestamp
+
+    assert end_timestamp("2002-05-21") == pd.Timestamp("2002-05-21T23:59:59.999999999")
+    assert end_timestamp("2002-05-21T12:00") == pd.Timestamp("2002-05-21T12:00")
+    day1 = [f for f in lasco_archive.good("C3") if str(f.time).startswith("2002-05-21")]
+    late = max(day1, key=lambda f: f.time)
+    assert str(late.time) > "2002-05-21T12"  # the day's last frame is in its second half
+    assert main(["lasco", "index", str(lasco_archive.root), "--detector", "c3",
+                 "--start", "2002-05-21", "--end", "2002-05-21"]) == 0
+    out = capsys.readouterr().out
+    table = out.split("files or lines not used:")[0]
+    for f in day1:
+        assert f.path.rsplit("/", 1)[-1] in table
+    assert "2002-05-21T" in table and "2002-05-22T" not in table
 
 
 def test_unreachable_archive_is_one_line_error(tmp_path, capsys):
