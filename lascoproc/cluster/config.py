@@ -189,12 +189,15 @@ class ClusterConfig:
         Worker count: LocalCluster processes, Kubernetes CPU replicas, jobqueue CPU jobs; for
         ``threads``, the thread count when ``threads_per_worker`` is not given.
         ``None``: the backend's default (LocalCluster: from the cores; Kubernetes: 2;
-        jobqueue: 1).
+        jobqueue: 1). Not with ``scheduler`` (its workers are running already): an error.
     threads_per_worker
-        Threads in each worker process (``threads``: threads of the in-process pool).
+        Threads in each worker process (``threads``: threads of the in-process pool). Not
+        with ``scheduler``: an error.
     memory_limit
         Memory each worker may use before Dask spills, pauses and restarts it, e.g. ``"4GiB"``
-        (``"auto"``: a share of the machine, LocalCluster only).
+        (``"auto"``: a share of the machine, LocalCluster only). Only for the backends that
+        start workers: with ``threads`` or ``scheduler`` it could not be honoured and is an
+        error, not ignored.
     worker_resources
         Dask resources every CPU worker advertises, as ``(name, amount)`` pairs.
     gpu_workers
@@ -320,6 +323,12 @@ class ClusterConfig:
                 "start GPU workers of an existing scheduler with "
                 "'dask worker ADDRESS --resources GPU=1'"
             )
+        if self.backend == "scheduler":
+            given = [f for f in ("n_workers", "threads_per_worker") if getattr(self, f)]
+            if given:
+                raise ValueError(f"{' and '.join(given)}: the scheduler backend uses the "
+                                 "workers the running scheduler has; leave them out, or start "
+                                 "workers with the local, kubernetes, slurm or pbs backend")
         lo, hi = self.adaptive_min, self.adaptive_max
         if (lo is not None or hi is not None) and self.backend in ("threads", "scheduler"):
             raise ValueError(f"adaptive scaling needs a backend that starts workers, not "
@@ -335,6 +344,14 @@ class ClusterConfig:
             except ValueError as err:
                 raise ValueError(f"memory_limit: want a size such as 4GiB, got "
                                  f"{self.memory_limit!r}") from err
+        if self.memory_limit not in (None, "auto") and self.backend in ("threads",
+                                                                       "scheduler"):
+            where = ("this process's threads have no worker memory limit"
+                     if self.backend == "threads" else
+                     "the workers of a running scheduler keep the limit they were started "
+                     "with")
+            raise ValueError(f"memory_limit ({self.memory_limit}): {where}; it needs a "
+                             "backend that starts workers (local, kubernetes, slurm, pbs)")
         if self.timeout <= 0:
             raise ValueError("timeout must be positive")
 

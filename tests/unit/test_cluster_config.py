@@ -73,8 +73,17 @@ def test_environment_overrides_the_file(tmp_path):
     config = load_cluster_config(environ=env)
     assert (config.backend, config.n_workers, config.threads_per_worker,
             config.memory_limit) == ("local", 3, 2, "2GiB")
-    # an address alone selects the scheduler backend over the file's
+    # an address alone selects the scheduler backend over the file's; the worker counts and
+    # memory limit it cannot honour are errors (they were ignored before 2026-12-02)
     env["LASCOPROC_SCHEDULER"] = "tcp://10.1.2.3:8786"
+    with pytest.raises(ValueError, match="n_workers and threads_per_worker: the scheduler "
+                                         "backend uses the workers"):
+        load_cluster_config(environ=env)
+    del env["LASCOPROC_WORKERS"], env["LASCOPROC_THREADS_PER_WORKER"]
+    path.write_text("backend: local\nmemory_limit: 2GiB\n")
+    with pytest.raises(ValueError, match=r"memory_limit \(2GiB\): the workers of a running"):
+        load_cluster_config(environ=env)
+    path.write_text("backend: local\n")
     config = load_cluster_config(environ=env)
     assert (config.backend, config.address) == ("scheduler", "tcp://10.1.2.3:8786")
     # a backend from the environment drops the file's address
@@ -87,7 +96,8 @@ def test_overrides_beat_environment_and_none_means_not_given():
     env = {"LASCOPROC_CLUSTER_BACKEND": "local", "LASCOPROC_WORKERS": "4"}
     config = load_cluster_config(environ=env, n_workers=2, memory_limit=None)
     assert (config.backend, config.n_workers, config.memory_limit) == ("local", 2, None)
-    config = load_cluster_config(environ=env, address="tcp://h:1")
+    config = load_cluster_config(environ={"LASCOPROC_CLUSTER_BACKEND": "local"},
+                                 address="tcp://h:1")
     assert config.backend == "scheduler"
 
 
@@ -106,6 +116,9 @@ def test_bad_environment_value_is_named():
     ({"memory_limit": "lots"}, "want a size such as 4GiB"),
     ({"threads_per_worker": 0}, "at least 1"),
     ({"n_workers": -1}, "non-negative"),
+    ({"memory_limit": "4GiB"}, r"memory_limit \(4GiB\): this process's threads have no"),
+    ({"backend": "scheduler", "address": "tcp://h:1", "n_workers": 2},
+     "n_workers: the scheduler backend uses the workers the running scheduler has"),
 ])
 def test_invalid_configs_say_why(fields, message):
     with pytest.raises(ValueError, match=message):
