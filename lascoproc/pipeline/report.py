@@ -8,7 +8,8 @@ Each input file of a run is, in the report:
   layout or its read-out window, a byte-identical duplicate of a file kept...);
 - ``flagged``: in a cube, but not calibrated cleanly or with a problem worth a look (a bad
   exposure time, an unparsable header card, a time shared with another frame, an unknown
-  filter/polarizer, no data, unreadable pixels), with its reasons;
+  filter/polarizer, no data, unreadable pixels; calibrated without a file NRL's chain would
+  have used: no TIME_DIFF.DAT, no exposure-factor table entry), with its reasons;
 - ``not_written``: in a cube whose region failed with an I/O error (left for ``--resume``);
 - ``used``: in a cube, calibrated cleanly.
 
@@ -102,6 +103,33 @@ class RunReport:
         return "\n".join(lines)
 
 
+#: Per-frame columns of a level-1 store that say how completely the calibration store covered
+#: the frame (:mod:`lascoproc.calibrate.plan`); read by :func:`_calibration_reasons`.
+_CALIBRATION_COLUMNS = ("date_obs_source", "bias_source")
+
+
+def _calibration_reasons(values: Mapping[str, Any]) -> list[str]:
+    """Calibrated, but not as NRL would: the calibration store lacked a file the frame needed.
+
+    - ``time_uncorrected``: the store has no TIME_DIFF.DAT (or no C2 time-offset table) for the
+      frame, so DATE-OBS is the level-0.5 time (``date_obs_source`` "uncorrected: no ...").
+      Frames after the tables' LAST_DAY or outside their span are not flagged: that is
+      where NRL's own level 1 stops correcting too;
+    - ``no_exposure_factor``: the frame is in no exposure-factor table of the store
+      (``get_exp_factor.pro``), so its exposure factor is 1 and its bias comes from the
+      level-0.5 HISTORY or the ``offset_bias`` port (``bias_source`` not "table ...").
+    """
+    reasons = []
+    time_source = str(values.get("date_obs_source", "") or "")
+    if time_source.startswith("uncorrected: no "):
+        reasons.append(f"time_uncorrected: {time_source[len('uncorrected: '):]}")
+    bias_source = str(values.get("bias_source", "") or "")
+    if bias_source and not bias_source.startswith("table "):
+        reasons.append("no_exposure_factor: the frame is in no exposure-factor table of the "
+                       f"calibration store (factor 1, bias from {bias_source})")
+    return reasons
+
+
 def _flag_reasons(values: Mapping[str, Any], meanings: Mapping[int, str]) -> list[str]:
     reasons = [r.strip() for r in str(values.get("input_flags", "") or "").split("; ")
                if r.strip()]
@@ -110,6 +138,8 @@ def _flag_reasons(values: Mapping[str, Any], meanings: Mapping[int, str]) -> lis
         why = str(values.get("frame_status_reason", "") or "")
         code = meanings.get(status, f"frame_status_{status}")
         reasons.append(f"{code}: {why}" if why else code)
+    else:
+        reasons.extend(_calibration_reasons(values))
     return reasons
 
 
@@ -143,7 +173,8 @@ def build_report(*, run_id: str, product: str, archive: str, started: dt.datetim
         paths = [str(p) for p in np.asarray(ds["path"].values)]
         done = np.asarray(ds["frame_written"].values).astype(bool)
         columns = {name: np.asarray(ds[name].values) for name in
-                   ("input_flags", "frame_status", "frame_status_reason") if name in ds}
+                   ("input_flags", "frame_status", "frame_status_reason",
+                    *_CALIBRATION_COLUMNS) if name in ds}
         meanings = _meanings(ds["frame_status"]) if "frame_status" in ds else {}
         failed = {}
         for failure in getattr(report, "failed", []):

@@ -282,3 +282,37 @@ def test_cli_fits_output_reports_every_input_and_refuses_what_it_does_not_do(
         assert main([*args, *extra]) == 1
         error = capsys.readouterr().err
         assert extra[-2 if len(extra) > 1 else 0] in error and "fits" in error
+
+
+def test_incomplete_calibration_store_flags_the_frames_it_left_short(
+        lasco_archive, tmp_path, capsys):
+    """A calibration store without TIME_DIFF.DAT and without exposure-factor tables that list
+    the archive's frames: the frames are calibrated (as ``reduce_level_1.pro`` does: factor 1,
+    bias from the port, DATE-OBS uncorrected) but flagged in the run report with
+    ``time_uncorrected`` and ``no_exposure_factor``, so ``--strict`` exits 3 (they counted as
+    cleanly used before 2026-12-02)."""
+    import json
+
+    from lascoproc.io.calib_store import write_manifest
+    from lascoproc.testing.calib import write_calibration_files
+    from lascoproc_cli.main import main
+
+    calib = tmp_path / "calib"
+    write_calibration_files(calib, start="2002-05-21", days=2, seed=3)  # generic frames only
+    (calib / "lasco" / "data" / "calib" / "TIME_DIFF.DAT").unlink()
+    write_manifest(str(calib))
+    out = tmp_path / "l1.zarr"
+    args = ["lasco", "calibrate", str(lasco_archive.root), "--detector", "c3", "--calib",
+            str(calib), "--out", str(out)]
+    assert main(args) == 0
+    report = json.loads((tmp_path / "l1.zarr.report.json").read_text())
+    written = [item for item in report["inputs"] if item["status"] in ("used", "flagged")]
+    assert written and all(item["status"] == "flagged" for item in written)
+    for item in written:
+        codes = [reason.split(":")[0] for reason in item["reasons"]]
+        assert codes == ["time_uncorrected", "no_exposure_factor"], item
+    reasons = " ".join(r for item in written for r in item["reasons"])
+    assert "no TIME_DIFF.DAT in the calibration store" in reasons
+    assert "offset_bias.pro" in reasons
+    capsys.readouterr()
+    assert main([*args, "--overwrite", "--strict"]) == 3
