@@ -50,6 +50,7 @@ from lascoproc.io.zarr_pipeline import install as _install_pipeline
 __all__ = [
     "DONE_VAR",
     "root_attrs",
+    "foreign_entries",
     "RUN_VAR",
     "LEASE_SUFFIX",
     "StoreMismatchError",
@@ -176,6 +177,22 @@ def store_exists(store: str, storage_options: Mapping[str, Any] | None = None) -
     """Whether a Zarr hierarchy (v2 or v3) exists at ``store``."""
     fs, path = get_fs(store, storage_options)
     return fs.exists(f"{path}/zarr.json") or fs.exists(f"{path}/.zgroup")
+
+
+def foreign_entries(store: str, storage_options: Mapping[str, Any] | None = None,
+                    limit: int = 3) -> list[str]:
+    """What is at ``store`` when it is not a Zarr hierarchy: a file's name, or the names of
+    (up to ``limit``) entries of a directory or prefix that holds something. ``[]`` when
+    nothing is there (a new output, or an empty directory) or when it is a Zarr store. A
+    writer refuses such a path: neither writing into it nor replacing it would be safe."""
+    fs, path = get_fs(store, storage_options)
+    if not fs.exists(path) or store_exists(store, storage_options):
+        return []
+    if fs.isfile(path):
+        return [path.rstrip("/").rsplit("/", 1)[-1]]
+    names = sorted(str(entry).rstrip("/").rsplit("/", 1)[-1] for entry in fs.ls(path,
+                                                                               detail=False))
+    return names[:limit] + ([f"... {len(names) - limit} more"] if len(names) > limit else [])
 
 
 def root_attrs(store: str, storage_options: Mapping[str, Any] | None = None) -> dict:

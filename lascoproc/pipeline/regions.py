@@ -42,6 +42,7 @@ from lascoproc.io.fs import redact_text, redact_url
 from lascoproc.io.zarr_store import (
     StoreMismatchError,
     acquire_lease,
+    foreign_entries,
     mark_region,
     read_attrs,
     read_marks,
@@ -298,6 +299,12 @@ def write_cube(
     fingerprint, text = run_fingerprint(template, dict(definition or {}),
                                         region_frames=region_frames, zarr_format=zarr_format)
     where = redact_url(store)
+    foreign = foreign_entries(store, storage_options)
+    if foreign:
+        raise FileExistsError(
+            f"{where} exists and is not a Zarr store (it holds {', '.join(foreign)}): it is "
+            "neither written into nor replaced, with or without --overwrite/--resume; choose "
+            "a new output path")
     lease = acquire_lease(store, run_id, ttl=lease_ttl, storage_options=storage_options)
     try:
         exists = store_exists(store, storage_options)

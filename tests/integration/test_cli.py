@@ -229,6 +229,34 @@ def test_a_store_lascoproc_did_not_write_is_never_resumed_or_overwritten(lasco_a
     np.testing.assert_array_equal(xr.open_zarr(foreign, consolidated=False)["v"], np.arange(5.0))
 
 
+def test_an_output_that_is_not_a_zarr_store_is_refused_in_one_line(lasco_archive, tmp_path,
+                                                                    capsys):
+    """A directory with other files, or a file, at ``--out``: one line naming what is there,
+    with or without ``--overwrite``/``--resume``, and nothing written into it (zarr's own
+    message spoke of modes 'w-' and 'w' before 2026-12-02); an empty directory is fine."""
+    busy = tmp_path / "results"
+    busy.mkdir()
+    (busy / "notes.txt").write_text("mine")
+    a_file = tmp_path / "out.zarr"
+    a_file.write_text("not a store")
+    for out in (busy, a_file):
+        for extra in ([], ["--overwrite"], ["--resume"]):
+            capsys.readouterr()
+            assert main(["lasco", "ingest", str(lasco_archive.root), "--detector", "c2",
+                         "--out", str(out), *extra]) == 1
+            err = capsys.readouterr().err
+            errors = [line for line in err.splitlines() if line.startswith("lascoproc: error")]
+            assert len(errors) == 1 and "is not a Zarr store" in errors[0], err
+            assert ("notes.txt" if out == busy else "out.zarr") in err
+    assert [p.name for p in busy.iterdir()] == ["notes.txt"]
+    assert a_file.read_text() == "not a store"
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["lasco", "ingest", str(lasco_archive.root), "--detector", "c2",
+                 "--out", str(empty)]) == 0
+    assert (empty / "zarr.json").exists()
+
+
 def test_bad_storage_option_is_one_line_naming_its_flag(capsys):
     for flag in ("--storage-option", "--out-storage-option"):
         capsys.readouterr()
