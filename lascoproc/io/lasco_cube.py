@@ -309,6 +309,30 @@ def _duplicates(fs, records: list[_Record], problems: list[Problem]) -> list[_Re
     return [r for r in records if r.path not in drop]
 
 
+#: Largest difference between a frame's time in ``img_hdr.txt`` (whole seconds, truncated) and
+#: in its header that is not flagged.
+INDEX_TIME_TOLERANCE = np.timedelta64(2, "s")
+
+
+def _flag_index_time_mismatch(index: LascoIndex, records: list[_Record]) -> None:
+    """Flag (``time_mismatch``) the frames whose ``img_hdr.txt`` time, by which the index chose
+    them for the run's time range, differs from their header's ``DATE-OBS``/``TIME-OBS``, which
+    the cube uses, by more than :data:`INDEX_TIME_TOLERANCE`: one of the two is wrong, and the
+    frame may lie outside the range asked for."""
+    if not records or "time" not in index.frames:
+        return
+    listed = dict(zip(index.frames["path"], index.frames["time"].to_numpy("datetime64[ms]"),
+                      strict=True))
+    for rec in records:
+        when = listed.get(rec.path)
+        if when is None or np.isnat(when) or rec.time is None or np.isnat(rec.time):
+            continue
+        header = np.datetime64(rec.time, "ms")
+        if abs(header - when) > INDEX_TIME_TOLERANCE:
+            rec.flags.append(f"time_mismatch: img_hdr.txt gives {str(when)[:19]}, the header "
+                             f"{str(header)[:23]} (the header's time is used)")
+
+
 def _span_text(index: LascoIndex) -> str:
     """What the archive holds, for an error message: its time span, or that it is empty."""
     full = getattr(index, "span", None)
@@ -332,6 +356,7 @@ def _collect(source, detector, start, end, storage_options, threads, progress,
                             policy)
     records, problems = _validate(fs, results, detector)
     records = _duplicates(fs, records, problems)
+    _flag_index_time_mismatch(index, records)
     if embed_subfields:
         for rec in records:
             rec.embed = rec.subfield

@@ -175,3 +175,26 @@ def test_written_zarr_opens_plainly(lasco_archive, tmp_path):
     assert list(out["filter"].values) == list(result.dataset["filter"].values)
     assert out["counts"].encoding["chunks"] == (1, 1024, 1024)
     assert out["counts"].encoding["shards"] == (min(32, out.sizes["time"]), 1024, 1024)
+
+
+def test_img_hdr_time_that_disagrees_with_the_header_is_flagged(tmp_path):
+    """A frame chosen by its ``img_hdr.txt`` time whose header says another time (by more than
+    the listing's truncation to whole seconds) is flagged ``time_mismatch``, naming both; the
+    other frames are not (before 2026-12-02 the disagreement passed unnoticed)."""
+    from lascoproc.testing.lasco import write_lasco_archive
+
+    archive = write_lasco_archive(tmp_path, start="2002-05-21", days=1, frames_per_day=3,
+                                  seed=7)
+    listing = tmp_path / "level_05" / "020521" / "c3" / "img_hdr.txt"
+    lines = listing.read_text().splitlines(keepends=True)
+    full = [i for i, line in enumerate(lines) if line.split()[5:7] == ["1024", "1024"]][0]
+    name, time = lines[full].split()[0], lines[full].split()[2]
+    hour = (int(time[:2]) + 1) % 24
+    lines[full] = lines[full].replace(f"  {time}  ", f"  {hour:02d}{time[2:]}  ", 1)
+    listing.write_text("".join(lines))
+    cube = open_lasco_cube(archive.root, detector="c3", shape=(1024, 1024))
+    flags = dict(zip([p.rsplit("/", 1)[-1] for p in cube["path"].values],
+                     cube["input_flags"].values, strict=True))
+    assert flags[name].startswith(f"time_mismatch: img_hdr.txt gives 2002-05-21T{hour:02d}"
+                                  f"{time[2:]}, the header 2002-05-21T{time}")
+    assert all("time_mismatch" not in text for other, text in flags.items() if other != name)
