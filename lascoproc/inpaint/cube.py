@@ -127,7 +127,7 @@ def _join_groups(parts) -> np.ndarray:
     return np.array(["|".join(str(p[i]) for p in parts) for i in range(n)], dtype=object)
 
 
-def inpaint_cube(ds: xr.Dataset, *, method: str = "network",
+def inpaint_cube(ds: xr.Dataset, *, method: str | None = None,
                  weights: str | os.PathLike | None = None, sha256: str | None = None,
                  batch_size: int | None = None, device: str | None = None,
                  amp: str | None = None, gpu_resource: bool = False,
@@ -143,6 +143,8 @@ def inpaint_cube(ds: xr.Dataset, *, method: str = "network",
         lazy result (a numpy-backed cube is filled at once).
     method
         One of :data:`lascoproc.inpaint.fill.METHODS` (``"fallback"``: ``"biharmonic"``).
+        Required, with no default (:data:`lascoproc.inpaint.fill.CHOOSE_METHOD`; it was
+        ``"network"`` until 2026-12-02).
     weights, sha256
         Network weights (see :func:`lascoproc.inpaint.fill`); default the shipped model.
     batch_size

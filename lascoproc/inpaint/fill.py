@@ -60,8 +60,20 @@ ALIASES = {"fallback": "biharmonic"}
 _CENTRED = ("network", "radial", "temporal", "auto")
 
 
-def canonical_method(method: str) -> str:
-    """``method`` with :data:`ALIASES` resolved; ``ValueError`` if it is not a method."""
+#: Why ``method`` has no default (the message of the ``TypeError`` when it is left out).
+CHOOSE_METHOD = (
+    "no default: on the real scenes of docs/inpainting.md section 9 no single method wins "
+    "everywhere (the shipped network trails biharmonic by 0.3-10 dB on three of four). "
+    "'biharmonic' suits smooth or rebinned frames, 'radial' full-resolution frames where "
+    "rays dominate, 'auto' lets each frame choose by hold-out on its own pixels (slower), "
+    "'temporal' uses neighbouring frames")
+
+
+def canonical_method(method: str | None) -> str:
+    """``method`` with :data:`ALIASES` resolved; ``ValueError`` if it is not a method,
+    ``TypeError`` if it is ``None`` (not given: :data:`CHOOSE_METHOD`)."""
+    if method is None:
+        raise TypeError(f"give method=, one of {METHODS}: {CHOOSE_METHOD}")
     method = ALIASES.get(method, method)
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, not {method!r}")
@@ -145,7 +157,7 @@ def spatial_fill(y: np.ndarray, holes: np.ndarray, method: str, center, *,
     return out
 
 
-def fill_frames(images: np.ndarray, missing: np.ndarray, *, method: str = "network",
+def fill_frames(images: np.ndarray, missing: np.ndarray, *, method: str | None = None,
                 centers=None, times=None, groups: Sequence | None = None,
                 weights: str | os.PathLike | None = None, sha256: str | None = None,
                 batch_size: int | None = None, device: str | None = None,
@@ -219,7 +231,7 @@ def fill_frames(images: np.ndarray, missing: np.ndarray, *, method: str = "netwo
     return out
 
 
-def fill(image: np.ndarray, missing: np.ndarray, *, method: str = "network",
+def fill(image: np.ndarray, missing: np.ndarray, *, method: str | None = None,
          center=None, weights: str | os.PathLike | None = None, sha256: str | None = None,
          device: str | None = None, amp: str | None = None,
          fallback: str = "biharmonic", block: int = BLOCK) -> np.ndarray:
@@ -235,6 +247,8 @@ def fill(image: np.ndarray, missing: np.ndarray, *, method: str = "network",
         :func:`lascoproc.kernels.missing_blocks.detect_missing_blocks`).
     method
         One of :data:`METHODS` but ``"temporal"`` (which needs a stack: :func:`fill_frames`).
+        Required, with no default (a ``TypeError`` says why: :data:`CHOOSE_METHOD`); it was
+        ``"network"`` until 2026-12-02.
     center
         Sun centre ``(x, y)``, 0-based pixel coordinates (column, row); needed by
         ``"network"`` and ``"radial"``.
@@ -262,10 +276,11 @@ def fill(image: np.ndarray, missing: np.ndarray, *, method: str = "network",
     image, missing = _check(image, missing)
     if image.ndim != 2:
         raise ValueError(f"image must be 2-D, got shape {image.shape}")
-    if canonical_method(method) == "temporal":
+    method = canonical_method(method)
+    if method == "temporal":
         raise ValueError("method 'temporal' needs a sequence of frames: use fill_frames(..., "
                          "times=...) or inpaint_cube")
-    if canonical_method(method) in _CENTRED and center is None:
+    if method in _CENTRED and center is None:
         raise ValueError(f"method {method!r} needs the Sun centre: center=(x, y)")
     return fill_frames(image[np.newaxis], missing[np.newaxis], method=method,
                        centers=None if center is None else [center], weights=weights,

@@ -36,8 +36,8 @@ def test_gpu_fill_matches_cpu_and_keeps_observed_pixels():
     from lascoproc.inpaint import fill_frames
 
     frames, missing, center = _frames()
-    cpu = fill_frames(frames, missing, centers=center, device="cpu")
-    gpu = fill_frames(frames, missing, centers=center, device="cuda")
+    cpu = fill_frames(frames, missing, method="network", centers=center, device="cpu")
+    gpu = fill_frames(frames, missing, method="network", centers=center, device="cuda")
     np.testing.assert_array_equal(gpu[~missing], frames[~missing])
     np.testing.assert_allclose(gpu[missing], cpu[missing], rtol=1e-3)
 
@@ -47,8 +47,8 @@ def test_gpu_autocast_is_close_to_fp32(amp):
     from lascoproc.inpaint import fill_frames
 
     frames, missing, center = _frames()
-    full = fill_frames(frames, missing, centers=center, device="cuda")
-    half = fill_frames(frames, missing, centers=center, device="cuda", amp=amp)
+    full = fill_frames(frames, missing, method="network", centers=center, device="cuda")
+    half = fill_frames(frames, missing, method="network", centers=center, device="cuda", amp=amp)
     rel = np.abs(half[missing] / full[missing] - 1)
     assert np.median(rel) < 0.01
 
@@ -67,8 +67,8 @@ def test_cube_on_the_gpu_equals_the_cpu(no_compute):
                             "crpix2": ("time", np.full(5, center[1] + 1))}
                     ).chunk({"time": (2, 3)})
     with no_compute():
-        gpu = inpaint_cube(ds, device="cuda", batch_size=5, gpu_resource=True)
-    cpu = inpaint_cube(ds, device="cpu").compute()
+        gpu = inpaint_cube(ds, method="network", device="cuda", batch_size=5, gpu_resource=True)
+    cpu = inpaint_cube(ds, method="network", device="cpu").compute()
     gpu = gpu.compute()
     np.testing.assert_array_equal(gpu.quality.values, cpu.quality.values)
     np.testing.assert_allclose(gpu.brightness.values, cpu.brightness.values, rtol=1e-3)

@@ -168,7 +168,9 @@ def test_numpy_backed_cube_is_filled_at_once(cube):
 
 def test_bad_cubes_are_refused(cube):
     with pytest.raises(ValueError, match="no 'quality'"):
-        inpaint_cube(cube.drop_vars("quality"))
+        inpaint_cube(cube.drop_vars("quality"), method="radial")
+    with pytest.raises(TypeError, match="give method=, one of .*no default"):
+        inpaint_cube(cube)  # no default method since 2026-12-02
     with pytest.raises(ValueError, match="method"):
         inpaint_cube(cube, method="magic")
     for method in ("network", "radial", "temporal", "auto"):

@@ -232,6 +232,11 @@ def test_fill_rejects_bad_arguments():
         fill(image, np.zeros((8, 9), bool))
     with pytest.raises(ValueError, match="method"):
         fill(image, np.zeros((8, 8), bool), method="magic")
+    holes = np.ones((8, 8), bool)  # no default method since 2026-12-02 (it was "network")
+    with pytest.raises(TypeError, match="give method=, one of .*'biharmonic' suits"):
+        fill(image, holes)
+    with pytest.raises(TypeError, match="give method=, one of .*'biharmonic' suits"):
+        fill_frames(image[None], holes[None])
     for method in ("network", "radial"):
         with pytest.raises(ValueError, match="Sun centre"):
             fill(image, np.zeros((8, 8), bool), method=method)

@@ -81,7 +81,8 @@ def test_export_is_pinned_and_fills(tmp_path):
     image = np.linspace(1.0, 2.0, 64 * 64).reshape(64, 64)
     missing = np.zeros(image.shape, bool)
     missing[16:32, 16:32] = True
-    out = fill(image, missing, center=(32.0, -50.0), weights=tmp_path / "w.pt", sha256=digest)
+    out = fill(image, missing, method="network", center=(32.0, -50.0),
+               weights=tmp_path / "w.pt", sha256=digest)
     assert np.isfinite(out[missing]).all()
     np.testing.assert_array_equal(out[~missing], image[~missing])
 
@@ -97,7 +98,8 @@ def _two_steps_then_fill(tmp_path, model: PatchNetConfig):
     image = np.linspace(1.0, 2.0, 64 * 64).reshape(64, 64)
     missing = np.zeros(image.shape, bool)
     missing[16:32, 16:32] = True
-    out = fill(image, missing, center=(32.0, -50.0), weights=tmp_path / "w.pt", sha256=digest)
+    out = fill(image, missing, method="network", center=(32.0, -50.0),
+               weights=tmp_path / "w.pt", sha256=digest)
     return image, missing, out
 
 
