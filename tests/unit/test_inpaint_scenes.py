@@ -100,3 +100,18 @@ def test_the_held_out_lasco_c2_level1_scene():
     assert c2.center == (63.5, 63.5) and c2.annulus == (30.0, 53.1) and c2.block == 4
     assert (~c2.valid).sum() == 784 and not c2.valid[63, 72] and c2.valid[63, 95]
     assert len(sc.candidate_blocks(c2)) == 308
+
+
+def test_the_held_out_lasco_c3_2013_scene():
+    """A second real LASCO C3 scene, held out: sunpy's Helioviewer JP2 of 2013-05-13 16:54 UTC
+    (a CME in the field), decoded to 102 x 102 bytes; 0 = no data (occulter, pylon, corners).
+    Its centre is the JP2 header's, scaled, within 0.2 px of the occulter's centroid."""
+    (c3,) = sc.load_scenes(sc.SCENES_DIR / "lasco_c3_2013.json")
+    assert c3.image.shape == (102, 102) and c3.image.dtype == np.uint8
+    assert c3.center == (51.17, 48.41) and c3.annulus == (14.94, 41.84) and c3.block == 4
+    assert (~c3.valid).sum() == 2028 and not c3.valid[48, 51] and c3.valid[48, 80]
+    occulter = (c3.image == 0) & (np.hypot(*np.mgrid[:102, :102][::-1] -
+                                           np.array([51, 49])[:, None, None]) < 15)
+    rows, cols = np.nonzero(occulter)
+    assert abs(cols.mean() - 51.17) < 0.2 and abs(rows.mean() - 48.41) < 0.2
+    assert len(sc.candidate_blocks(c3)) == 255
