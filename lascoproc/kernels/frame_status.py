@@ -5,7 +5,7 @@ writers and the run report use them; the per-pixel bits are :mod:`lascoproc.kern
 read that fails leaves its region for ``--resume``; kept so that older stores read the same);
 2: not calibrated, with the reason in ``frame_status_reason`` (found when planning: unknown
 filter/polarizer, bad exposure time, geometry off the CCD...); 3: no data (every pixel or every
-telemetry block lost).
+telemetry block lost, or every pixel not lost holding one value: saturated or corrupted).
 """
 
 __all__ = ["FRAME_STATUS", "FRAME_OK", "FRAME_UNREADABLE", "FRAME_NOT_CALIBRATED",

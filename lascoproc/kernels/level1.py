@@ -149,6 +149,22 @@ def calibrate_frame(counts: np.ndarray, plan: FramePlan, *, detector: str,
 def frame_checks(counts: np.ndarray) -> tuple[int, bool]:
     """``(nmissing, no_data)`` of a level-0.5 frame: its lost telemetry blocks
     (:func:`~lascoproc.kernels.missing_blocks.zero_blocks`), and whether it holds no
-    observation at all (every block lost, or every pixel 0)."""
+    observation at all: every block lost (every pixel 0), or every pixel not lost holding one
+    value. An observed frame holds the bias plus noise; one value everywhere (32767, 16383...)
+    is a saturated or corrupted read-out, which would otherwise be calibrated into a smooth,
+    plausible-looking level-1 image."""
     blocks = zero_blocks(counts)
-    return int(blocks.sum()), bool(blocks.all())
+    nmissing = int(blocks.sum())
+    return nmissing, bool(blocks.all()) or _one_value(counts)
+
+
+def _one_value(counts: np.ndarray) -> bool:
+    """Whether every non-zero pixel of ``counts`` holds the same value (a few rows first: a
+    real frame differs within its first sampled row, so the whole frame is read only for a
+    frame that may be constant)."""
+    for row in counts[::max(1, counts.shape[0] // 4)]:
+        values = row[row != 0]
+        if values.size and (values != values[0]).any():
+            return False
+    values = counts[counts != 0]
+    return values.size == 0 or bool((values == values[0]).all())

@@ -133,9 +133,25 @@ def test_idl_order_not_transposed_and_lone_zero_pixels():
         missing_block_numbers(raw, r1col=20, r1row=1), [2])
     # ... but it holds no observation: IDL's zz = WHERE(a LE 0) masks it too
     assert missing_pixel_mask(raw).sum() == 32 * 32 + 1
+    raw[50, 50] = 601  # an observed frame is not one value everywhere (next test)
     nmissing, no_data = frame_checks(raw)
     assert (nmissing, no_data) == (1, False)
     assert frame_checks(np.zeros((64, 96), np.uint16)) == (6, True)
+
+
+def test_a_frame_of_one_value_holds_no_data():
+    """Every pixel not lost holding one value (saturated, or a corrupted read-out) is no
+    observation: ``no_data``, as a frame of lost blocks is (it was calibrated and counted as
+    used before 2026-12-02). One differing pixel anywhere, even in a row the fast path does
+    not sample, makes it data."""
+    raw = np.full((64, 96), 32767, np.uint16)
+    assert frame_checks(raw) == (0, True)
+    raw[0:32, 0:32] = 0  # a lost block too: still one value where anything was read
+    assert frame_checks(raw) == (1, True)
+    raw[33, 95] = 32766  # row 33 is not among the rows sampled first (0, 16, 32, 48)
+    assert frame_checks(raw) == (1, False)
+    noisy = np.random.default_rng(0).integers(400, 900, (64, 96)).astype(np.uint16)
+    assert frame_checks(noisy) == (0, False)
 
 
 def test_frame_sides_not_multiples_of_32():
@@ -143,6 +159,7 @@ def test_frame_sides_not_multiples_of_32():
     raw = np.full((100, 70), 500, np.uint16)
     raw[96:100, 64:70] = 0  # the partial corner block, all of its stored pixels 0
     raw[0:32, 0:32] = 0
+    raw[40, 40] = 501
     assert zero_blocks(raw).shape == (4, 3)
     np.testing.assert_array_equal(np.flatnonzero(zero_blocks(raw)), [0, 11])
     assert frame_checks(raw) == (2, False)
