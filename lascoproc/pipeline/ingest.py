@@ -34,7 +34,13 @@ from lascoproc.pipeline.regions import (
     new_run_id,
     write_cube,
 )
-from lascoproc.pipeline.report import RunReport, build_report, report_path, write_report
+from lascoproc.pipeline.report import (
+    RunReport,
+    StoppedRun,
+    build_report,
+    report_path,
+    write_report,
+)
 
 __all__ = ["ingest_level05", "IngestResult"]
 
@@ -94,25 +100,35 @@ def ingest_level05(
     run_id, started = new_run_id(), dt.datetime.now(dt.UTC)
     definition = {"product": "LASCO level-0.5 cube", "detector": detector.upper(),
                   "lascoproc_version": lascoproc.__version__}
+    product = f"LASCO {detector.upper()} level 0.5"
+    stopped = StoppedRun(run_id=run_id, product=product, archive=root, started=started,
+                         problems=groups.problems, report_at=report_path(out),
+                         storage_options=out_storage_options)
+    targets = [size_store(out, size, main=k == 0) for k, size in enumerate(sizes)]
+    for target, size in zip(targets, sizes, strict=True):
+        stopped.plan(target, groups[size]["path"].values)
     written = []
-    for k, size in enumerate(sizes):
-        frames = groups[size]
+    try:
+        for target, size in zip(targets, sizes, strict=True):
+            frames = groups[size]
 
-        def open_range(rng: slice, frames=frames) -> xr.Dataset:
-            return lasco_cube_from_frames(frames.isel(time=rng),
-                                          storage_options=storage_options, policy=policy,
-                                          archive=root, frames_per_chunk=region_frames)
+            def open_range(rng: slice, frames=frames) -> xr.Dataset:
+                return lasco_cube_from_frames(frames.isel(time=rng),
+                                              storage_options=storage_options, policy=policy,
+                                              archive=root, frames_per_chunk=region_frames)
 
-        target = size_store(out, size, main=k == 0)
-        report = write_cube(target, level05_template(frames), open_range,
-                            definition=definition, region_frames=region_frames,
-                            range_frames=range_frames, resume=resume, overwrite=overwrite,
-                            storage_options=out_storage_options, progress=progress,
-                            client=client, run_id=run_id)
-        written.append((target, report, open_store(target, out_storage_options)))
-    run_report = build_report(run_id=run_id, product=f"LASCO {detector.upper()} level 0.5",
-                              archive=root, started=started, problems=groups.problems,
-                              written=written)
+            stopped.begin(target)
+            report = write_cube(target, level05_template(frames), open_range,
+                                definition=definition, region_frames=region_frames,
+                                range_frames=range_frames, resume=resume, overwrite=overwrite,
+                                storage_options=out_storage_options, progress=progress,
+                                client=client, run_id=run_id, on_region=stopped.region_written)
+            written.append((target, report, open_store(target, out_storage_options)))
+    except BaseException as err:
+        stopped.write(err)
+        raise
+    run_report = build_report(run_id=run_id, product=product, archive=root, started=started,
+                              problems=groups.problems, written=written)
     write_report(run_report, report_path(out), out_storage_options)
     others = {"x".join(map(str, size)): (target, report)
               for size, (target, report, _) in list(zip(sizes, written, strict=True))[1:]}

@@ -49,7 +49,13 @@ from lascoproc.pipeline.regions import (
     new_run_id,
     write_cube,
 )
-from lascoproc.pipeline.report import RunReport, build_report, report_path, write_report
+from lascoproc.pipeline.report import (
+    RunReport,
+    StoppedRun,
+    build_report,
+    report_path,
+    write_report,
+)
 
 __all__ = ["open_level1", "run_level1", "Level1Result", "Level1Ranges", "size_store"]
 
@@ -360,31 +366,41 @@ def run_level1(archive: str | LascoIndex, *, detector: str, calib: str | Calibra
     sizes = select_sizes(groups, shape, detector, root)
     gpu = bool(gpu_resource) and inpaint == "network"
     run_id, started = new_run_id(), dt.datetime.now(dt.UTC)
+    product = f"LASCO {detector.upper()} level 1"
+    targets = [size_store(out, size, main=k == 0) for k, size in enumerate(sizes)]
+    stopped = StoppedRun(run_id=run_id, product=product, archive=root, started=started,
+                         problems=groups.problems, report_at=report_path(targets[0]),
+                         storage_options=out_storage_options)
+    for target, size in zip(targets, sizes, strict=True):
+        stopped.plan(target, groups[size]["path"].values)
     written: dict[tuple[int, int], tuple[str, WriteReport]] = {}
-    for k, size in enumerate(sizes):
-        frames = groups[size]
-        run = Level1Ranges(frames, store, options=options, archive=root,
-                           storage_options=storage_options, policy=policy, inpaint=inpaint,
-                           gpu_resource=gpu, chunk_frames=region_frames)
-        template = run.template()
-        target = size_store(out, size, main=k == 0)
-        # dask drops layer annotations when it fuses tasks: keep the GPU tasks apart
-        unfused = (dask.config.set({"optimization.fuse.active": False}) if gpu
-                   else contextlib.nullcontext())
-        with unfused:
-            report = write_cube(
-                target, template, run.open_range, definition=run.definition(template),
-                region_frames=region_frames, range_frames=range_frames, resume=resume,
-                overwrite=overwrite, storage_options=out_storage_options, progress=progress,
-                client=client, run_id=run_id, direct_writer=_direct(
-                    run, target, out_storage_options, region_frames, template))
-        written[size] = (target, report)
+    try:
+        for target, size in zip(targets, sizes, strict=True):
+            run = Level1Ranges(groups[size], store, options=options, archive=root,
+                               storage_options=storage_options, policy=policy,
+                               inpaint=inpaint, gpu_resource=gpu, chunk_frames=region_frames)
+            template = run.template()
+            # dask drops layer annotations when it fuses tasks: keep the GPU tasks apart
+            unfused = (dask.config.set({"optimization.fuse.active": False}) if gpu
+                       else contextlib.nullcontext())
+            stopped.begin(target)
+            with unfused:
+                report = write_cube(
+                    target, template, run.open_range, definition=run.definition(template),
+                    region_frames=region_frames, range_frames=range_frames, resume=resume,
+                    overwrite=overwrite, storage_options=out_storage_options,
+                    progress=progress, client=client, run_id=run_id,
+                    on_region=stopped.region_written, direct_writer=_direct(
+                        run, target, out_storage_options, region_frames, template))
+            written[size] = (target, report)
+    except BaseException as err:
+        stopped.write(err)
+        raise
     main_store, main_report = next(iter(written.values()))
     others = {f"{ny}x{nx}": value for (ny, nx), value in list(written.items())[1:]}
     opened = [(target, report, open_store(target, out_storage_options))
               for target, report in written.values()]
-    run_report = build_report(run_id=run_id, product=f"LASCO {detector.upper()} level 1",
-                              archive=root, started=started, problems=groups.problems,
-                              written=opened)
+    run_report = build_report(run_id=run_id, product=product, archive=root, started=started,
+                              problems=groups.problems, written=opened)
     write_report(run_report, report_path(main_store), out_storage_options)
     return Level1Result(opened[0][2], main_report, others=others, run_report=run_report)

@@ -30,10 +30,11 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from lascoproc.io.fs import redact_url, write_json_atomic
+from lascoproc.io.fs import redact_text, redact_url, write_json_atomic
 from lascoproc.io.lasco_archive import Problem
 
-__all__ = ["RunReport", "InputFile", "build_report", "report_path", "write_report"]
+__all__ = ["RunReport", "InputFile", "StoppedRun", "build_report", "report_path",
+           "write_report"]
 
 _STATUS_ORDER = ("rejected", "not_written", "flagged", "used")
 
@@ -59,6 +60,9 @@ class RunReport:
     finished: str
     stores: list[dict[str, Any]]
     inputs: list[InputFile]
+    #: Why the run stopped before its end (the exception, one line); "" for a run that ran to
+    #: its end. A stopped run's report says which files were written before it stopped.
+    stopped: str = ""
 
     @property
     def counts(self) -> dict[str, int]:
@@ -76,8 +80,8 @@ class RunReport:
 
     @property
     def clean(self) -> bool:
-        """Nothing rejected, flagged or left unwritten."""
-        return all(item.status == "used" for item in self.inputs)
+        """Nothing rejected, flagged or left unwritten, and the run ran to its end."""
+        return not self.stopped and all(item.status == "used" for item in self.inputs)
 
     def as_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
@@ -89,7 +93,8 @@ class RunReport:
         """A few lines for the terminal: files by status, counts per reason, the first files
         that are not clean."""
         status = self.by_status
-        lines = [f"{len(self.inputs)} input files: " + ", ".join(
+        lines = [f"run stopped before its end: {self.stopped}"] if self.stopped else []
+        lines += [f"{len(self.inputs)} input files: " + ", ".join(
             f"{n} {s.replace('_', ' ')}" for s, n in status.items())]
         if self.counts:
             lines.append("reasons (files per code): " + ", ".join(
@@ -208,6 +213,83 @@ def build_report(*, run_id: str, product: str, archive: str, started: dt.datetim
                      started=started.isoformat(timespec="seconds"),
                      finished=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
                      stores=stores, inputs=inputs)
+
+
+class StoppedRun:
+    """The report of a run that may stop partway (an exception, Ctrl-C, a lost lease).
+
+    The pipeline calls :meth:`plan` with the stores it will write and their input files,
+    :meth:`begin` as it starts each, :meth:`region_written` after each region
+    (``write_cube``'s ``on_region``). If the run then stops with an exception, :meth:`write`
+    writes the run report as far as it got (each store's per-frame marks say which files were
+    written; the others, and the files of stores not begun, are ``not_written``) with
+    ``stopped`` set, and the exception goes on. A run that stops before it wrote any region
+    (a refused output, a locked store) writes nothing: the report of an earlier run beside
+    the same store is left as it was.
+    """
+
+    def __init__(self, *, run_id: str, product: str, archive: str, started: dt.datetime,
+                 problems: Iterable[Problem], report_at: str,
+                 storage_options: Mapping[str, Any] | None = None):
+        self.run_id, self.product, self.archive, self.started = run_id, product, archive, started
+        self.problems, self.report_at = list(problems), report_at
+        self.storage_options = storage_options
+        self.stores: dict[str, list[str]] = {}
+        self.begun: set[str] = set()
+        self.regions = 0
+
+    def plan(self, store: str, paths: Iterable[str]) -> None:
+        """``store`` is to be written with the frames of ``paths``."""
+        self.stores[store] = [str(p) for p in paths]
+
+    def begin(self, store: str) -> None:
+        """The run starts writing ``store`` (a store not begun is reported from the plan, not
+        from what an earlier run may have left there)."""
+        self.begun.add(store)
+
+    def region_written(self, _i: int = 0, _region: slice | None = None) -> None:
+        self.regions += 1
+
+    def write(self, error: BaseException) -> str | None:
+        """Write the report of the stopped run (best effort: a report that cannot be written
+        is skipped, never raised over ``error``); its path, or ``None``."""
+        if not self.regions:
+            return None
+        from lascoproc.io.zarr_store import open_store
+
+        try:
+            written, pending = [], []
+            for store, paths in self.stores.items():
+                try:
+                    if store not in self.begun:
+                        raise KeyError(store)
+                    ds = open_store(store, self.storage_options)
+                except (OSError, ValueError, KeyError):  # not begun, or no finished template
+                    pending += [InputFile(redact_url(p), "not_written",
+                                          ["not_written: the run stopped before this store"],
+                                          redact_url(store)) for p in paths]
+                    continue
+                written.append((store, _Unfinished(), ds))
+            report = build_report(run_id=self.run_id, product=self.product,
+                                  archive=self.archive, started=self.started,
+                                  problems=self.problems, written=written)
+            report.inputs += pending
+            report.inputs.sort(key=lambda i: (_STATUS_ORDER.index(i.status), i.path))
+            text = str(error).splitlines()[0] if str(error) else ""
+            report.stopped = redact_text(f"{type(error).__name__}: {text}" if text
+                                         else type(error).__name__)
+            return write_report(report, self.report_at, self.storage_options)
+        except Exception:  # noqa: BLE001 - the run's own error is the one to see
+            return None
+
+
+class _Unfinished:
+    """A store's write report when the run stopped while or before writing it."""
+
+    failed: list = []
+    regions_written = 0
+    regions_skipped = 0
+    complete = False
 
 
 def report_path(store: str) -> str:

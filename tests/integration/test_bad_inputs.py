@@ -5,6 +5,7 @@ report, and no bad frame with ``frame_status`` 0."""
 from __future__ import annotations
 
 import json
+import pathlib
 import shutil
 
 import numpy as np
@@ -89,3 +90,51 @@ def test_no_bad_frame_carries_status_ok(corpus):
                                                           bad["input_flags"].values, strict=True)}
     shared = next(b for b in inputs if b.kind == "time_shared")
     assert "time_shared" in flags[shared.path.rsplit("/", 1)[-1]]
+
+
+class _StopAfter:
+    """A progress reporter that raises once ``n`` regions are written (a run that dies
+    partway: an unexpected error, Ctrl-C)."""
+
+    def __init__(self, n: int):
+        self.n, self.seen = n, 0
+
+    def begin(self, total, done):
+        pass
+
+    def on_region(self, i, region):
+        self.seen += 1
+        if self.seen > self.n:
+            raise RuntimeError("stopped by the test")
+
+    def end(self):
+        pass
+
+
+def test_a_run_that_stops_partway_leaves_a_report_saying_so(lasco_archive, tmp_path):
+    """An ingest stopped by an exception after its first region: the report beside the store
+    says the run stopped and why, lists the frames written and those not (its second size's
+    store never begun included), and ``clean`` is false; the exception goes on. A rerun with
+    --resume replaces it with the report of a finished run. A run refused before it wrote
+    anything (the store exists, neither --resume nor --overwrite) leaves that report alone."""
+    from lascoproc.pipeline.ingest import ingest_level05
+
+    out = str(tmp_path / "l05.zarr")
+    with pytest.raises(RuntimeError, match="stopped by the test"):
+        ingest_level05(lasco_archive.root, detector="c3", out=out, region_frames=1,
+                       progress=_StopAfter(1))
+    report = json.loads(pathlib.Path(report_path(out)).read_text())
+    assert report["stopped"] == "RuntimeError: stopped by the test"
+    status = report["by_status"]
+    assert status["used"] + status["flagged"] == 2  # regions 0 and 1 were marked
+    assert status["not_written"] >= 2
+    reasons = {r for item in report["inputs"] for r in item["reasons"]}
+    assert "not_written: region not written yet" in reasons
+    assert "not_written: the run stopped before this store" in reasons  # the other sizes
+    with pytest.raises(FileExistsError):
+        ingest_level05(lasco_archive.root, detector="c3", out=out, region_frames=1)
+    assert json.loads(pathlib.Path(report_path(out)).read_text()) == report
+    done = ingest_level05(lasco_archive.root, detector="c3", out=out, region_frames=1,
+                          resume=True)
+    report = json.loads(pathlib.Path(report_path(out)).read_text())
+    assert report["stopped"] == "" and done.run_report.by_status["not_written"] == 0
