@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from datetime import date
 
 import pandas as pd
 
@@ -40,15 +39,19 @@ def timestamp(text: str) -> pd.Timestamp:
 
 
 def end_timestamp(text: str) -> pd.Timestamp:
-    """An argparse type for the end of a closed time range: a date alone (2002-05-21) means
-    the whole day, i.e. its last nanosecond, so ``--start 2002-05-21 --end 2002-05-21`` selects
-    that day; a date with a time (2002-05-21T12:00) is taken as given."""
+    """An argparse type for the end of a closed time range: a day, month or year alone
+    (2002-05-21, 2002/05/21, 2002-05, 2002) means the whole of it, i.e. its last nanosecond,
+    so ``--start 2002-05-21 --end 2002-05-21`` selects that day; a time (2002-05-21T12:00) is
+    taken as given. (The library's ``end=`` takes an instant as given: this is the command
+    line's reading.)"""
     stamp = timestamp(text)
     try:
-        date.fromisoformat(text.strip())
-    except ValueError:
+        period = pd.Period(text.strip())
+    except (ValueError, TypeError):
         return stamp
-    return stamp + pd.Timedelta(days=1) - pd.Timedelta(1, "ns")
+    if period.freqstr.split("-")[0] not in ("D", "M", "Q", "Y"):
+        return stamp
+    return (period + 1).start_time - pd.Timedelta(1, "ns")
 
 
 def add_storage_option(parser: argparse.ArgumentParser) -> None:
@@ -86,8 +89,8 @@ def add_time_range(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--start", type=timestamp, help="first time (inclusive); default: "
                         "the start of the archive")
     parser.add_argument("--end", type=end_timestamp, help="last time (inclusive; a date "
-                        "alone, 2002-05-21, includes that whole day); default: the end of "
-                        "the archive")
+                        "alone, 2002-05-21, includes that whole day, a month 2002-05 that "
+                        "whole month); default: the end of the archive")
 
 
 def positive_int(text: str) -> int:

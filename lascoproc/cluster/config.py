@@ -435,6 +435,7 @@ class ClusterConfig:
             values["backend"] = "scheduler"
         if values.get("backend", "scheduler") != "scheduler" and "address" not in values:
             values["address"] = None
+        values = _switched(values, self.backend)
         return self.replace(values, source="environment") if values else self
 
     # ------------------------------------------------------------------ views
@@ -543,4 +544,21 @@ def load_cluster_config(
         given["backend"] = "scheduler"
     if given.get("backend", "scheduler") != "scheduler" and "address" not in given:
         given["address"] = None
+    given = _switched(given, config.backend)
     return config.replace(given, source="options") if given else config
+
+
+#: Fields a backend cannot honour. A later layer (environment, flags) that switches to such a
+#: backend drops them from the earlier ones (a site file's local-cluster sizes under
+#: ``--scheduler``), as a switch away from ``scheduler`` drops the earlier address; given in
+#: the same layer as the backend, they are an error (:meth:`ClusterConfig._check_backend`).
+_NOT_HONOURED = {"scheduler": ("n_workers", "threads_per_worker", "memory_limit"),
+                 "threads": ("memory_limit",)}
+
+
+def _switched(values: dict[str, Any], previous_backend: str) -> dict[str, Any]:
+    backend = values.get("backend")
+    if backend and backend != previous_backend:
+        for field in _NOT_HONOURED.get(backend, ()):
+            values.setdefault(field, None)
+    return values

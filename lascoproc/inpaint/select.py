@@ -22,7 +22,7 @@ reference scene.
    without pseudo-holes.
 
 A frame with fewer than :data:`MIN_PSEUDO` pseudo-hole pixels, or without a finite Sun centre,
-gets the biharmonic fill, the best single fill on three of the four real scenes of section 9.
+gets the biharmonic fill, the best single fill on three of the five real scenes of section 9.
 The cost is that of every candidate on each frame, plus one more fill.
 """
 

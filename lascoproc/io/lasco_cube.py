@@ -319,10 +319,12 @@ def _flag_index_time_mismatch(index: LascoIndex, records: list[_Record]) -> None
     them for the run's time range, differs from their header's ``DATE-OBS``/``TIME-OBS``, which
     the cube uses, by more than :data:`INDEX_TIME_TOLERANCE`: one of the two is wrong, and the
     frame may lie outside the range asked for."""
-    if not records or "time" not in index.frames:
+    frames = index.frames
+    if not records or "time" not in frames:
         return
-    listed = dict(zip(index.frames["path"], index.frames["time"].to_numpy("datetime64[ms]"),
-                      strict=True))
+    if "source" in frames:  # times the index read from the headers themselves cannot differ
+        frames = frames[frames["source"] == "img_hdr"]
+    listed = dict(zip(frames["path"], frames["time"].to_numpy("datetime64[ms]"), strict=True))
     for rec in records:
         when = listed.get(rec.path)
         if when is None or np.isnat(when) or rec.time is None or np.isnat(rec.time):

@@ -82,7 +82,8 @@ def write_level1_fits(level1: xr.Dataset, level05: xr.Dataset, out: str, *, batc
                       storage_options: Mapping[str, Any] | None = None,
                       progress: bool = False, nrl_scaling: bool = False,
                       overwrite: bool = False,
-                      calib: CalibrationStore | str | None = None) -> list[str]:
+                      calib: CalibrationStore | str | None = None,
+                      statuses: list[int] | None = None) -> list[str]:
     """Compute and write every frame as a level-1 FITS file; returns the paths.
 
     Every file name is worked out and checked first (:func:`lascoproc.io.level1_fits.
@@ -90,7 +91,9 @@ def write_level1_fits(level1: xr.Dataset, level05: xr.Dataset, out: str, *, batc
     stop the run before anything is written). ``nrl_scaling``: C3 Clear frames stored as NRL's
     int16 (``reduce_level_1.pro`` 1.68), other frames float32 as always. ``calib``: the
     calibration store (for C2's ``c2nullblocks.txt``); default the store named in
-    ``level1.attrs["calibration_store"]``.
+    ``level1.attrs["calibration_store"]``. ``statuses``: a list to which each frame's computed
+    ``frame_status`` is appended, in order (a frame found without data when computed is
+    written, as NRL writes it, and its status 3 tells the run report).
     """
     detector = str(level1.attrs.get("detector", "")).strip().upper()
     n = level1.sizes["time"]
@@ -119,8 +122,10 @@ def write_level1_fits(level1: xr.Dataset, level05: xr.Dataset, out: str, *, batc
     written = []
     for first in range(0, n, batch):
         sl = slice(first, min(first + batch, n))
-        b, q, c = dask.compute(level1["brightness"].data[sl], level1["quality"].data[sl],
-                               level05["counts"].data[sl])
+        b, q, c, st = dask.compute(level1["brightness"].data[sl], level1["quality"].data[sl],
+                                   level05["counts"].data[sl], level1["frame_status"].data[sl])
+        if statuses is not None:
+            statuses += [int(v) for v in np.asarray(st)]
         for k, i in enumerate(range(sl.start, sl.stop)):
             frame = frames[i]
             data, keywords = frame_pixel_keywords(b[k], c[k], frame, detector=detector,

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from collections.abc import Mapping
+from functools import partial
 from typing import Any
 
 import xarray as xr
@@ -32,6 +33,7 @@ from lascoproc.pipeline.regions import (
     DEFAULT_REGION_FRAMES,
     WriteReport,
     new_run_id,
+    refuse_foreign_output,
     write_cube,
 )
 from lascoproc.pipeline.report import (
@@ -107,6 +109,7 @@ def ingest_level05(
     targets = [size_store(out, size, main=k == 0) for k, size in enumerate(sizes)]
     for target, size in zip(targets, sizes, strict=True):
         stopped.plan(target, groups[size]["path"].values)
+        refuse_foreign_output(target, out_storage_options)  # all before the first is written
     written = []
     try:
         for target, size in zip(targets, sizes, strict=True):
@@ -117,12 +120,12 @@ def ingest_level05(
                                               storage_options=storage_options, policy=policy,
                                               archive=root, frames_per_chunk=region_frames)
 
-            stopped.begin(target)
             report = write_cube(target, level05_template(frames), open_range,
                                 definition=definition, region_frames=region_frames,
                                 range_frames=range_frames, resume=resume, overwrite=overwrite,
                                 storage_options=out_storage_options, progress=progress,
-                                client=client, run_id=run_id, on_region=stopped.region_written)
+                                client=client, run_id=run_id,
+                                on_start=partial(stopped.begin, target))
             written.append((target, report, open_store(target, out_storage_options)))
     except BaseException as err:
         stopped.write(err)

@@ -21,6 +21,7 @@ import datetime as dt
 import json
 import os
 from collections.abc import Mapping
+from functools import partial
 from typing import Any
 
 import dask
@@ -47,6 +48,7 @@ from lascoproc.pipeline.regions import (
     DEFAULT_REGION_FRAMES,
     WriteReport,
     new_run_id,
+    refuse_foreign_output,
     write_cube,
 )
 from lascoproc.pipeline.report import (
@@ -251,7 +253,9 @@ def _run_fits(archive, root, detector, store, out, *, start, end, shape, options
                         overwrite=overwrite)
     run_id, started = new_run_id(), dt.datetime.now(dt.UTC)
     files: list[str] = []
+    computed: list[list[int]] = []
     for run in runs:
+        computed.append([])
         n = run.frames.sizes["time"]
         for first in range(0, n, max(int(range_frames), 1)):
             rng = slice(first, min(first + int(range_frames), n))
@@ -262,29 +266,35 @@ def _run_fits(archive, root, detector, store, out, *, start, end, shape, options
             files += write_level1_fits(level1, level05, out,
                                        storage_options=out_storage_options,
                                        progress=bool(progress), nrl_scaling=nrl_scaling,
-                                       overwrite=True, calib=store)
+                                       overwrite=True, calib=store,
+                                       statuses=computed[-1])
     run_report = build_report(run_id=run_id, product=f"LASCO {detector.upper()} level 1 (FITS)",
                               archive=root, started=started, problems=groups.problems,
-                              written=[(out, None, _fits_frames(run)) for run in runs])
+                              written=[(out, None, _fits_frames(run, status))
+                                       for run, status in zip(runs, computed, strict=True)])
     write_report(run_report, report_path(out), out_storage_options)
     return Level1Result(runs[0].template(), None, files, run_report=run_report)
 
 
-def _fits_frames(run: Level1Ranges) -> xr.Dataset:
+def _fits_frames(run: Level1Ranges, computed: list[int]) -> xr.Dataset:
     """What the run report reads of one frame size written as FITS files: every frame was
-    written (the writer writes them all or raises); its status is the plan's (a frame the
-    plan cannot calibrate, with the reason); a frame found without data when computed is
-    written, as NRL does, and not told apart here."""
+    written (the writer writes them all or raises); its status as computed (``computed``, in
+    frame order: the plan's not-calibrated frames with their reason, and frames found without
+    data, which are written as NRL writes them); the columns that say how completely the
+    calibration store covered it (the run report flags frames calibrated without some file)."""
     template = run.template()
     reason = np.asarray(template["frame_status_reason"].values).astype(str)
-    status = xr.DataArray(np.where(reason != "", FRAME_NOT_CALIBRATED, 0).astype(np.uint8),
-                          dims="time", attrs=dict(template["frame_status"].attrs))
+    planned = np.where(reason != "", FRAME_NOT_CALIBRATED, 0).astype(np.uint8)
+    done = np.asarray(computed, np.uint8) if len(computed) == reason.size else planned
+    status = xr.DataArray(np.maximum(planned, done), dims="time",
+                          attrs=dict(template["frame_status"].attrs))
     out = xr.Dataset({"frame_status": status,
                       "frame_written": ("time", np.ones(reason.size, bool)),
                       "path": ("time", np.asarray(template["path"].values)),
                       "frame_status_reason": ("time", reason)})
-    if "input_flags" in template.variables:
-        out["input_flags"] = ("time", np.asarray(template["input_flags"].values))
+    for name in ("input_flags", "date_obs_source", "bias_source", "expfactor_file"):
+        if name in template.variables:
+            out[name] = ("time", np.asarray(template[name].values))
     out.attrs["frame_shape"] = "x".join(str(template.sizes[d]) for d in ("y", "x"))
     return out
 
@@ -373,6 +383,7 @@ def run_level1(archive: str | LascoIndex, *, detector: str, calib: str | Calibra
                          storage_options=out_storage_options)
     for target, size in zip(targets, sizes, strict=True):
         stopped.plan(target, groups[size]["path"].values)
+        refuse_foreign_output(target, out_storage_options)  # all before the first is written
     written: dict[tuple[int, int], tuple[str, WriteReport]] = {}
     try:
         for target, size in zip(targets, sizes, strict=True):
@@ -383,14 +394,13 @@ def run_level1(archive: str | LascoIndex, *, detector: str, calib: str | Calibra
             # dask drops layer annotations when it fuses tasks: keep the GPU tasks apart
             unfused = (dask.config.set({"optimization.fuse.active": False}) if gpu
                        else contextlib.nullcontext())
-            stopped.begin(target)
             with unfused:
                 report = write_cube(
                     target, template, run.open_range, definition=run.definition(template),
                     region_frames=region_frames, range_frames=range_frames, resume=resume,
                     overwrite=overwrite, storage_options=out_storage_options,
                     progress=progress, client=client, run_id=run_id,
-                    on_region=stopped.region_written, direct_writer=_direct(
+                    on_start=partial(stopped.begin, target), direct_writer=_direct(
                         run, target, out_storage_options, region_frames, template))
             written[size] = (target, report)
     except BaseException as err:

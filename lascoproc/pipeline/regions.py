@@ -64,6 +64,7 @@ __all__ = [
     "region_slices",
     "time_ranges",
     "run_fingerprint",
+    "refuse_foreign_output",
     "new_run_id",
     "write_cube",
     "write_dataset",
@@ -212,6 +213,44 @@ class _Heartbeat:
         self._thread.join(timeout=5)
 
 
+def refuse_foreign_output(store: str, storage_options: Mapping[str, Any] | None = None
+                          ) -> None:
+    """``FileExistsError`` when something that is not a Zarr store is at ``store`` (a file, a
+    directory with other files): it is neither written into nor replaced. Pipelines that write
+    several stores check them all before writing the first."""
+    foreign = foreign_entries(store, storage_options)
+    if foreign:
+        raise FileExistsError(
+            f"{redact_url(store)} exists and is not a Zarr store (it holds "
+            f"{', '.join(foreign)}): it is neither written into nor replaced, with or without "
+            "--overwrite/--resume; choose a new output path (what is left of a Zarr store "
+            "whose zarr.json was removed, e.g. by an interrupted --overwrite, is to be removed "
+            "by hand)")
+
+
+def _existing_store(store: str, where: str, resume: bool, overwrite: bool,
+                    storage_options: Mapping[str, Any] | None) -> bool:
+    """Whether a store of lascoproc's is at ``store`` that this run may resume or replace;
+    ``FileExistsError`` for one it may not touch (another program's store, or any existing
+    store without ``resume``/``overwrite``). A store whose template was cut off is removed
+    for ``resume`` (it holds no region) and counts as absent."""
+    exists = store_exists(store, storage_options)
+    if exists and FINGERPRINT_ATTR not in root_attrs(store, storage_options):
+        raise FileExistsError(
+            f"{where} is a Zarr store that lascoproc did not write (no run fingerprint: "
+            "another program's store, or a run cut off before its template's first "
+            "attributes): it is neither resumed nor overwritten; choose another output, "
+            "or remove it yourself if it is to go")
+    if exists and resume and not template_complete(store, storage_options):
+        # killed while it wrote its template: no region was written, make it again
+        remove_store(store, storage_options)
+        exists = False
+    if exists and not (resume or overwrite):
+        raise FileExistsError(f"{where} exists: pass resume=True (--resume) to continue it "
+                              "or overwrite=True (--overwrite) to replace it")
+    return exists
+
+
 def write_cube(
     store: str,
     template: xr.Dataset,
@@ -230,6 +269,7 @@ def write_cube(
     max_in_flight: int | None = None,
     compute_kwargs: Mapping[str, Any] | None = None,
     on_region: Callable[[int, slice], None] | None = None,
+    on_start: Callable[[], None] | None = None,
     lease_ttl: float = 600.0,
     run_id: str | None = None,
     direct_writer: Callable[[], Callable[[slice], Callable[[slice], Any]] | None] | None = None,
@@ -269,7 +309,13 @@ def write_cube(
         ``max_in_flight`` at a time (default twice its threads, at least 2), each marked as soon
         as it is written. Without a client: one region at a time with ``compute_kwargs``.
     on_region
-        Called as ``on_region(i, region)`` after region ``i`` is written and marked.
+        Called as ``on_region(i, region)`` after region ``i`` is written and marked (before
+        ``progress`` hears of it).
+    on_start
+        Called once the output is accepted, just before anything in it is changed (an
+        existing store removed for ``overwrite``, a template written, a resume begun); never
+        for a run refused before that (the run report of a stopped run is written only then:
+        :class:`lascoproc.pipeline.report.StoppedRun`).
     lease_ttl
         Seconds after its last heartbeat at which the lease is stale (renewed every third).
     run_id
@@ -299,28 +345,10 @@ def write_cube(
     fingerprint, text = run_fingerprint(template, dict(definition or {}),
                                         region_frames=region_frames, zarr_format=zarr_format)
     where = redact_url(store)
-    foreign = foreign_entries(store, storage_options)
-    if foreign:
-        raise FileExistsError(
-            f"{where} exists and is not a Zarr store (it holds {', '.join(foreign)}): it is "
-            "neither written into nor replaced, with or without --overwrite/--resume; choose "
-            "a new output path")
+    refuse_foreign_output(store, storage_options)
     lease = acquire_lease(store, run_id, ttl=lease_ttl, storage_options=storage_options)
     try:
-        exists = store_exists(store, storage_options)
-        if exists and FINGERPRINT_ATTR not in root_attrs(store, storage_options):
-            raise FileExistsError(
-                f"{where} is a Zarr store that lascoproc did not write (no run fingerprint: "
-                "another program's store, or a run cut off before its template's first "
-                "attributes): it is neither resumed nor overwritten; choose another output, "
-                "or remove it yourself if it is to go")
-        if exists and resume and not template_complete(store, storage_options):
-            # killed while it wrote its template: no region was written, make it again
-            remove_store(store, storage_options)
-            exists = False
-        if exists and not (resume or overwrite):
-            raise FileExistsError(f"{where} exists: pass resume=True (--resume) to continue it "
-                                  "or overwrite=True (--overwrite) to replace it")
+        exists = _existing_store(store, where, resume, overwrite, storage_options)
         done = np.zeros(len(regions), bool)
         if exists and resume:
             attrs = read_attrs(store, storage_options)
@@ -331,7 +359,11 @@ def write_cube(
                     "resuming would mix results; write to a new store or pass --overwrite")
             marks = read_marks(store, storage_options)
             done = np.array([marks[r].all() for r in regions], bool)
+            if on_start is not None:
+                on_start()
         else:
+            if on_start is not None:
+                on_start()
             if exists:
                 remove_store(store, storage_options)
             meta = template.copy()
@@ -482,9 +514,9 @@ class _RegionRun:
                     storage_options=self.storage_options)
         self.written += 1
         self.frames += region.stop - region.start
-        self.progress.region_done(i, region)
         if self.on_region is not None:
             self.on_region(i, region)
+        self.progress.region_done(i, region)
 
     def run(self, progress, client, max_in_flight, compute_kwargs) -> WriteReport:
         started = _time.perf_counter()

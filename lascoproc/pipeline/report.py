@@ -110,28 +110,37 @@ class RunReport:
 
 #: Per-frame columns of a level-1 store that say how completely the calibration store covered
 #: the frame (:mod:`lascoproc.calibrate.plan`); read by :func:`_calibration_reasons`.
-_CALIBRATION_COLUMNS = ("date_obs_source", "bias_source")
+_CALIBRATION_COLUMNS = ("date_obs_source", "bias_source", "expfactor_file")
+
+#: ``date_obs_source`` of a frame after the last day of the store's roll/centre tables: data
+#: newer than NRL's own tables, for which no frame is flagged.
+_AFTER_TABLES = "uncorrected: after LAST_DAY"
 
 
 def _calibration_reasons(values: Mapping[str, Any]) -> list[str]:
     """Calibrated, but not as NRL would: the calibration store lacked a file the frame needed.
 
     - ``time_uncorrected``: the store has no TIME_DIFF.DAT (or no C2 time-offset table) for the
-      frame, so DATE-OBS is the level-0.5 time (``date_obs_source`` "uncorrected: no ...").
-      Frames after the tables' LAST_DAY or outside their span are not flagged: that is
-      where NRL's own level 1 stops correcting too;
-    - ``no_exposure_factor``: the frame is in no exposure-factor table of the store
-      (``get_exp_factor.pro``), so its exposure factor is 1 and its bias comes from the
-      level-0.5 HISTORY or the ``offset_bias`` port (``bias_source`` not "table ...").
+      frame, so DATE-OBS is the level-0.5 time (``date_obs_source`` "uncorrected: no ...");
+    - ``no_exposure_factor``: the store has no exposure-factor table for the frame's detector
+      and day (``expfactor_file`` empty; ``get_exp_factor.pro`` then gives a factor of 1 and
+      the bias comes from the level-0.5 HISTORY or the ``offset_bias`` port). A frame that the
+      day's table exists for but does not list is not flagged: NRL's level 1 of that frame
+      has the same factor 1.
+
+    Frames after the store's LAST_DAY (``date_obs_source`` "uncorrected: after LAST_DAY") get
+    neither: newer than NRL's own tables, they are calibrated as NRL's quicklook would be.
     """
-    reasons = []
     time_source = str(values.get("date_obs_source", "") or "")
+    if time_source.startswith(_AFTER_TABLES):
+        return []
+    reasons = []
     if time_source.startswith("uncorrected: no "):
         reasons.append(f"time_uncorrected: {time_source[len('uncorrected: '):]}")
     bias_source = str(values.get("bias_source", "") or "")
-    if bias_source and not bias_source.startswith("table "):
-        reasons.append("no_exposure_factor: the frame is in no exposure-factor table of the "
-                       f"calibration store (factor 1, bias from {bias_source})")
+    if "expfactor_file" in values and not str(values.get("expfactor_file") or ""):
+        reasons.append("no_exposure_factor: no exposure-factor table for the frame's day in "
+                       f"the calibration store (factor 1, bias from {bias_source or 'unknown'})")
     return reasons
 
 
@@ -218,14 +227,15 @@ def build_report(*, run_id: str, product: str, archive: str, started: dt.datetim
 class StoppedRun:
     """The report of a run that may stop partway (an exception, Ctrl-C, a lost lease).
 
-    The pipeline calls :meth:`plan` with the stores it will write and their input files,
-    :meth:`begin` as it starts each, :meth:`region_written` after each region
-    (``write_cube``'s ``on_region``). If the run then stops with an exception, :meth:`write`
+    The pipeline calls :meth:`plan` with the stores it will write and their input files, and
+    gives :meth:`begin` to ``write_cube`` as ``on_start`` (called once the output is accepted,
+    before anything in it changes). If the run then stops with an exception, :meth:`write`
     writes the run report as far as it got (each store's per-frame marks say which files were
     written; the others, and the files of stores not begun, are ``not_written``) with
-    ``stopped`` set, and the exception goes on. A run that stops before it wrote any region
-    (a refused output, a locked store) writes nothing: the report of an earlier run beside
-    the same store is left as it was.
+    ``stopped`` set, and the exception goes on. A run refused before it changed anything (an
+    existing store without resume/overwrite, another run's definition, a locked store), or one
+    that lost its lease to another writer, writes nothing: the report beside the store is
+    left as it was.
     """
 
     def __init__(self, *, run_id: str, product: str, archive: str, started: dt.datetime,
@@ -236,26 +246,23 @@ class StoppedRun:
         self.storage_options = storage_options
         self.stores: dict[str, list[str]] = {}
         self.begun: set[str] = set()
-        self.regions = 0
 
     def plan(self, store: str, paths: Iterable[str]) -> None:
         """``store`` is to be written with the frames of ``paths``."""
         self.stores[store] = [str(p) for p in paths]
 
     def begin(self, store: str) -> None:
-        """The run starts writing ``store`` (a store not begun is reported from the plan, not
-        from what an earlier run may have left there)."""
+        """The run starts changing ``store`` (a store not begun is reported from the plan,
+        not from what an earlier run may have left there)."""
         self.begun.add(store)
-
-    def region_written(self, _i: int = 0, _region: slice | None = None) -> None:
-        self.regions += 1
 
     def write(self, error: BaseException) -> str | None:
         """Write the report of the stopped run (best effort: a report that cannot be written
         is skipped, never raised over ``error``); its path, or ``None``."""
-        if not self.regions:
+        from lascoproc.io.zarr_store import StoreLockedError, open_store
+
+        if not self.begun or isinstance(error, StoreLockedError):
             return None
-        from lascoproc.io.zarr_store import open_store
 
         try:
             written, pending = [], []

@@ -116,7 +116,8 @@ def test_a_run_that_stops_partway_leaves_a_report_saying_so(lasco_archive, tmp_p
     says the run stopped and why, lists the frames written and those not (its second size's
     store never begun included), and ``clean`` is false; the exception goes on. A rerun with
     --resume replaces it with the report of a finished run. A run refused before it wrote
-    anything (the store exists, neither --resume nor --overwrite) leaves that report alone."""
+    anything (the store exists, neither --resume nor --overwrite) leaves that report alone; an
+    --overwrite stopped at its first region replaces it (the old store is gone)."""
     from lascoproc.pipeline.ingest import ingest_level05
 
     out = str(tmp_path / "l05.zarr")
@@ -138,3 +139,11 @@ def test_a_run_that_stops_partway_leaves_a_report_saying_so(lasco_archive, tmp_p
                           resume=True)
     report = json.loads(pathlib.Path(report_path(out)).read_text())
     assert report["stopped"] == "" and done.run_report.by_status["not_written"] == 0
+    # --overwrite removes the finished store before its first region: stopped there, the
+    # finished run's report must not be left describing a store that is gone
+    with pytest.raises(RuntimeError, match="stopped by the test"):
+        ingest_level05(lasco_archive.root, detector="c3", out=out, region_frames=1,
+                       overwrite=True, progress=_StopAfter(0))
+    report = json.loads(pathlib.Path(report_path(out)).read_text())
+    assert report["stopped"] == "RuntimeError: stopped by the test"
+    assert report["by_status"]["used"] + report["by_status"]["flagged"] == 1

@@ -57,8 +57,13 @@ def test_end_date_alone_includes_that_day(lasco_archive, capsys):
     (it selected nothing of the day before 2026-12-02)."""
     from lascoproc_cli.options import end_timestamp
 
-    assert end_timestamp("2002-05-21") == pd.Timestamp("2002-05-21T23:59:59.999999999")
+    last_ns = pd.Timestamp("2002-05-21T23:59:59.999999999")
+    for text in ("2002-05-21", "2002/05/21", "May 21 2002", "20020521"):
+        assert end_timestamp(text) == last_ns, text
+    assert end_timestamp("2002-05") == pd.Timestamp("2002-05-31T23:59:59.999999999")
+    assert end_timestamp("2002") == pd.Timestamp("2002-12-31T23:59:59.999999999")
     assert end_timestamp("2002-05-21T12:00") == pd.Timestamp("2002-05-21T12:00")
+    assert end_timestamp("2002-05-21T00:00") == pd.Timestamp("2002-05-21")
     day1 = [f for f in lasco_archive.good("C3") if str(f.time).startswith("2002-05-21")]
     late = max(day1, key=lambda f: f.time)
     assert str(late.time) > "2002-05-21T12"  # the day's last frame is in its second half

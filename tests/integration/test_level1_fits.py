@@ -286,11 +286,11 @@ def test_cli_fits_output_reports_every_input_and_refuses_what_it_does_not_do(
 
 def test_incomplete_calibration_store_flags_the_frames_it_left_short(
         lasco_archive, tmp_path, capsys):
-    """A calibration store without TIME_DIFF.DAT and without exposure-factor tables that list
-    the archive's frames: the frames are calibrated (as ``reduce_level_1.pro`` does: factor 1,
-    bias from the port, DATE-OBS uncorrected) but flagged in the run report with
-    ``time_uncorrected`` and ``no_exposure_factor``, so ``--strict`` exits 3 (they counted as
-    cleanly used before 2026-12-02)."""
+    """A calibration store without TIME_DIFF.DAT and without C3 exposure-factor tables: the
+    frames are calibrated (as ``reduce_level_1.pro`` does: factor 1, bias from the port,
+    DATE-OBS uncorrected) but flagged in the run report with ``time_uncorrected`` and
+    ``no_exposure_factor``, for Zarr and FITS output, so ``--strict`` exits 3 (they counted
+    as cleanly used before 2026-12-02)."""
     import json
 
     from lascoproc.io.calib_store import write_manifest
@@ -298,8 +298,10 @@ def test_incomplete_calibration_store_flags_the_frames_it_left_short(
     from lascoproc_cli.main import main
 
     calib = tmp_path / "calib"
-    write_calibration_files(calib, start="2002-05-21", days=2, seed=3)  # generic frames only
+    write_calibration_files(calib, start="2002-05-21", days=2, seed=3)
     (calib / "lasco" / "data" / "calib" / "TIME_DIFF.DAT").unlink()
+    for table in calib.rglob("c3_expfactor_*.dat"):
+        table.unlink()
     write_manifest(str(calib))
     out = tmp_path / "l1.zarr"
     args = ["lasco", "calibrate", str(lasco_archive.root), "--detector", "c3", "--calib",
@@ -316,3 +318,11 @@ def test_incomplete_calibration_store_flags_the_frames_it_left_short(
     assert "offset_bias.pro" in reasons
     capsys.readouterr()
     assert main([*args, "--overwrite", "--strict"]) == 3
+    # the same flags for FITS output
+    fits_out = tmp_path / "l1fits"
+    assert main(["lasco", "calibrate", str(lasco_archive.root), "--detector", "c3", "--calib",
+                 str(calib), "--format", "fits", "--out", str(fits_out)]) == 0
+    report = json.loads((tmp_path / "l1fits.report.json").read_text())
+    written = [item for item in report["inputs"] if item["status"] in ("used", "flagged")]
+    assert written and all([r.split(":")[0] for r in item["reasons"]] ==
+                           ["time_uncorrected", "no_exposure_factor"] for item in written)

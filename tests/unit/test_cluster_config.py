@@ -73,19 +73,25 @@ def test_environment_overrides_the_file(tmp_path):
     config = load_cluster_config(environ=env)
     assert (config.backend, config.n_workers, config.threads_per_worker,
             config.memory_limit) == ("local", 3, 2, "2GiB")
-    # an address alone selects the scheduler backend over the file's; the worker counts and
-    # memory limit it cannot honour are errors (they were ignored before 2026-12-02)
+    # an address alone selects the scheduler backend over the file's. Worker counts given in
+    # the same layer as the address cannot be honoured: an error (they were ignored before
+    # 2026-12-02); the file's local-cluster sizes are dropped by the switch, as its address
+    # would be by a switch away from the scheduler
     env["LASCOPROC_SCHEDULER"] = "tcp://10.1.2.3:8786"
     with pytest.raises(ValueError, match="n_workers and threads_per_worker: the scheduler "
                                          "backend uses the workers"):
         load_cluster_config(environ=env)
     del env["LASCOPROC_WORKERS"], env["LASCOPROC_THREADS_PER_WORKER"]
-    path.write_text("backend: local\nmemory_limit: 2GiB\n")
-    with pytest.raises(ValueError, match=r"memory_limit \(2GiB\): the workers of a running"):
-        load_cluster_config(environ=env)
-    path.write_text("backend: local\n")
     config = load_cluster_config(environ=env)
-    assert (config.backend, config.address) == ("scheduler", "tcp://10.1.2.3:8786")
+    assert (config.backend, config.address, config.n_workers, config.memory_limit) == (
+        "scheduler", "tcp://10.1.2.3:8786", None, None)
+    with pytest.raises(ValueError, match=r"memory_limit \(4GiB\): the workers of a running"):
+        load_cluster_config(environ=env, memory_limit="4GiB")
+    config = load_cluster_config(path, environ={}, address="tcp://h:1")  # --scheduler flag
+    assert (config.backend, config.n_workers, config.memory_limit) == ("scheduler", None, None)
+    with pytest.raises(ValueError, match=r"memory_limit \(2GiB\): this process's threads"):
+        load_cluster_config(environ={}, memory_limit="2GiB")
+    assert load_cluster_config(path, environ={}, backend="threads").memory_limit is None
     # a backend from the environment drops the file's address
     path.write_text("backend: scheduler\naddress: tcp://h:8786\n")
     config = load_cluster_config(path, environ={"LASCOPROC_CLUSTER_BACKEND": "local"})
@@ -96,9 +102,8 @@ def test_overrides_beat_environment_and_none_means_not_given():
     env = {"LASCOPROC_CLUSTER_BACKEND": "local", "LASCOPROC_WORKERS": "4"}
     config = load_cluster_config(environ=env, n_workers=2, memory_limit=None)
     assert (config.backend, config.n_workers, config.memory_limit) == ("local", 2, None)
-    config = load_cluster_config(environ={"LASCOPROC_CLUSTER_BACKEND": "local"},
-                                 address="tcp://h:1")
-    assert config.backend == "scheduler"
+    config = load_cluster_config(environ=env, address="tcp://h:1")
+    assert (config.backend, config.n_workers) == ("scheduler", None)
 
 
 def test_bad_environment_value_is_named():
