@@ -206,7 +206,9 @@ def scenario_two_writers(archive: Path, clean, work: Path, seed: int) -> dict:
     argv = ingest_args(str(archive), out)
     procs = [subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               text=True) for _ in range(2)]
-    codes = [p.wait(timeout=600) for p in procs]
+    for proc in procs:  # read and close the pipes (a full pipe would block the writer)
+        proc.communicate(timeout=600)
+    codes = [p.returncode for p in procs]
     refused = sum(c != 0 for c in codes)
     if all(codes):  # neither finished (both stopped by the other): resume once
         subprocess.run([*argv, "--resume"], check=True, capture_output=True)

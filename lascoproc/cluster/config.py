@@ -429,14 +429,7 @@ class ClusterConfig:
 
         ``LASCOPROC_SCHEDULER`` alone selects the ``scheduler`` backend.
         """
-        environ = os.environ if environ is None else environ
-        values = {field: environ[var] for var, field in ENV_VARS.items() if environ.get(var)}
-        if "address" in values and "backend" not in values:
-            values["backend"] = "scheduler"
-        if values.get("backend", "scheduler") != "scheduler" and "address" not in values:
-            values["address"] = None
-        values = _switched(values, self.backend)
-        return self.replace(values, source="environment") if values else self
+        return _layered(self, _env_values(environ))
 
     # ------------------------------------------------------------------ views
 
@@ -538,27 +531,49 @@ def load_cluster_config(
     environ = os.environ if environ is None else environ
     path = path or environ.get(CLUSTER_FILE_ENV) or None
     config = ClusterConfig.from_yaml(path) if path else ClusterConfig()
-    config = config.with_env(environ)
-    given = {k: v for k, v in overrides.items() if v is not None}
-    if given.get("address") and "backend" not in given:
-        given["backend"] = "scheduler"
-    if given.get("backend", "scheduler") != "scheduler" and "address" not in given:
-        given["address"] = None
-    given = _switched(given, config.backend)
-    return config.replace(given, source="options") if given else config
+    given = _backend_rules({k: v for k, v in overrides.items() if v is not None})
+    return _layered(config, _env_values(environ), given)
 
 
 #: Fields a backend cannot honour. A later layer (environment, flags) that switches to such a
 #: backend drops them from the earlier ones (a site file's local-cluster sizes under
 #: ``--scheduler``), as a switch away from ``scheduler`` drops the earlier address; given in
-#: the same layer as the backend, they are an error (:meth:`ClusterConfig._check_backend`).
+#: the same layer as the backend or a later one, they are an error
+#: (:meth:`ClusterConfig._check_backend`, :meth:`ClusterConfig._check_resources`).
 _NOT_HONOURED = {"scheduler": ("n_workers", "threads_per_worker", "memory_limit"),
                  "threads": ("memory_limit",)}
 
 
-def _switched(values: dict[str, Any], previous_backend: str) -> dict[str, Any]:
-    backend = values.get("backend")
-    if backend and backend != previous_backend:
-        for field in _NOT_HONOURED.get(backend, ()):
-            values.setdefault(field, None)
+def _backend_rules(values: dict[str, Any]) -> dict[str, Any]:
+    """Within one layer: an address alone selects the scheduler backend; another backend
+    without an address drops the earlier layers' address."""
+    if values.get("address") and "backend" not in values:
+        values["backend"] = "scheduler"
+    if values.get("backend", "scheduler") != "scheduler" and "address" not in values:
+        values["address"] = None
     return values
+
+
+def _env_values(environ: Mapping[str, str] | None) -> dict[str, Any]:
+    environ = os.environ if environ is None else environ
+    return _backend_rules({field: environ[var] for var, field in ENV_VARS.items()
+                           if environ.get(var)})
+
+
+def _layered(base: ClusterConfig, *layers: Mapping[str, Any]) -> ClusterConfig:
+    """``base`` with ``layers`` applied in order (later ones win), validated once on the
+    merged values: the values of a layer earlier than the one that chose the backend are
+    dropped where that backend cannot honour them (:data:`_NOT_HONOURED`)."""
+    values: dict[str, Any] = {}
+    origin: dict[str, int] = {}
+    for k, layer in enumerate(layers, start=1):
+        for field, value in layer.items():
+            values[field], origin[field] = value, k
+    if not values:
+        return base
+    backend = values.get("backend", base.backend)
+    chosen_in = origin.get("backend", 0)
+    for field in _NOT_HONOURED.get(backend, ()):
+        if origin.get(field, 0) < chosen_in:
+            values[field] = None
+    return base.replace(values, source="environment and options")

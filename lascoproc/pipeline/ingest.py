@@ -32,8 +32,8 @@ from lascoproc.pipeline.regions import (
     DEFAULT_RANGE_FRAMES,
     DEFAULT_REGION_FRAMES,
     WriteReport,
+    check_output,
     new_run_id,
-    refuse_foreign_output,
     write_cube,
 )
 from lascoproc.pipeline.report import (
@@ -109,7 +109,8 @@ def ingest_level05(
     targets = [size_store(out, size, main=k == 0) for k, size in enumerate(sizes)]
     for target, size in zip(targets, sizes, strict=True):
         stopped.plan(target, groups[size]["path"].values)
-        refuse_foreign_output(target, out_storage_options)  # all before the first is written
+        check_output(target, resume=resume, overwrite=overwrite,  # all before the first
+                     storage_options=out_storage_options)
     written = []
     try:
         for target, size in zip(targets, sizes, strict=True):
@@ -126,6 +127,7 @@ def ingest_level05(
                                 storage_options=out_storage_options, progress=progress,
                                 client=client, run_id=run_id,
                                 on_start=partial(stopped.begin, target))
+            stopped.finish(target, report)
             written.append((target, report, open_store(target, out_storage_options)))
     except BaseException as err:
         stopped.write(err)

@@ -47,8 +47,8 @@ from lascoproc.pipeline.regions import (
     DEFAULT_RANGE_FRAMES,
     DEFAULT_REGION_FRAMES,
     WriteReport,
+    check_output,
     new_run_id,
-    refuse_foreign_output,
     write_cube,
 )
 from lascoproc.pipeline.report import (
@@ -285,7 +285,9 @@ def _fits_frames(run: Level1Ranges, computed: list[int]) -> xr.Dataset:
     template = run.template()
     reason = np.asarray(template["frame_status_reason"].values).astype(str)
     planned = np.where(reason != "", FRAME_NOT_CALIBRATED, 0).astype(np.uint8)
-    done = np.asarray(computed, np.uint8) if len(computed) == reason.size else planned
+    if len(computed) != reason.size:
+        raise RuntimeError(f"{len(computed)} computed frame statuses for {reason.size} frames")
+    done = np.asarray(computed, np.uint8)
     status = xr.DataArray(np.maximum(planned, done), dims="time",
                           attrs=dict(template["frame_status"].attrs))
     out = xr.Dataset({"frame_status": status,
@@ -383,7 +385,8 @@ def run_level1(archive: str | LascoIndex, *, detector: str, calib: str | Calibra
                          storage_options=out_storage_options)
     for target, size in zip(targets, sizes, strict=True):
         stopped.plan(target, groups[size]["path"].values)
-        refuse_foreign_output(target, out_storage_options)  # all before the first is written
+        check_output(target, resume=resume, overwrite=overwrite,  # all before the first
+                     storage_options=out_storage_options)
     written: dict[tuple[int, int], tuple[str, WriteReport]] = {}
     try:
         for target, size in zip(targets, sizes, strict=True):
@@ -402,6 +405,7 @@ def run_level1(archive: str | LascoIndex, *, detector: str, calib: str | Calibra
                     progress=progress, client=client, run_id=run_id,
                     on_start=partial(stopped.begin, target), direct_writer=_direct(
                         run, target, out_storage_options, region_frames, template))
+            stopped.finish(target, report)
             written[size] = (target, report)
     except BaseException as err:
         stopped.write(err)

@@ -65,6 +65,7 @@ __all__ = [
     "time_ranges",
     "run_fingerprint",
     "refuse_foreign_output",
+    "check_output",
     "new_run_id",
     "write_cube",
     "write_dataset",
@@ -228,12 +229,14 @@ def refuse_foreign_output(store: str, storage_options: Mapping[str, Any] | None 
             "by hand)")
 
 
-def _existing_store(store: str, where: str, resume: bool, overwrite: bool,
-                    storage_options: Mapping[str, Any] | None) -> bool:
-    """Whether a store of lascoproc's is at ``store`` that this run may resume or replace;
-    ``FileExistsError`` for one it may not touch (another program's store, or any existing
-    store without ``resume``/``overwrite``). A store whose template was cut off is removed
-    for ``resume`` (it holds no region) and counts as absent."""
+def check_output(store: str, *, resume: bool = False, overwrite: bool = False,
+                 storage_options: Mapping[str, Any] | None = None) -> None:
+    """Refuse, changing nothing, an output this run may not write: something that is not a
+    Zarr store, a Zarr store lascoproc did not write, an existing store without ``resume`` or
+    ``overwrite`` (``FileExistsError``, one line). Pipelines that write several stores check
+    them all before writing the first; :func:`write_cube` checks its own again."""
+    refuse_foreign_output(store, storage_options)
+    where = redact_url(store)
     exists = store_exists(store, storage_options)
     if exists and FINGERPRINT_ATTR not in root_attrs(store, storage_options):
         raise FileExistsError(
@@ -241,13 +244,24 @@ def _existing_store(store: str, where: str, resume: bool, overwrite: bool,
             "another program's store, or a run cut off before its template's first "
             "attributes): it is neither resumed nor overwritten; choose another output, "
             "or remove it yourself if it is to go")
-    if exists and resume and not template_complete(store, storage_options):
-        # killed while it wrote its template: no region was written, make it again
-        remove_store(store, storage_options)
-        exists = False
     if exists and not (resume or overwrite):
         raise FileExistsError(f"{where} exists: pass resume=True (--resume) to continue it "
                               "or overwrite=True (--overwrite) to replace it")
+
+
+def _existing_store(store: str, resume: bool, overwrite: bool,
+                    storage_options: Mapping[str, Any] | None, start: Callable[[], None]
+                    ) -> bool:
+    """Whether a store of lascoproc's is at ``store`` that this run may resume or replace
+    (:func:`check_output` refuses the others). A store whose template was cut off is removed
+    for ``resume`` (it holds no region) and counts as absent; ``start()`` is called first."""
+    check_output(store, resume=resume, overwrite=overwrite, storage_options=storage_options)
+    exists = store_exists(store, storage_options)
+    if exists and resume and not template_complete(store, storage_options):
+        # killed while it wrote its template: no region was written, make it again
+        start()
+        remove_store(store, storage_options)
+        exists = False
     return exists
 
 
@@ -312,10 +326,11 @@ def write_cube(
         Called as ``on_region(i, region)`` after region ``i`` is written and marked (before
         ``progress`` hears of it).
     on_start
-        Called once the output is accepted, just before anything in it is changed (an
-        existing store removed for ``overwrite``, a template written, a resume begun); never
-        for a run refused before that (the run report of a stopped run is written only then:
-        :class:`lascoproc.pipeline.report.StoppedRun`).
+        Called once, when the output is accepted, just before anything in it is changed (an
+        existing store removed for ``overwrite``, a cut-off template removed, a template
+        written, a resume with regions left to write); never for a run refused before that or
+        a resume with nothing to do (:class:`lascoproc.pipeline.report.StoppedRun` writes the
+        report of a stopped run only after it).
     lease_ttl
         Seconds after its last heartbeat at which the lease is stale (renewed every third).
     run_id
@@ -346,9 +361,16 @@ def write_cube(
                                         region_frames=region_frames, zarr_format=zarr_format)
     where = redact_url(store)
     refuse_foreign_output(store, storage_options)
+    started = []
+
+    def start() -> None:  # on_start, once, before the output is first changed
+        if not started and on_start is not None:
+            on_start()
+        started.append(True)
+
     lease = acquire_lease(store, run_id, ttl=lease_ttl, storage_options=storage_options)
     try:
-        exists = _existing_store(store, where, resume, overwrite, storage_options)
+        exists = _existing_store(store, resume, overwrite, storage_options, start)
         done = np.zeros(len(regions), bool)
         if exists and resume:
             attrs = read_attrs(store, storage_options)
@@ -359,11 +381,10 @@ def write_cube(
                     "resuming would mix results; write to a new store or pass --overwrite")
             marks = read_marks(store, storage_options)
             done = np.array([marks[r].all() for r in regions], bool)
-            if on_start is not None:
-                on_start()
+            if not done.all():
+                start()
         else:
-            if on_start is not None:
-                on_start()
+            start()
             if exists:
                 remove_store(store, storage_options)
             meta = template.copy()

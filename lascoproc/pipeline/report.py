@@ -233,9 +233,10 @@ class StoppedRun:
     writes the run report as far as it got (each store's per-frame marks say which files were
     written; the others, and the files of stores not begun, are ``not_written``) with
     ``stopped`` set, and the exception goes on. A run refused before it changed anything (an
-    existing store without resume/overwrite, another run's definition, a locked store), or one
-    that lost its lease to another writer, writes nothing: the report beside the store is
-    left as it was.
+    existing store without resume/overwrite, another run's definition, a locked store, a
+    resume with nothing left to do) writes nothing: the report beside the store is left as it
+    was. Once a run begins changing its stores the earlier report is removed, so that no
+    report ever describes stores that are no longer as it says.
     """
 
     def __init__(self, *, run_id: str, product: str, archive: str, started: dt.datetime,
@@ -246,6 +247,7 @@ class StoppedRun:
         self.storage_options = storage_options
         self.stores: dict[str, list[str]] = {}
         self.begun: set[str] = set()
+        self.finished: dict[str, Any] = {}
 
     def plan(self, store: str, paths: Iterable[str]) -> None:
         """``store`` is to be written with the frames of ``paths``."""
@@ -253,30 +255,48 @@ class StoppedRun:
 
     def begin(self, store: str) -> None:
         """The run starts changing ``store`` (a store not begun is reported from the plan,
-        not from what an earlier run may have left there)."""
+        not from what an earlier run may have left there). The first call removes the report
+        of the run that last changed these stores: from now on it would describe stores that
+        are no longer as it says (the run's own report, finished or stopped, replaces it)."""
+        if not self.begun:
+            from lascoproc.io.fs import get_fs
+
+            try:
+                fs, path = get_fs(self.report_at, self.storage_options)
+                if fs.exists(path):
+                    fs.rm(path)
+            except OSError:
+                pass  # the stopped or finished run's report overwrites it anyway
         self.begun.add(store)
+
+    def finish(self, store: str, report: Any) -> None:
+        """``store`` was written to its end, with ``report`` (its ``WriteReport``)."""
+        self.finished[store] = report
 
     def write(self, error: BaseException) -> str | None:
         """Write the report of the stopped run (best effort: a report that cannot be written
         is skipped, never raised over ``error``); its path, or ``None``."""
-        from lascoproc.io.zarr_store import StoreLockedError, open_store
+        from lascoproc.io.zarr_store import open_store, template_complete
 
-        if not self.begun or isinstance(error, StoreLockedError):
+        if not self.begun:
             return None
-
         try:
             written, pending = [], []
             for store, paths in self.stores.items():
                 try:
-                    if store not in self.begun:
+                    if store not in self.begun or not template_complete(store,
+                                                                        self.storage_options):
                         raise KeyError(store)
                     ds = open_store(store, self.storage_options)
+                    if "path" not in ds or "frame_written" not in ds:
+                        raise KeyError(store)
                 except (OSError, ValueError, KeyError):  # not begun, or no finished template
                     pending += [InputFile(redact_url(p), "not_written",
-                                          ["not_written: the run stopped before this store"],
-                                          redact_url(store)) for p in paths]
+                                          ["not_written: the run stopped before this store "
+                                           "held any region"], redact_url(store))
+                                for p in paths]
                     continue
-                written.append((store, _Unfinished(), ds))
+                written.append((store, self.finished.get(store, _Unfinished()), ds))
             report = build_report(run_id=self.run_id, product=self.product,
                                   archive=self.archive, started=self.started,
                                   problems=self.problems, written=written)

@@ -111,6 +111,31 @@ class _StopAfter:
         pass
 
 
+def test_a_run_that_stops_before_its_first_region_removes_the_old_report(
+        lasco_archive, tmp_path, monkeypatch):
+    """--overwrite replaces the store (its template written), then the run stops before any
+    region is written: the finished run's report must not stay beside a store it no longer
+    describes; the stopped run's report says every frame is not written."""
+    import lascoproc.pipeline.ingest as ingest
+
+    out = str(tmp_path / "l05.zarr")
+    ingest.ingest_level05(lasco_archive.root, detector="c3", out=out, region_frames=2)
+    assert json.loads(pathlib.Path(report_path(out)).read_text())["stopped"] == ""
+
+    def broken(*args, **kwargs):
+        raise MemoryError("no memory for the cube")
+
+    monkeypatch.setattr(ingest, "lasco_cube_from_frames", broken)
+    with pytest.raises(MemoryError):
+        ingest.ingest_level05(lasco_archive.root, detector="c3", out=out, region_frames=2,
+                              overwrite=True)
+    report = json.loads(pathlib.Path(report_path(out)).read_text())
+    assert report["stopped"] == "MemoryError: no memory for the cube"
+    assert report["by_status"]["used"] == report["by_status"]["flagged"] == 0
+    assert report["by_status"]["not_written"] > 0
+    assert report["stores"][0]["complete"] is False
+
+
 def test_a_run_that_stops_partway_leaves_a_report_saying_so(lasco_archive, tmp_path):
     """An ingest stopped by an exception after its first region: the report beside the store
     says the run stopped and why, lists the frames written and those not (its second size's
@@ -131,7 +156,8 @@ def test_a_run_that_stops_partway_leaves_a_report_saying_so(lasco_archive, tmp_p
     assert status["not_written"] >= 2
     reasons = {r for item in report["inputs"] for r in item["reasons"]}
     assert "not_written: region not written yet" in reasons
-    assert "not_written: the run stopped before this store" in reasons  # the other sizes
+    assert ("not_written: the run stopped before this store held any region"
+            in reasons)  # the other sizes
     with pytest.raises(FileExistsError):
         ingest_level05(lasco_archive.root, detector="c3", out=out, region_frames=1)
     assert json.loads(pathlib.Path(report_path(out)).read_text()) == report

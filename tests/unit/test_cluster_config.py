@@ -185,3 +185,21 @@ def test_cli_help_documents_the_environment(capsys):
     for word in ("--scheduler", "--cluster", "LASCOPROC_SCHEDULER", "LASCOPROC_CLUSTER",
                  "threaded scheduler"):
         assert word in text
+
+
+def test_layers_are_merged_before_the_backend_rules_apply(tmp_path):
+    """The environment's memory limit with --cluster-backend local is valid (the environment
+    is not validated alone against the default threads backend); a backend chosen by a flag
+    after the environment switched to a scheduler keeps the file's worker sizes; values given
+    after the layer that chose the backend are errors where it cannot honour them."""
+    config = load_cluster_config(environ={"LASCOPROC_MEMORY_LIMIT": "3GiB"}, backend="local")
+    assert (config.backend, config.memory_limit) == ("local", "3GiB")
+    path = tmp_path / "site.yaml"
+    path.write_text("backend: local\nn_workers: 6\nmemory_limit: 2GiB\n")
+    env = {"LASCOPROC_SCHEDULER": "tcp://h:8786"}
+    config = load_cluster_config(path, environ=env, backend="local")
+    assert (config.backend, config.address, config.n_workers, config.memory_limit) == (
+        "local", None, 6, "2GiB")
+    with pytest.raises(ValueError, match=r"memory_limit \(3GiB\): this process's threads"):
+        load_cluster_config(environ={"LASCOPROC_CLUSTER_BACKEND": "threads"},
+                            memory_limit="3GiB")
