@@ -352,3 +352,29 @@ def test_a_store_killed_while_its_template_was_written_is_made_again(tmp_path):
     report = write_dataset(ds, str(path), region_frames=2, resume=True)
     assert report.regions_written == 3 and report.complete
     np.testing.assert_array_equal(open_plain(path)["counts"].values, values)
+
+
+def test_foreign_entries_on_an_object_store_and_on_disk(tmp_path):
+    """What is at an output path that is not a Zarr store, on fsspec's in-memory object store
+    (keys under a prefix, no directories) and on disk: nothing for a new path or a Zarr
+    store, the names (at most three, then a count) otherwise."""
+    import fsspec
+
+    from lascoproc.io.zarr_store import foreign_entries
+
+    fs = fsspec.filesystem("memory")
+    fs.pipe({"/lpc-test/out/notes.txt": b"mine", "/lpc-test/out/a.csv": b"1",
+             "/lpc-test/out/b.csv": b"2", "/lpc-test/out/c.csv": b"3",
+             "/lpc-test/one.zarr": b"a file"})
+    try:
+        assert foreign_entries("memory://lpc-test/new.zarr") == []
+        assert foreign_entries("memory://lpc-test/out") == ["a.csv", "b.csv", "c.csv",
+                                                             "... 1 more"]
+        assert foreign_entries("memory://lpc-test/one.zarr") == ["one.zarr"]
+        xr.Dataset({"v": ("t", np.arange(3.0))}).to_zarr("memory://lpc-test/store.zarr",
+                                                        zarr_format=3, consolidated=False)
+        assert foreign_entries("memory://lpc-test/store.zarr") == []
+    finally:
+        fs.rm("/lpc-test", recursive=True)
+    (tmp_path / "empty").mkdir()
+    assert foreign_entries(str(tmp_path / "empty")) == []
