@@ -175,6 +175,15 @@ def format_resources(pairs: _Resources) -> str:
     return " ".join(f"{k}={v:g}" for k, v in pairs)
 
 
+#: Fields a backend cannot honour. A later layer (environment, flags) that switches to such a
+#: backend drops them from the earlier ones (a site file's local-cluster sizes under
+#: ``--scheduler``), as a switch away from ``scheduler`` drops the earlier address; given in
+#: the same layer as the backend or a later one, they are an error
+#: (:meth:`ClusterConfig._check_backend`, :meth:`ClusterConfig._check_resources`).
+_NOT_HONOURED = {"scheduler": ("n_workers", "threads_per_worker", "memory_limit"),
+                 "threads": ("memory_limit",)}
+
+
 @dataclasses.dataclass(frozen=True)
 class ClusterConfig:
     """How a run executes. Frozen and hashable; build it with :func:`load_cluster_config`.
@@ -323,8 +332,9 @@ class ClusterConfig:
                 "start GPU workers of an existing scheduler with "
                 "'dask worker ADDRESS --resources GPU=1'"
             )
-        if self.backend == "scheduler":
-            given = [f for f in ("n_workers", "threads_per_worker") if getattr(self, f)]
+        counts = [f for f in _NOT_HONOURED.get(self.backend, ()) if f != "memory_limit"]
+        if counts:  # the scheduler backend (its workers are running already)
+            given = [f for f in counts if getattr(self, f)]
             if given:
                 raise ValueError(f"{' and '.join(given)}: the scheduler backend uses the "
                                  "workers the running scheduler has; leave them out, or start "
@@ -344,8 +354,8 @@ class ClusterConfig:
             except ValueError as err:
                 raise ValueError(f"memory_limit: want a size such as 4GiB, got "
                                  f"{self.memory_limit!r}") from err
-        if self.memory_limit not in (None, "auto") and self.backend in ("threads",
-                                                                       "scheduler"):
+        if (self.memory_limit not in (None, "auto")
+                and "memory_limit" in _NOT_HONOURED.get(self.backend, ())):
             where = ("this process's threads have no worker memory limit"
                      if self.backend == "threads" else
                      "the workers of a running scheduler keep the limit they were started "
@@ -533,15 +543,6 @@ def load_cluster_config(
     config = ClusterConfig.from_yaml(path) if path else ClusterConfig()
     given = _backend_rules({k: v for k, v in overrides.items() if v is not None})
     return _layered(config, _env_values(environ), given)
-
-
-#: Fields a backend cannot honour. A later layer (environment, flags) that switches to such a
-#: backend drops them from the earlier ones (a site file's local-cluster sizes under
-#: ``--scheduler``), as a switch away from ``scheduler`` drops the earlier address; given in
-#: the same layer as the backend or a later one, they are an error
-#: (:meth:`ClusterConfig._check_backend`, :meth:`ClusterConfig._check_resources`).
-_NOT_HONOURED = {"scheduler": ("n_workers", "threads_per_worker", "memory_limit"),
-                 "threads": ("memory_limit",)}
 
 
 def _backend_rules(values: dict[str, Any]) -> dict[str, Any]:

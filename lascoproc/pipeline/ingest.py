@@ -112,7 +112,7 @@ def ingest_level05(
         check_output(target, resume=resume, overwrite=overwrite,  # all before the first
                      storage_options=out_storage_options)
     written = []
-    try:
+    with stopped:  # a run stopped by an exception still writes its report
         for target, size in zip(targets, sizes, strict=True):
             frames = groups[size]
 
@@ -129,9 +129,6 @@ def ingest_level05(
                                 on_start=partial(stopped.begin, target))
             stopped.finish(target, report)
             written.append((target, report, open_store(target, out_storage_options)))
-    except BaseException as err:
-        stopped.write(err)
-        raise
     run_report = build_report(run_id=run_id, product=product, archive=root, started=started,
                               problems=groups.problems, written=written)
     write_report(run_report, report_path(out), out_storage_options)

@@ -388,7 +388,7 @@ def run_level1(archive: str | LascoIndex, *, detector: str, calib: str | Calibra
         check_output(target, resume=resume, overwrite=overwrite,  # all before the first
                      storage_options=out_storage_options)
     written: dict[tuple[int, int], tuple[str, WriteReport]] = {}
-    try:
+    with stopped:  # a run stopped by an exception still writes its report
         for target, size in zip(targets, sizes, strict=True):
             run = Level1Ranges(groups[size], store, options=options, archive=root,
                                storage_options=storage_options, policy=policy,
@@ -407,9 +407,6 @@ def run_level1(archive: str | LascoIndex, *, detector: str, calib: str | Calibra
                         run, target, out_storage_options, region_frames, template))
             stopped.finish(target, report)
             written[size] = (target, report)
-    except BaseException as err:
-        stopped.write(err)
-        raise
     main_store, main_report = next(iter(written.values()))
     others = {f"{ny}x{nx}": value for (ny, nx), value in list(written.items())[1:]}
     opened = [(target, report, open_store(target, out_storage_options))

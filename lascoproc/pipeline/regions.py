@@ -236,6 +236,12 @@ def check_output(store: str, *, resume: bool = False, overwrite: bool = False,
     ``overwrite`` (``FileExistsError``, one line). Pipelines that write several stores check
     them all before writing the first; :func:`write_cube` checks its own again."""
     refuse_foreign_output(store, storage_options)
+    _refuse_existing(store, resume, overwrite, storage_options)
+
+
+def _refuse_existing(store: str, resume: bool, overwrite: bool,
+                     storage_options: Mapping[str, Any] | None) -> None:
+    """The Zarr-store part of :func:`check_output` (the foreign-output part done)."""
     where = redact_url(store)
     exists = store_exists(store, storage_options)
     if exists and FINGERPRINT_ATTR not in root_attrs(store, storage_options):
@@ -253,9 +259,10 @@ def _existing_store(store: str, resume: bool, overwrite: bool,
                     storage_options: Mapping[str, Any] | None, start: Callable[[], None]
                     ) -> bool:
     """Whether a store of lascoproc's is at ``store`` that this run may resume or replace
-    (:func:`check_output` refuses the others). A store whose template was cut off is removed
-    for ``resume`` (it holds no region) and counts as absent; ``start()`` is called first."""
-    check_output(store, resume=resume, overwrite=overwrite, storage_options=storage_options)
+    (:func:`check_output` refuses the others; :func:`write_cube` has refused a foreign output
+    already). A store whose template was cut off is removed for ``resume`` (it holds no
+    region) and counts as absent; ``start()`` is called first."""
+    _refuse_existing(store, resume, overwrite, storage_options)
     exists = store_exists(store, storage_options)
     if exists and resume and not template_complete(store, storage_options):
         # killed while it wrote its template: no region was written, make it again

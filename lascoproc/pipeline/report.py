@@ -30,8 +30,9 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from lascoproc.io.fs import redact_text, redact_url, write_json_atomic
+from lascoproc.io.fs import get_fs, redact_text, redact_url, write_json_atomic
 from lascoproc.io.lasco_archive import Problem
+from lascoproc.io.zarr_store import open_store, template_complete
 
 __all__ = ["RunReport", "InputFile", "StoppedRun", "build_report", "report_path",
            "write_report"]
@@ -227,8 +228,9 @@ def build_report(*, run_id: str, product: str, archive: str, started: dt.datetim
 class StoppedRun:
     """The report of a run that may stop partway (an exception, Ctrl-C, a lost lease).
 
-    The pipeline calls :meth:`plan` with the stores it will write and their input files, and
-    gives :meth:`begin` to ``write_cube`` as ``on_start`` (called once the output is accepted,
+    The pipeline calls :meth:`plan` with the stores it will write and their input files,
+    writes them inside ``with stopped:`` and gives :meth:`begin` to ``write_cube`` as
+    ``on_start`` (called once the output is accepted,
     before anything in it changes). If the run then stops with an exception, :meth:`write`
     writes the run report as far as it got (each store's per-frame marks say which files were
     written; the others, and the files of stores not begun, are ``not_written``) with
@@ -259,8 +261,6 @@ class StoppedRun:
         of the run that last changed these stores: from now on it would describe stores that
         are no longer as it says (the run's own report, finished or stopped, replaces it)."""
         if not self.begun:
-            from lascoproc.io.fs import get_fs
-
             try:
                 fs, path = get_fs(self.report_at, self.storage_options)
                 if fs.exists(path):
@@ -269,6 +269,16 @@ class StoppedRun:
                 pass  # the stopped or finished run's report overwrites it anyway
         self.begun.add(store)
 
+    def __enter__(self) -> StoppedRun:
+        return self
+
+    def __exit__(self, kind, error, traceback) -> bool:
+        """Leaving the run's ``with`` block by an exception writes the report (:meth:`write`);
+        the exception goes on."""
+        if error is not None:
+            self.write(error)
+        return False
+
     def finish(self, store: str, report: Any) -> None:
         """``store`` was written to its end, with ``report`` (its ``WriteReport``)."""
         self.finished[store] = report
@@ -276,8 +286,6 @@ class StoppedRun:
     def write(self, error: BaseException) -> str | None:
         """Write the report of the stopped run (best effort: a report that cannot be written
         is skipped, never raised over ``error``); its path, or ``None``."""
-        from lascoproc.io.zarr_store import open_store, template_complete
-
         if not self.begun:
             return None
         try:
