@@ -110,7 +110,8 @@ def ingest_level05(
     for target, size in zip(targets, sizes, strict=True):
         stopped.plan(target, groups[size]["path"].values)
         check_output(target, resume=resume, overwrite=overwrite,  # all before the first
-                     storage_options=out_storage_options)
+                     storage_options=out_storage_options, template=level05_template(
+                         groups[size]), definition=definition, region_frames=region_frames)
     written = []
     with stopped:  # a run stopped by an exception still writes its report
         for target, size in zip(targets, sizes, strict=True):

@@ -383,17 +383,18 @@ def run_level1(archive: str | LascoIndex, *, detector: str, calib: str | Calibra
     stopped = StoppedRun(run_id=run_id, product=product, archive=root, started=started,
                          problems=groups.problems, report_at=report_path(targets[0]),
                          storage_options=out_storage_options)
-    for target, size in zip(targets, sizes, strict=True):
+    runs = [Level1Ranges(groups[size], store, options=options, archive=root,
+                         storage_options=storage_options, policy=policy, inpaint=inpaint,
+                         gpu_resource=gpu, chunk_frames=region_frames) for size in sizes]
+    templates = [run.template() for run in runs]
+    for target, size, run, template in zip(targets, sizes, runs, templates, strict=True):
         stopped.plan(target, groups[size]["path"].values)
         check_output(target, resume=resume, overwrite=overwrite,  # all before the first
-                     storage_options=out_storage_options)
+                     storage_options=out_storage_options, template=template,
+                     definition=run.definition(template), region_frames=region_frames)
     written: dict[tuple[int, int], tuple[str, WriteReport]] = {}
     with stopped:  # a run stopped by an exception still writes its report
-        for target, size in zip(targets, sizes, strict=True):
-            run = Level1Ranges(groups[size], store, options=options, archive=root,
-                               storage_options=storage_options, policy=policy,
-                               inpaint=inpaint, gpu_resource=gpu, chunk_frames=region_frames)
-            template = run.template()
+        for target, size, run, template in zip(targets, sizes, runs, templates, strict=True):
             # dask drops layer annotations when it fuses tasks: keep the GPU tasks apart
             unfused = (dask.config.set({"optimization.fuse.active": False}) if gpu
                        else contextlib.nullcontext())

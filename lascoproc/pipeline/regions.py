@@ -230,13 +230,37 @@ def refuse_foreign_output(store: str, storage_options: Mapping[str, Any] | None 
 
 
 def check_output(store: str, *, resume: bool = False, overwrite: bool = False,
-                 storage_options: Mapping[str, Any] | None = None) -> None:
+                 storage_options: Mapping[str, Any] | None = None,
+                 template: xr.Dataset | None = None,
+                 definition: Mapping[str, Any] | None = None,
+                 region_frames: int = DEFAULT_REGION_FRAMES, zarr_format: int = 3) -> None:
     """Refuse, changing nothing, an output this run may not write: something that is not a
     Zarr store, a Zarr store lascoproc did not write, an existing store without ``resume`` or
-    ``overwrite`` (``FileExistsError``, one line). Pipelines that write several stores check
-    them all before writing the first; :func:`write_cube` checks its own again."""
+    ``overwrite`` (``FileExistsError``, one line), and, given the ``template`` and
+    ``definition`` that :func:`write_cube` will get, a store to resume that another run
+    definition wrote (:class:`~lascoproc.io.zarr_store.StoreMismatchError`, the differing
+    items named). Pipelines that write several stores check them all before writing the
+    first; :func:`write_cube` checks its own again."""
     refuse_foreign_output(store, storage_options)
     _refuse_existing(store, resume, overwrite, storage_options)
+    if (resume and template is not None and store_exists(store, storage_options)
+            and template_complete(store, storage_options)):
+        _refuse_other_definition(store, *run_fingerprint(
+            template, dict(definition or {}), region_frames=int(region_frames),
+            zarr_format=zarr_format), storage_options)
+
+
+def _refuse_other_definition(store: str, fingerprint: str, text: str,
+                             storage_options: Mapping[str, Any] | None) -> None:
+    """``StoreMismatchError`` if the existing store ``store`` records another fingerprint than
+    ``fingerprint`` (whose definition is ``text``): resuming it would mix two runs."""
+    attrs = read_attrs(store, storage_options)
+    if attrs.get(FINGERPRINT_ATTR) != fingerprint:
+        differ = _differences(attrs.get(DEFINITION_ATTR), text)
+        raise StoreMismatchError(
+            f"{redact_url(store)} was written by another run definition "
+            f"({'; '.join(differ)}): resuming would mix results; write to a new store or "
+            "pass --overwrite")
 
 
 def _refuse_existing(store: str, resume: bool, overwrite: bool,
@@ -366,7 +390,6 @@ def write_cube(
     ranges = time_ranges(n, range_frames=range_frames, region_frames=region_frames)
     fingerprint, text = run_fingerprint(template, dict(definition or {}),
                                         region_frames=region_frames, zarr_format=zarr_format)
-    where = redact_url(store)
     refuse_foreign_output(store, storage_options)
     started = []
 
@@ -380,12 +403,7 @@ def write_cube(
         exists = _existing_store(store, resume, overwrite, storage_options, start)
         done = np.zeros(len(regions), bool)
         if exists and resume:
-            attrs = read_attrs(store, storage_options)
-            if attrs.get(FINGERPRINT_ATTR) != fingerprint:
-                differ = _differences(attrs.get(DEFINITION_ATTR), text)
-                raise StoreMismatchError(
-                    f"{where} was written by another run definition ({'; '.join(differ)}): "
-                    "resuming would mix results; write to a new store or pass --overwrite")
+            _refuse_other_definition(store, fingerprint, text, storage_options)
             marks = read_marks(store, storage_options)
             done = np.array([marks[r].all() for r in regions], bool)
             if not done.all():

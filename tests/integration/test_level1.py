@@ -13,6 +13,8 @@ The errors of CorKit 1.0.16 (issue 3), each with the test that keeps us from the
 """
 
 import datetime as dt
+import json
+from pathlib import Path
 
 import dask
 import numpy as np
@@ -347,3 +349,42 @@ def test_level1_with_inpainting_fills_and_flags(lasco_archive, calib_dir, tmp_pa
 def test_cube_of_a_size_no_frame_has_is_a_clear_error(lasco_archive):
     with pytest.raises(ValueError, match="no usable C2 frame of 100x100"):
         open_lasco_cube(lasco_archive.root, detector="c2", shape=(100, 100))
+
+
+@pytest.mark.parametrize("pipeline", ["ingest", "calibrate"])
+def test_resume_of_another_definition_is_refused_before_any_store_is_written(
+        pipeline, lasco_archive, calib_dir, tmp_path, monkeypatch):
+    """A multi-size run resumed where one store (here not the first) was written by another
+    run definition is refused, naming that store and what differs, before any store is
+    touched (before 2026-12-02 the earlier sizes were written first)."""
+    import zarr
+
+    from lascoproc.io.zarr_store import StoreMismatchError
+    from lascoproc.pipeline import ingest, level1
+    from lascoproc.pipeline.ingest import ingest_level05
+    from lascoproc.pipeline.regions import DEFINITION_ATTR, FINGERPRINT_ATTR
+
+    out = str(tmp_path / "c3.zarr")
+
+    def run(**kwargs):
+        if pipeline == "ingest":
+            return ingest_level05(str(lasco_archive.root), detector="c3", out=out, **kwargs)
+        return run_level1(str(lasco_archive.root), detector="c3", calib=str(calib_dir),
+                          out=out, **kwargs)
+
+    first = run()
+    assert first.others, "the archive must hold a second frame size"
+    other = next(iter(first.others.values()))[0]
+    group = zarr.open_group(other, mode="r+")
+    definition = json.loads(group.attrs[DEFINITION_ATTR])
+    definition["definition"]["lascoproc_version"] = "0.0.1"
+    group.attrs.update({DEFINITION_ATTR: json.dumps(definition), FINGERPRINT_ATTR: "another"})
+    calls = []
+    module = ingest if pipeline == "ingest" else level1
+    real = module.write_cube
+    monkeypatch.setattr(module, "write_cube",
+                        lambda *a, **k: calls.append(a[0]) or real(*a, **k))
+    with pytest.raises(StoreMismatchError, match="lascoproc_version") as caught:
+        run(resume=True)
+    assert Path(other).name in str(caught.value)
+    assert calls == []
