@@ -127,7 +127,8 @@ def ingest_level05(
                                 range_frames=range_frames, resume=resume, overwrite=overwrite,
                                 storage_options=out_storage_options, progress=progress,
                                 client=client, run_id=run_id,
-                                on_start=partial(stopped.begin, target))
+                                on_start=partial(stopped.begin, target),
+                                on_failure=partial(stopped.region_failed, target))
             stopped.finish(target, report)
             written.append((target, report, open_store(target, out_storage_options)))
     run_report = build_report(run_id=run_id, product=product, archive=root, started=started,

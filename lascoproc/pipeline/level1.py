@@ -404,7 +404,8 @@ def run_level1(archive: str | LascoIndex, *, detector: str, calib: str | Calibra
                     region_frames=region_frames, range_frames=range_frames, resume=resume,
                     overwrite=overwrite, storage_options=out_storage_options,
                     progress=progress, client=client, run_id=run_id,
-                    on_start=partial(stopped.begin, target), direct_writer=_direct(
+                    on_start=partial(stopped.begin, target),
+                    on_failure=partial(stopped.region_failed, target), direct_writer=_direct(
                         run, target, out_storage_options, region_frames, template))
             stopped.finish(target, report)
             written[size] = (target, report)

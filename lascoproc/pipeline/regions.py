@@ -314,6 +314,7 @@ def write_cube(
     max_in_flight: int | None = None,
     compute_kwargs: Mapping[str, Any] | None = None,
     on_region: Callable[[int, slice], None] | None = None,
+    on_failure: Callable[[RegionFailure], None] | None = None,
     on_start: Callable[[], None] | None = None,
     lease_ttl: float = 600.0,
     run_id: str | None = None,
@@ -356,6 +357,9 @@ def write_cube(
     on_region
         Called as ``on_region(i, region)`` after region ``i`` is written and marked (before
         ``progress`` hears of it).
+    on_failure
+        Called with each :class:`RegionFailure` (a region left for ``resume`` after an I/O
+        error) as it happens, so that a report written if the run stops later still knows it.
     on_start
         Called once, when the output is accepted, just before anything in it is changed (an
         existing store removed for ``overwrite``, a cut-off template removed, a template
@@ -423,7 +427,8 @@ def write_cube(
                 store, template, open_range, regions, ranges, done, run_id=run_id, direct=direct,
                 region_frames=region_frames, zarr_format=zarr_format,
                 storage_options=storage_options, lease=lease, heartbeat=heartbeat,
-                on_region=on_region).run(progress, client, max_in_flight, compute_kwargs)
+                on_region=on_region, on_failure=on_failure,
+            ).run(progress, client, max_in_flight, compute_kwargs)
     finally:
         lease.release()
     report.store = str(store)
@@ -508,6 +513,7 @@ class _RegionRun:
     lease: Any
     heartbeat: _Heartbeat
     on_region: Callable[[int, slice], None] | None = None
+    on_failure: Callable[[RegionFailure], None] | None = None
     direct: Callable[[slice], Callable[[slice], Any]] | None = None
     written: int = 0
     frames: int = 0
@@ -552,8 +558,11 @@ class _RegionRun:
         if error is not None:
             if not isinstance(error, RETRYABLE):
                 raise error
-            self.failed.append(RegionFailure(region, f"{type(error).__name__}: "
-                                                     f"{redact_text(str(error))}"))
+            failure = RegionFailure(region, f"{type(error).__name__}: "
+                                            f"{redact_text(str(error))}")
+            self.failed.append(failure)
+            if self.on_failure is not None:
+                self.on_failure(failure)
             return
         self.lease.check()
         mark_region(self.store, region, self.run_id, zarr_format=self.zarr_format,

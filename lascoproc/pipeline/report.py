@@ -250,6 +250,7 @@ class StoppedRun:
         self.stores: dict[str, list[str]] = {}
         self.begun: set[str] = set()
         self.finished: dict[str, Any] = {}
+        self.failures: dict[str, list] = {}
 
     def plan(self, store: str, paths: Iterable[str]) -> None:
         """``store`` is to be written with the frames of ``paths``."""
@@ -279,6 +280,11 @@ class StoppedRun:
             self.write(error)
         return False
 
+    def region_failed(self, store: str, failure: Any) -> None:
+        """A region of ``store`` was left for ``resume`` after an I/O error (``write_cube``'s
+        ``on_failure``): a report of the run stopped later names it ``region_failed``."""
+        self.failures.setdefault(store, []).append(failure)
+
     def finish(self, store: str, report: Any) -> None:
         """``store`` was written to its end, with ``report`` (its ``WriteReport``)."""
         self.finished[store] = report
@@ -304,7 +310,8 @@ class StoppedRun:
                                            "held any region"], redact_url(store))
                                 for p in paths]
                     continue
-                written.append((store, self.finished.get(store, _Unfinished()), ds))
+                report = self.finished.get(store) or _Unfinished(self.failures.get(store, []))
+                written.append((store, report, ds))
             report = build_report(run_id=self.run_id, product=self.product,
                                   archive=self.archive, started=self.started,
                                   problems=self.problems, written=written)
@@ -319,12 +326,15 @@ class StoppedRun:
 
 
 class _Unfinished:
-    """A store's write report when the run stopped while or before writing it."""
+    """A store's write report when the run stopped while or before writing it: the regions
+    that had failed by then."""
 
-    failed: list = []
     regions_written = 0
     regions_skipped = 0
     complete = False
+
+    def __init__(self, failed: list):
+        self.failed = list(failed)
 
 
 def report_path(store: str) -> str:

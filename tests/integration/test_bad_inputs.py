@@ -173,3 +173,34 @@ def test_a_run_that_stops_partway_leaves_a_report_saying_so(lasco_archive, tmp_p
     report = json.loads(pathlib.Path(report_path(out)).read_text())
     assert report["stopped"] == "RuntimeError: stopped by the test"
     assert report["by_status"]["used"] + report["by_status"]["flagged"] == 1
+
+
+def test_a_stopped_runs_report_names_the_regions_that_failed_before(lasco_archive, tmp_path,
+                                                                    monkeypatch):
+    """A region that failed with an I/O error (left for --resume) before the run stopped is
+    ``region_failed`` with its error in the stopped run's report, not "not written yet"."""
+    import dask
+
+    import lascoproc.pipeline.regions as regions
+    from lascoproc.pipeline.ingest import ingest_level05
+
+    real = regions.write_region
+
+    def failing_first(part, store, region, **kwargs):
+        if region.start == 0:
+            def fail():
+                raise OSError("the object store stopped answering")
+            return dask.delayed(fail)()
+        return real(part, store, region, **kwargs)
+
+    monkeypatch.setattr(regions, "write_region", failing_first)
+    out = str(tmp_path / "l05.zarr")
+    with pytest.raises(RuntimeError, match="stopped by the test"):
+        ingest_level05(lasco_archive.root, detector="c3", out=out, region_frames=1,
+                       progress=_StopAfter(1))
+    report = json.loads(pathlib.Path(report_path(out)).read_text())
+    assert report["stopped"] == "RuntimeError: stopped by the test"
+    failed = [item for item in report["inputs"]
+              if "region_failed: OSError: the object store stopped answering" in item["reasons"]]
+    assert len(failed) == 1 and failed[0]["status"] == "not_written"
+    assert report["by_status"]["used"] + report["by_status"]["flagged"] == 2
