@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
+import re
 
 import pandas as pd
 
@@ -30,20 +32,56 @@ def storage_options(values: list[str] | None, flag: str = "--storage-option") ->
     return out
 
 
-def timestamp(text: str) -> pd.Timestamp:
-    """An argparse type for times: anything pandas parses (2002-05-21, 2002-05-21T12:00)."""
+#: An ISO 8601 week date: 2002-W21, 2002W21, 2002-W21-3 (ISO 8601-1:2019, 5.2.4).
+_ISO_WEEK = re.compile(r"^(\d{4})-?W(\d{2})(?:-?([1-7]))?$", re.IGNORECASE)
+
+
+def _iso_week(text: str) -> tuple[pd.Timestamp, pd.Timestamp] | None:
+    """The first and the last nanosecond of the ISO week or week day ``text``, or ``None``
+    where ``text`` is not one (a week 53 in a year without one is an ``ArgumentTypeError``)."""
+    match = _ISO_WEEK.match(text.strip())
+    if match is None:
+        return None
+    year, week, day = int(match[1]), int(match[2]), match[3]
     try:
-        return pd.Timestamp(text)
+        first = dt.date.fromisocalendar(year, week, int(day) if day else 1)
     except ValueError as err:
-        raise argparse.ArgumentTypeError(f"not a time: {text!r}") from err
+        raise argparse.ArgumentTypeError(f"not a time: {text!r} ({err})") from err
+    days = 1 if day else 7
+    return (pd.Timestamp(first),
+            pd.Timestamp(first) + pd.Timedelta(days, "D") - pd.Timedelta(1, "ns"))
+
+
+def timestamp(text: str) -> pd.Timestamp:
+    """An argparse type for times: anything pandas parses (2002-05-21, 2002-05-21T12:00), and
+    ISO week dates (2002-W21: its Monday 00:00; 2002-W21-3: that Wednesday)."""
+    week = _iso_week(text)
+    if week is not None:
+        return week[0]
+    try:
+        return pd.Timestamp(text).as_unit("ns")  # the unit of every time axis here
+    except (ValueError, OverflowError) as err:
+        raise argparse.ArgumentTypeError(f"not a time: {text!r}{_beyond(text, err)}") from err
+
+
+def _beyond(text: str, err: BaseException) -> str:
+    """What to say of a time a time axis cannot hold (nanoseconds in 64 bits)."""
+    if isinstance(err, (OverflowError, pd.errors.OutOfBoundsDatetime)):
+        return (f" (outside {pd.Timestamp.min.ceil('D'):%Y-%m-%d} to "
+                f"{pd.Timestamp.max:%Y-%m-%d}, the times a time axis holds; leave the option "
+                "out for no limit)")
+    return ""
 
 
 def end_timestamp(text: str) -> pd.Timestamp:
     """An argparse type for the end of a closed time range: a day, month or year alone
-    (2002-05-21, 2002/05/21, 2002-05, 2002) means the whole of it, i.e. its last nanosecond,
-    so ``--start 2002-05-21 --end 2002-05-21`` selects that day; a time (2002-05-21T12:00) is
-    taken as given. (The library's ``end=`` takes an instant as given: this is the command
-    line's reading.)"""
+    (2002-05-21, 2002/05/21, 2002-05, 2002) or an ISO week (2002-W21) means the whole of it,
+    i.e. its last nanosecond, so ``--start 2002-05-21 --end 2002-05-21`` selects that day; a
+    time (2002-05-21T12:00) is taken as given. (The library's ``end=`` takes an instant as
+    given: this is the command line's reading.)"""
+    week = _iso_week(text)
+    if week is not None:
+        return week[1]
     stamp = timestamp(text)
     try:
         period = pd.Period(text.strip())
@@ -51,7 +89,10 @@ def end_timestamp(text: str) -> pd.Timestamp:
         return stamp
     if period.freqstr.split("-")[0] not in ("D", "M", "Q", "Y"):
         return stamp
-    return (period + 1).start_time - pd.Timedelta(1, "ns")
+    try:
+        return (period + 1).start_time - pd.Timedelta(1, "ns")
+    except (ValueError, OverflowError):  # begins in range, ends after the last time held
+        return pd.Timestamp.max
 
 
 def add_storage_option(parser: argparse.ArgumentParser) -> None:
@@ -89,8 +130,8 @@ def add_time_range(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--start", type=timestamp, help="first time (inclusive); default: "
                         "the start of the archive")
     parser.add_argument("--end", type=end_timestamp, help="last time (inclusive; a date "
-                        "alone, 2002-05-21, includes that whole day, a month 2002-05 that "
-                        "whole month); default: the end of the archive")
+                        "alone, 2002-05-21, includes that whole day, a month 2002-05 or an "
+                        "ISO week 2002-W21 all of it); default: the end of the archive")
 
 
 def positive_int(text: str) -> int:
