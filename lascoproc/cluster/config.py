@@ -334,11 +334,17 @@ class ClusterConfig:
             )
         counts = [f for f in _NOT_HONOURED.get(self.backend, ()) if f != "memory_limit"]
         if counts:  # the scheduler backend (its workers are running already)
-            given = [f for f in counts if getattr(self, f)]
+            given = [f for f in counts if getattr(self, f) is not None]  # 0 as well
             if given:
                 raise ValueError(f"{' and '.join(given)}: the scheduler backend uses the "
                                  "workers the running scheduler has; leave them out, or start "
                                  "workers with the local, kubernetes, slurm or pbs backend")
+        if self.n_workers == 0 and not self.adaptive and not (
+                self.gpu_workers and self.backend in GPU_GROUP_BACKENDS):
+            what = ("no thread would run" if self.backend == "threads" else
+                    "no worker would start and the run would wait for ever")
+            raise ValueError(f"n_workers is 0: {what}; give at least 1, leave it out for the "
+                             "backend's default, or scale adaptively (adaptive_min/max)")
         lo, hi = self.adaptive_min, self.adaptive_max
         if (lo is not None or hi is not None) and self.backend in ("threads", "scheduler"):
             raise ValueError(f"adaptive scaling needs a backend that starts workers, not "

@@ -124,10 +124,21 @@ def test_bad_environment_value_is_named():
     ({"memory_limit": "4GiB"}, r"memory_limit \(4GiB\): this process's threads have no"),
     ({"backend": "scheduler", "address": "tcp://h:1", "n_workers": 2},
      "n_workers: the scheduler backend uses the workers the running scheduler has"),
+    ({"backend": "scheduler", "address": "tcp://h:1", "n_workers": 0},
+     "n_workers: the scheduler backend uses the workers the running scheduler has"),
+    ({"n_workers": 0}, "n_workers is 0: no thread would run"),
+    ({"backend": "local", "n_workers": 0}, "n_workers is 0: no worker would start"),
+    ({"backend": "slurm", "n_workers": 0}, "n_workers is 0: no worker would start"),
 ])
 def test_invalid_configs_say_why(fields, message):
     with pytest.raises(ValueError, match=message):
         ClusterConfig(**fields)
+
+
+def test_no_cpu_workers_is_fine_where_others_run():
+    """0 CPU workers is a valid choice beside a GPU worker group or adaptive scaling."""
+    assert ClusterConfig(backend="kubernetes", n_workers=0, gpu_workers=1).n_workers == 0
+    assert ClusterConfig(backend="local", n_workers=0, adaptive_max=4).adaptive
 
 
 def test_resources_strings_and_errors():
