@@ -139,6 +139,40 @@ def test_fallback_solved_per_cluster_equals_one_system(monkeypatch):
     np.testing.assert_allclose(both[alone], one[alone], rtol=0, atol=1e-12)
 
 
+def test_repeated_block_geometry_is_factorised_once_with_the_same_fill(monkeypatch):
+    """Three whole 16 x 16 blocks in the field share one geometry: one factorisation, reused
+    (the cache); the fill is bit for bit that of a fresh factorisation per block, and the
+    cache stays within its size."""
+    image = corona()
+    holes = np.zeros(image.shape, bool)
+    for y, x in ((32, 32), (32, 160), (160, 96)):
+        holes[y:y + 16, x:x + 16] = True
+    built = []
+    real = fallback_module._build_system
+
+    def counted(*args):
+        built.append(1)
+        return real(*args)
+
+    monkeypatch.setattr(fallback_module, "_SYSTEMS", type(fallback_module._SYSTEMS)())
+    monkeypatch.setattr(fallback_module, "_build_system", counted)
+    cached = interpolate_holes(np.where(holes, np.nan, image), holes)
+    assert len(built) == 1
+    fresh = image.copy()
+    for y, x in ((32, 32), (32, 160), (160, 96)):
+        fallback_module._SYSTEMS.clear()
+        one = np.zeros(image.shape, bool)
+        one[y:y + 16, x:x + 16] = True
+        fresh[one] = interpolate_holes(np.where(one, np.nan, image), one)[one]
+    np.testing.assert_array_equal(cached, fresh)
+    monkeypatch.setattr(fallback_module, "SYSTEM_CACHE_SIZE", 2)
+    for size in (4, 5, 6):
+        other = np.zeros(image.shape, bool)
+        other[40:40 + size, 40:40 + size] = True
+        interpolate_holes(np.where(other, np.nan, image), other)
+    assert len(fallback_module._SYSTEMS) == 2
+
+
 # --- metrics -----------------------------------------------------------------------------
 
 def test_metrics_on_written_out_numbers():
