@@ -296,7 +296,7 @@ def _run_on_cluster(args, run, desc):
                             engine=engine).format())
     if result.run_report is not None:
         print(result.run_report.summary())
-        print(f"run report: {report_path(result.report.store)}")
+        print(f"run report: {report_path(args.out)}")
     return result
 
 

@@ -81,8 +81,10 @@ def ingest_level05(
     policy: ReadPolicy = ReadPolicy(),
 ) -> IngestResult:
     """Write the level-0.5 frames of ``detector`` in ``archive`` to Zarr cubes: one store per
-    frame size, ``out`` for the main size (:func:`lascoproc.pipeline.level1.size_store` names
-    the others); ``shape`` restricts the run to one size.
+    frame size, ``out`` for the full 1024 x 1024 frames
+    (:func:`lascoproc.pipeline.level1.is_main`; :func:`~lascoproc.pipeline.level1.size_store`
+    names the others, also where the selection holds no full frame); ``shape`` restricts the
+    run to one size, written to ``out``.
 
     See :func:`lascoproc.io.lasco_cube.open_lasco_cube` for the cube and
     :func:`lascoproc.pipeline.regions.write_cube` for the resumable write (``resume``,
@@ -90,7 +92,7 @@ def ingest_level05(
     says how pixel reads are retried. The run report (every input file and what became of it)
     is written beside ``out``.
     """
-    from lascoproc.pipeline.level1 import size_store
+    from lascoproc.pipeline.level1 import is_main, size_store
 
     if isinstance(archive, LascoIndex):
         storage_options = storage_options or archive.storage_options
@@ -106,7 +108,7 @@ def ingest_level05(
     stopped = StoppedRun(run_id=run_id, product=product, archive=root, started=started,
                          problems=groups.problems, report_at=report_path(out),
                          storage_options=out_storage_options)
-    targets = [size_store(out, size, main=k == 0) for k, size in enumerate(sizes)]
+    targets = [size_store(out, size, main=is_main(size, shape)) for size in sizes]
     for target, size in zip(targets, sizes, strict=True):
         stopped.plan(target, groups[size]["path"].values)
         check_output(target, resume=resume, overwrite=overwrite,  # all before the first

@@ -59,7 +59,11 @@ from lascoproc.pipeline.report import (
     write_report,
 )
 
-__all__ = ["open_level1", "run_level1", "Level1Result", "Level1Ranges", "size_store"]
+__all__ = ["open_level1", "run_level1", "Level1Result", "Level1Ranges", "size_store", "is_main",
+           "FULL_FRAME"]
+
+#: The CCD's full frame: its cube is written to ``out`` itself (:func:`is_main`).
+FULL_FRAME = (1024, 1024)
 
 
 @dataclasses.dataclass
@@ -311,6 +315,14 @@ def _direct(run: Level1Ranges, target: str, storage_options, region_frames: int,
     return lambda: run.direct_writer(target, storage_options, region_frames, names)
 
 
+def is_main(size: tuple[int, int], shape) -> bool:
+    """Whether the frames of ``size`` go to ``out`` itself: the full 1024 x 1024 frames, or
+    the one size a run restricted to ``shape`` writes. Any other size has a store named by its
+    size (:func:`size_store`), also in a selection without full frames, so that a store's name
+    says what it holds whichever frames a time range happens to have."""
+    return shape is not None or tuple(size) == FULL_FRAME
+
+
 def size_store(out: str, shape: tuple[int, int], main: bool) -> str:
     """The store of one frame size: ``out`` for the main size, else ``out`` with ``_NYxNX``
     before its suffix (``c3_l1.zarr`` -> ``c3_l1_512x512.zarr``)."""
@@ -337,8 +349,9 @@ def run_level1(archive: str | LascoIndex, *, detector: str, calib: str | Calibra
                allow_unverified: bool = False, embed_subfields: bool = False) -> Level1Result:
     """Calibrate the frames of ``detector`` in ``archive`` to level 1 and write them.
 
-    ``output_format="zarr"``: one resumable Zarr store per frame size (:func:`size_store`;
-    ``shape`` restricts the run to one size), written by
+    ``output_format="zarr"``: one resumable Zarr store per frame size (``out`` for the full
+    frames, :func:`size_store` names the others, :func:`is_main`; ``shape`` restricts the run
+    to one size, written to ``out``), written by
     :func:`lascoproc.pipeline.regions.write_cube` (``resume``, ``overwrite``,
     ``region_frames``, ``range_frames``, ``progress``, ``client``: with a
     ``distributed.Client`` the regions are written concurrently on its cluster). ``"fits"``:
@@ -379,9 +392,9 @@ def run_level1(archive: str | LascoIndex, *, detector: str, calib: str | Calibra
     gpu = bool(gpu_resource) and inpaint == "network"
     run_id, started = new_run_id(), dt.datetime.now(dt.UTC)
     product = f"LASCO {detector.upper()} level 1"
-    targets = [size_store(out, size, main=k == 0) for k, size in enumerate(sizes)]
+    targets = [size_store(out, size, main=is_main(size, shape)) for size in sizes]
     stopped = StoppedRun(run_id=run_id, product=product, archive=root, started=started,
-                         problems=groups.problems, report_at=report_path(targets[0]),
+                         problems=groups.problems, report_at=report_path(out),
                          storage_options=out_storage_options)
     runs = [Level1Ranges(groups[size], store, options=options, archive=root,
                          storage_options=storage_options, policy=policy, inpaint=inpaint,
@@ -415,5 +428,5 @@ def run_level1(archive: str | LascoIndex, *, detector: str, calib: str | Calibra
               for target, report in written.values()]
     run_report = build_report(run_id=run_id, product=product, archive=root, started=started,
                               problems=groups.problems, written=opened)
-    write_report(run_report, report_path(main_store), out_storage_options)
+    write_report(run_report, report_path(out), out_storage_options)
     return Level1Result(opened[0][2], main_report, others=others, run_report=run_report)

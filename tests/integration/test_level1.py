@@ -388,3 +388,31 @@ def test_resume_of_another_definition_is_refused_before_any_store_is_written(
         run(resume=True)
     assert Path(other).name in str(caught.value)
     assert calls == []
+
+
+def test_out_holds_only_full_frames_whatever_the_selection(lasco_archive, tmp_path):
+    """``out`` holds the 1024 x 1024 frames; other sizes get stores named by their size, also
+    in a selection without any full frame (which used to put a subfield into ``out``), and
+    the run report goes beside ``out``. ``shape`` writes that one size to ``out``."""
+    from lascoproc.pipeline.ingest import ingest_level05
+    from lascoproc.pipeline.report import report_path
+
+    whole = ingest_level05(str(lasco_archive.root), detector="c3", out=str(tmp_path / "a.zarr"))
+    assert whole.dataset.sizes["y"] == 1024 and whole.others
+    size, (store, _) = next(iter(whole.others.items()))
+    ny, nx = (int(v) for v in size.split("x"))
+    full = whole.dataset["time"].values
+    second = np.timedelta64(1, "s")
+    when = next(t for t in xr.open_zarr(store)["time"].values
+                if np.abs(full - t).min() > 5 * second)  # no full frame within 5 s
+    out = tmp_path / "b.zarr"
+    run = ingest_level05(str(lasco_archive.root), detector="c3", out=str(out),
+                         start=when - 2 * second, end=when + 2 * second)
+    assert (run.dataset.sizes["y"], run.dataset.sizes["x"]) == (ny, nx)
+    assert not out.exists()
+    assert Path(run.report.store).name == f"b_{ny}x{nx}.zarr"
+    assert Path(report_path(str(out))).exists()
+    chosen = ingest_level05(str(lasco_archive.root), detector="c3", out=str(tmp_path / "c.zarr"),
+                            shape=(ny, nx))
+    assert Path(chosen.report.store) == tmp_path / "c.zarr"
+    assert chosen.dataset.sizes["y"] == ny
