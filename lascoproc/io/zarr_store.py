@@ -250,6 +250,13 @@ def write_template(template: xr.Dataset, store: str, *, region_frames: int,
     """
     if "time" not in template.dims:
         raise ValueError("a store template needs a 'time' dimension")
+    lazy = sorted(str(name) for name, var in template.variables.items()
+                  if var.chunks is not None
+                  and not (name in template.data_vars and "time" in var.dims))
+    if lazy:  # written only here, and to_zarr(compute=False) would leave them unwritten
+        raise ValueError(f"store template: {', '.join(lazy)} must be in memory (coordinates "
+                         "and variables without a time dimension are written with the "
+                         "template, never by the regions); load them first")
     n = template.sizes["time"]
     ds = template.copy()
     ds[DONE_VAR] = ("time", np.zeros(n, np.uint8), {

@@ -576,7 +576,11 @@ def write_series(series: xr.Dataset, out: str, *, csv: str | None = None,
     from lascoproc.degradation.plot import write_plots
 
     n = max(1, series.sizes["time"])
-    write_store(series.chunk({"time": n}), str(out), region_frames=n, overwrite=True,
+    # the data variables as one dask chunk; the coordinates (time bins) stay in memory,
+    # written with the store's template
+    lazy = series.chunk({"time": n}).assign_coords(
+        {name: series[name].variable for name in series.coords if name not in series.indexes})
+    write_store(lazy, str(out), region_frames=n, overwrite=True,
                 storage_options=storage_options)
     stem = _stem(out)
     csv_path = csv or (f"{stem}.csv" if stem is not None else None)

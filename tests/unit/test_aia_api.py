@@ -56,6 +56,31 @@ def test_from_a_series_store(series, tmp_path):
     assert float(degradation(171, "2012-01-31", series=str(path))) == pytest.approx(0.85)
 
 
+def test_from_a_store_written_by_the_pipeline(series, tmp_path):
+    """The store ``lascoproc aia degradation`` writes (``write_series``): its time bins are
+    written (they were left unwritten, read back as 1970-01-01, before 2026-12-02), so
+    ``degradation`` reads it as it reads the series."""
+    from lascoproc.pipeline.aia import write_series
+
+    series = series.assign(n_frames=(("time", "channel"), np.full((3, 2), 4)))
+    store, _, _ = write_series(series, str(tmp_path / "s.zarr"))
+    back = xr.open_zarr(store)
+    np.testing.assert_array_equal(back["time_bin_start"].values,
+                                  np.array(["2011-12-02", "2012-01-31", "2012-04-01"],
+                                           dtype="datetime64[ns]"))
+    assert float(degradation(171, "2012-01-31", series=store)) == pytest.approx(0.85)
+    assert float(degradation(304, "2012-03-01", series=store)) == pytest.approx(0.7)
+
+
+def test_a_store_template_with_lazy_coordinates_is_refused(series, tmp_path):
+    """A template's coordinates are written with it, never by the regions: dask-backed ones
+    would be left unwritten, so they are refused with a clear error."""
+    from lascoproc.io.zarr_store import write_template
+
+    with pytest.raises(ValueError, match="time_bin_end, time_bin_start must be in memory"):
+        write_template(series.chunk({"time": 3}), str(tmp_path / "t.zarr"), region_frames=3)
+
+
 def test_from_the_v10_table_as_aiapy():
     # the V10 table's 94 A factor on 2015-01-01: 0.26922 / 0.29808 (test_aia_reference)
     factor = degradation(94 * u.AA, "2015-01-01T00:00", table="V10")
