@@ -228,8 +228,13 @@ def _settings(ds: xr.Dataset, method: str, centers, *, weights, sha256, variable
             raise ValueError(f"the cube has no {name!r} variable")
         if ds[name].dims != ("time", "y", "x"):
             raise ValueError(f"{name!r} must have dims (time, y, x), not {ds[name].dims}")
+    if method == "temporal":  # here, not first inside the tasks at compute time
+        from lascoproc.inpaint.temporal import check_spatial
+
+        spatial = check_spatial(spatial)
+        max_frames, max_minutes = temporal_depth(max_frames), _max_minutes(max_minutes)
     uses_network = method in ("network", "auto") or (
-        method == "temporal" and canonical_method(spatial) in ("network", "auto"))
+        method == "temporal" and spatial in ("network", "auto"))
     if method in ("network", "radial", "temporal", "auto") and centers is None:
         raise ValueError(f"method {method!r} needs the Sun centre of each frame: the cube has "
                          "no crpix1/crpix2 coordinates")
@@ -246,8 +251,7 @@ def _settings(ds: xr.Dataset, method: str, centers, *, weights, sha256, variable
         kwargs.update(weights=resolved.path if not resolved.shipped else resolved.name,
                       sha256=resolved.sha256)
     if method == "temporal":
-        kwargs.update(max_frames=temporal_depth(max_frames),
-                      max_minutes=_max_minutes(max_minutes), spatial=spatial)
+        kwargs.update(max_frames=max_frames, max_minutes=max_minutes, spatial=spatial)
         provenance.update(inpaint_max_frames=str(kwargs["max_frames"]),
                           inpaint_max_minutes=str(kwargs["max_minutes"]),
                           inpaint_spatial=spatial)
@@ -257,16 +261,17 @@ def _settings(ds: xr.Dataset, method: str, centers, *, weights, sha256, variable
 def temporal_depth(max_frames: int | None = None) -> int:
     """Frames on each side that ``method="temporal"`` reads (``max_frames``, default
     :data:`lascoproc.inpaint.temporal.DEFAULT_MAX_FRAMES`): the halo a caller that cuts a cube
-    into time ranges must add to each range for the fill not to depend on the cut."""
-    from lascoproc.inpaint.temporal import DEFAULT_MAX_FRAMES
+    into time ranges must add to each range for the fill not to depend on the cut.
+    ``ValueError`` unless it is a whole number >= 0."""
+    from lascoproc.inpaint.temporal import check_max_frames
 
-    return DEFAULT_MAX_FRAMES if max_frames is None else int(max_frames)
+    return check_max_frames(max_frames)
 
 
 def _max_minutes(max_minutes: float | None) -> float:
-    from lascoproc.inpaint.temporal import DEFAULT_MAX_MINUTES
+    from lascoproc.inpaint.temporal import check_max_minutes
 
-    return DEFAULT_MAX_MINUTES if max_minutes is None else float(max_minutes)
+    return check_max_minutes(max_minutes)
 
 
 def _describe(out: xr.Dataset, method: str, provenance: dict, variable: str) -> xr.Dataset:

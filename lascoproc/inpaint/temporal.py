@@ -12,6 +12,7 @@ neighbouring frames (quality bit ``filled_temporal``, :mod:`lascoproc.kernels.qu
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
 
 import numpy as np
@@ -20,7 +21,8 @@ from scipy import ndimage
 from lascoproc.inpaint.normalise import SCALE_PERCENTILE, SOFTENING, AsinhNormaliser
 from lascoproc.kernels.temporal_fill import RING_WIDTH, hole_windows, temporal_fill
 
-__all__ = ["temporal_frames", "minutes", "DEFAULT_MAX_FRAMES", "DEFAULT_MAX_MINUTES"]
+__all__ = ["temporal_frames", "minutes", "DEFAULT_MAX_FRAMES", "DEFAULT_MAX_MINUTES",
+           "check_max_frames", "check_max_minutes", "check_spatial"]
 
 #: Neighbours on each side considered by default (LASCO: +-2 frames of one sequence).
 DEFAULT_MAX_FRAMES = 2
@@ -40,6 +42,66 @@ def minutes(times) -> np.ndarray:
             return np.zeros(0)
         return (t - t.min()) / np.timedelta64(1, "m")
     return t.astype(np.float64)
+
+
+def check_max_frames(max_frames) -> int:
+    """``max_frames`` as an ``int`` (``None``: :data:`DEFAULT_MAX_FRAMES`); ``ValueError``
+    unless it is a whole number >= 0 (``2.7`` is not silently taken as 2)."""
+    if max_frames is None:
+        return DEFAULT_MAX_FRAMES
+    try:
+        value = operator.index(max_frames)
+    except TypeError:
+        value = None
+        if isinstance(max_frames, (float, np.floating)) and float(max_frames).is_integer():
+            value = int(max_frames)
+    if value is None or isinstance(max_frames, (bool, np.bool_)):
+        raise ValueError(f"max_frames must be a whole number >= 0, not {max_frames!r}")
+    if value < 0:
+        raise ValueError(f"max_frames must be >= 0, not {value}")
+    return int(value)
+
+
+def check_max_minutes(max_minutes) -> float:
+    """``max_minutes`` as a ``float`` (``None``: :data:`DEFAULT_MAX_MINUTES`); ``ValueError``
+    unless it is a number >= 0 (``inf``: no limit); a negative or NaN limit would silently
+    allow no neighbour at all."""
+    if max_minutes is None:
+        return DEFAULT_MAX_MINUTES
+    try:
+        value = float(max_minutes)
+    except (TypeError, ValueError):
+        value = float("nan")
+    if isinstance(max_minutes, (bool, np.bool_)) or not value >= 0:
+        raise ValueError(f"max_minutes must be a number >= 0 (minutes), not {max_minutes!r}")
+    return value
+
+
+def check_spatial(spatial: str) -> str:
+    """``spatial`` with aliases resolved; ``ValueError`` unless it is one of
+    :data:`lascoproc.inpaint.fill.SPATIAL_METHODS`."""
+    from lascoproc.inpaint.fill import ALIASES, SPATIAL_METHODS
+
+    name = ALIASES.get(spatial, spatial) if isinstance(spatial, str) else spatial
+    if name not in SPATIAL_METHODS:
+        raise ValueError(f"spatial must be one of {SPATIAL_METHODS}, not {spatial!r}")
+    return name
+
+
+def _check_targets(targets, n: int) -> list[int]:
+    """``targets`` as a list of frame indices; ``ValueError`` for one that is not an integer
+    in ``0 .. n - 1`` (a negative index would silently wrap around)."""
+    out = []
+    for k in targets:
+        try:
+            index = operator.index(k)
+        except TypeError:
+            index = None
+        if index is None or isinstance(k, (bool, np.bool_)) or not 0 <= index < n:
+            raise ValueError(f"targets must be frame indices 0 .. {n - 1} of the {n} frames, "
+                             f"not {k!r}")
+        out.append(int(index))
+    return out
 
 
 def _ring_fill(y: np.ndarray, holes: np.ndarray, center, fallback: str) -> np.ndarray:
@@ -97,8 +159,6 @@ def temporal_frames(images: np.ndarray, missing: np.ndarray, *, centers: np.ndar
         brightness ratio changing linearly across the hole, or ``"constant"``.
     """
     from lascoproc.inpaint.fill import (
-        SPATIAL_METHODS,
-        canonical_method,
         composite,
         composite_at,
         fill_frames,
@@ -106,13 +166,9 @@ def temporal_frames(images: np.ndarray, missing: np.ndarray, *, centers: np.ndar
         spatial_fill,
     )
 
-    spatial = canonical_method(spatial)
-    if spatial not in SPATIAL_METHODS:
-        raise ValueError(f"spatial must be one of {SPATIAL_METHODS}, not {spatial!r}")
+    spatial = check_spatial(spatial)
     n = images.shape[0]
-    max_frames = DEFAULT_MAX_FRAMES if max_frames is None else int(max_frames)
-    if max_frames < 0:
-        raise ValueError(f"max_frames must be >= 0, not {max_frames}")
+    max_frames = check_max_frames(max_frames)
     if times is None:
         if max_minutes is not None:
             raise ValueError("max_minutes needs the frames' times")
@@ -122,12 +178,13 @@ def temporal_frames(images: np.ndarray, missing: np.ndarray, *, centers: np.ndar
         t = minutes(times)
         if t.shape != (n,):
             raise ValueError(f"times must have one value per frame ({n}), not {t.shape}")
-        limit = DEFAULT_MAX_MINUTES if max_minutes is None else float(max_minutes)
+        limit = check_max_minutes(max_minutes)
     keys = np.zeros(n, np.int64) if groups is None else np.unique(
         np.asarray(groups, dtype=object).astype(str), return_inverse=True)[1].reshape(-1)
     if keys.shape != (n,):
         raise ValueError(f"groups must have one key per frame ({n})")
-    todo = [i for i in (range(n) if targets is None else targets) if missing[i].any()]
+    todo = [i for i in (range(n) if targets is None else _check_targets(targets, n))
+            if missing[i].any()]
     out = images.copy()
     used_all = np.zeros(images.shape, bool)
     for i in todo:

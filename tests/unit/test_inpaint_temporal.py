@@ -220,3 +220,57 @@ def test_temporal_flags_and_leaves_everything_else():
     assert np.isnan(out.brightness.values[0, 28:36, 28:36]).all()
     assert out.attrs["inpaint_method"] == "temporal"
     assert out.attrs["inpaint_max_frames"] == "2"
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"spatial": "temporal"}, r"spatial must be one of .*not 'temporal'"),
+    ({"spatial": "bogus"}, r"spatial must be one of .*not 'bogus'"),
+    ({"max_frames": -1}, r"max_frames must be >= 0, not -1"),
+    ({"max_frames": 2.7}, r"max_frames must be a whole number >= 0, not 2.7"),
+    ({"max_minutes": -1.0}, r"max_minutes must be a number >= 0 \(minutes\), not -1.0"),
+    ({"max_minutes": float("nan")}, r"max_minutes must be a number >= 0 \(minutes\), not nan"),
+])
+@pytest.mark.parametrize("chunks", [None, 1])
+def test_bad_temporal_arguments_are_refused_when_the_graph_is_built(kwargs, message, chunks,
+                                                                     no_compute):
+    """The lazy path refuses them as the numpy path does, with the same message, before any
+    task runs (they used to fail only at compute time, inside the tasks, or for a negative or
+    NaN max_minutes not at all: silently no neighbour)."""
+    ds = _cube(5, 32)
+    cube = ds if chunks is None else ds.chunk({"time": chunks})
+    with no_compute(), pytest.raises(ValueError, match=message):
+        inpaint_cube(cube, method="temporal", **kwargs)
+
+
+def test_limits_that_are_allowed():
+    """0 frames or minutes (no neighbour), a whole float, inf minutes (no limit), an alias."""
+    frames, holes = _frames()
+    masked = np.where(holes, np.nan, frames)
+    centers = np.tile([[24.0, -40.0]], (5, 1))
+    times = np.datetime64("2020-01-01") + np.arange(5) * np.timedelta64(12, "m")
+    for kwargs, any_used in [({"max_frames": 0}, False), ({"max_minutes": 0.0}, False),
+                             ({"max_frames": 2.0}, True), ({"max_minutes": np.inf}, True),
+                             ({"spatial": "fallback"}, True)]:
+        _, used = temporal_frames(masked, holes, centers=centers, times=times, with_mask=True,
+                                  **kwargs)
+        assert used.any() == any_used, kwargs
+
+
+def test_fill_frames_temporal_refuses_bad_targets_and_max_frames():
+    """targets=[-3] used to wrap around to frame 2, targets=[7] of 5 frames was a bare
+    IndexError, and max_frames=2.7 became 2 without a word."""
+    from lascoproc.inpaint import fill_frames
+
+    frames, holes = _frames()
+    masked = np.where(holes, np.nan, frames)
+    kwargs = dict(method="temporal", centers=(24.0, -40.0))
+    for targets in ([-3], [5], [7], [1.5], ["1"]):
+        with pytest.raises(ValueError, match=r"targets must be frame indices 0 \.\. 4 of the 5 "
+                           rf"frames, not {targets[0]!r}"):
+            fill_frames(masked, holes, targets=targets, **kwargs)
+    with pytest.raises(ValueError, match="max_frames must be a whole number >= 0, not 2.7"):
+        fill_frames(masked, holes, max_frames=2.7, **kwargs)
+    # valid targets: only those frames change (numpy integers are indices too)
+    out = fill_frames(masked, holes, targets=[np.int64(0), 4], **kwargs)
+    for i in range(5):
+        assert np.isfinite(out[i][holes[i]]).all() == (i in (0, 4))
