@@ -34,13 +34,16 @@ _CLASSICAL = ("radial", "fuzzy", "biharmonic")
 
 
 def minutes(times) -> np.ndarray:
-    """Observation times as float minutes (``datetime64`` since the first, or numbers as
-    given)."""
+    """Observation times as float minutes (``datetime64`` since the first known one, or numbers
+    as given). An unknown time (``NaT``) becomes NaN: that frame gets no neighbour by time and
+    is no other frame's neighbour, while the other frames keep theirs."""
     t = np.asarray(times)
     if np.issubdtype(t.dtype, np.datetime64):
-        if not t.size:
-            return np.zeros(0)
-        return (t - t.min()) / np.timedelta64(1, "m")
+        known = ~np.isnat(t)
+        out = np.full(t.shape, np.nan)
+        if known.any():
+            out[known] = (t[known] - t[known].min()) / np.timedelta64(1, "m")
+        return out
     return t.astype(np.float64)
 
 

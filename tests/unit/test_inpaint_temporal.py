@@ -274,3 +274,54 @@ def test_fill_frames_temporal_refuses_bad_targets_and_max_frames():
     out = fill_frames(masked, holes, targets=[np.int64(0), 4], **kwargs)
     for i in range(5):
         assert np.isfinite(out[i][holes[i]]).all() == (i in (0, 4))
+
+
+def test_minutes_with_an_unknown_time():
+    t = np.array(["NaT", "2020-01-01T00:12", "2020-01-01T00:00"], dtype="datetime64[ns]")
+    np.testing.assert_array_equal(minutes(t), [np.nan, 12.0, 0.0])
+    np.testing.assert_array_equal(minutes(np.array(["NaT"], "datetime64[s]")), [np.nan])
+    assert minutes(np.array([], "datetime64[s]")).shape == (0,)
+
+
+def _nat_frames():
+    """5 frames of one static scene, 12 min apart, max_frames=1. Region A (12 x 12 = 144 px) is
+    lost in frames 0-3 and observed in 4, so only frame 3 can take it from a neighbour (4);
+    B (8 x 10 = 80 px) is lost in frame 4 only (from 3); C (80 px) in frame 0 only (from 1)."""
+    frames, _ = _frames()
+    holes = np.zeros(frames.shape, bool)
+    holes[0:4, 8:20, 16:28] = True  # A
+    holes[4, 30:38, 30:40] = True  # B
+    holes[0, 30:38, 4:14] = True  # C
+    times = np.datetime64("2020-01-01") + np.arange(5) * np.timedelta64(12, "m")
+    return np.where(holes, np.nan, frames).astype(np.float32), holes, times
+
+
+@pytest.mark.parametrize("unknown, expected", [(None, [80, 0, 0, 144, 80]),
+                                               (4, [80, 0, 0, 0, 0]),
+                                               (0, [0, 0, 0, 144, 80])])
+def test_an_unknown_time_takes_only_that_frame_out(unknown, expected, no_compute):
+    """A NaT frame gets no neighbour by time and is nobody's neighbour; the other frames keep
+    theirs (one NaT used to make every frame's time NaN: no neighbour anywhere). Pixels from
+    neighbours per frame, numpy and dask (the same)."""
+    masked, holes, times = _nat_frames()
+    if unknown is not None:
+        times[unknown] = np.datetime64("NaT")
+    centers = np.tile([[24.0, -40.0]], (5, 1))
+    _, used = temporal_frames(masked, holes, centers=centers, times=times, max_frames=1,
+                              with_mask=True)
+    assert used.sum(axis=(1, 2)).tolist() == expected
+    q = np.where(holes, MISSING, 0).astype(np.uint8)
+    ds = xr.Dataset({"brightness": (("time", "y", "x"), masked),
+                     "quality": (("time", "y", "x"), q)},
+                    coords={"time": times, "crpix1": ("time", np.full(5, 25.0)),
+                            "crpix2": ("time", np.full(5, -39.0))}, attrs={"detector": "C2"})
+    numpy_out = inpaint_cube(ds, method="temporal", max_frames=1)
+    with no_compute():
+        lazy = inpaint_cube(ds.chunk({"time": 1}), method="temporal", max_frames=1)
+    lazy = lazy.compute()
+    for out in (numpy_out, lazy):
+        flags = (out.quality.values & FILLED_TEMPORAL) != 0
+        assert flags.sum(axis=(1, 2)).tolist() == expected
+        assert np.isfinite(out.brightness.values[holes]).all()
+    np.testing.assert_array_equal(lazy.brightness.values.view(np.uint32),
+                                  numpy_out.brightness.values.view(np.uint32))
