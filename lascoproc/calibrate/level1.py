@@ -31,6 +31,7 @@ import dask
 import dask.array as da
 import numpy as np
 import xarray as xr
+from scipy import ndimage
 
 import lascoproc
 import lascoproc.units  # noqa: F401 - enables the MSB unit of the outputs
@@ -195,7 +196,8 @@ def _level1_dataset(frames: xr.Dataset, plan: xr.Dataset, calib: CalibrationSour
                       attrs=level1_attrs(frames, calib, options))
 
 
-def calibration_images(frames: xr.Dataset, plan: xr.Dataset, calib: CalibrationSource
+def calibration_images(frames: xr.Dataset, plan: xr.Dataset, calib: CalibrationSource,
+                       distortion: bool = True
                        ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
     """The calibration images of a cube's frames, cut to each frame's window and binned to its
     summing, stacked: ``(images (m, ny, nx) float32, cells (m, ny, nx) uint8,
@@ -208,6 +210,12 @@ def calibration_images(frames: xr.Dataset, plan: xr.Dataset, calib: CalibrationS
     (:func:`lascoproc.io.lasco_cube.open_lasco_frame_groups`) has a mask that is 0 outside its
     read-out window (times the C3 mask for C3): those pixels are ``outside_field``. Frames
     that are not calibrated get -1.
+
+    C2 has no level-1 mask in IDL, but ``c2_calibrate.pro`` multiplies by the vignetting
+    correction, which is 0 behind the occulter and beyond the field stop: IDL's level 1 holds
+    0 there, not a measurement. Here those pixels are ``outside_field`` (NaN) like C3's masked
+    ones: a C2 frame's mask is :func:`c2_field_mask` of its vignetting (``distortion``: whether
+    the frames are distortion-corrected, which moves that field).
     """
     n = frames.sizes["time"]
     detector = cube_detector(frames)
@@ -241,6 +249,19 @@ def calibration_images(frames: xr.Dataset, plan: xr.Dataset, calib: CalibrationS
                 images.append(_calibration_image(calib, relpath, window, bins, clip, part,
                                                  frames))
             index[name][i] = keys[key]
+        if detector == "C2" and index["vignetting_index"][i] >= 0:
+            occulter = (float(plan["occulter_x"].values[i]), float(plan["occulter_y"].values[i]))
+            key = ("c2 field", str(files["vignetting_index"][i]), window, bins, occulter,
+                   bool(distortion), index["mask_index"][i])
+            if key not in keys:
+                keys[key] = len(images)
+                field = c2_field_mask(images[index["vignetting_index"][i]],
+                                      occulter_xy=occulter, binning=bins,
+                                      distortion=distortion)
+                if index["mask_index"][i] >= 0:  # an embedded subfield's window
+                    field = field * images[index["mask_index"][i]]
+                images.append(field.astype(np.float32))
+            index["mask_index"][i] = keys[key]
     if not images:
         ny, nx = (int(v) for v in str(frames.attrs["frame_shape"]).split("x"))
         images.append(np.zeros((ny, nx), np.float32))
@@ -249,6 +270,28 @@ def calibration_images(frames: xr.Dataset, plan: xr.Dataset, calib: CalibrationS
     for j in np.unique(index["mask_index"][index["mask_index"] >= 0]):
         cells[j] = mask_cells(stack[j])
     return stack, cells, index
+
+
+def c2_field_mask(vignetting: np.ndarray, *, occulter_xy: tuple[float, float],
+                  binning: tuple[int, int], distortion: bool = True) -> np.ndarray:
+    """The C2 field as a level-1 mask (1 in the field, 0 outside), in the geometry where
+    :func:`lascoproc.kernels.resample.level1_resample` samples a mask: after the distortion
+    correction, before the flip and the rotation.
+
+    ``c2_calibrate.pro`` multiplies the image by the vignetting correction ``vig`` (clipped
+    to [0, 100]), which is 0 behind the occulter and beyond the field stop, and ``c2_warp``
+    then moves the image: an output pixel samples the input at
+    :func:`lascoproc.kernels.lasco_geometry.distortion_coordinates`. A pixel is in the field
+    where the bilinear sample of ``vig > 0`` there is 1 (its four input pixels all in the
+    field, so no zero of the vignetting enters its value; ``1 - 1e-6`` for rounding).
+    Without the distortion correction the field is ``vig > 0`` itself."""
+    inside = (np.asarray(vignetting) > 0).astype(np.float32)
+    if not distortion:
+        return inside
+    ys, xs = lg.distortion_map(inside.shape, detector="C2", occulter_xy=occulter_xy,
+                               binning=binning)
+    sampled = ndimage.map_coordinates(inside, [ys, xs], order=1, mode="nearest")
+    return (sampled >= 1.0 - 1e-6).astype(np.float32)
 
 
 def _stored(frames: xr.Dataset) -> np.ndarray:
@@ -285,12 +328,12 @@ def _calibration_image(calib, relpath, window, bins, clip, part, frames) -> np.n
     return image
 
 
-def frame_inputs(frames: xr.Dataset, plan: xr.Dataset, calib: CalibrationSource
-                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def frame_inputs(frames: xr.Dataset, plan: xr.Dataset, calib: CalibrationSource,
+                 distortion: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """What the frame tasks of ``frames`` need besides their counts: ``(images, cells,
     rows)`` (:func:`calibration_images`; :func:`frame_rows` with where each frame's data are
     stored)."""
-    images, cells, index = calibration_images(frames, plan, calib)
+    images, cells, index = calibration_images(frames, plan, calib, distortion)
     return images, cells, frame_rows(plan, index, _stored(frames))
 
 
@@ -419,7 +462,7 @@ def calibrate_level1(ds: xr.Dataset, calib: CalibrationSource, *,
     if plan is None:
         plan = plan_level1(ds, calib, options)
     detector = cube_detector(ds)
-    images, cells, rows = frame_inputs(ds, plan, calib)
+    images, cells, rows = frame_inputs(ds, plan, calib, bool(options.distortion))
     counts = ds["counts"].data
     tchunks = counts.chunks[0]
     # the images enter the graph once (one key every frame task depends on)

@@ -104,7 +104,8 @@ class RegionWriter:
         reads): keyword arguments of :func:`write_level1_region` but for ``specs``, ``rows``
         and ``shard``, with ``specs`` and ``rows`` of the whole range."""
         part = self.frames.isel(time=rng)
-        images, cells, rows = frame_inputs(part, self.plan.isel(time=rng), self.calib)
+        images, cells, rows = frame_inputs(part, self.plan.isel(time=rng), self.calib,
+                                           self.distortion)
         archive_fs, specs, shape = frame_reads(part, archive=self.archive,
                                                storage_options=self.storage_options)
         return {"specs": specs, "rows": rows, "images": images, "cells": cells,

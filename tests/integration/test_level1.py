@@ -207,8 +207,16 @@ def test_rotated_frame_says_crota_zero_and_is_rotated(cube_c2, store):
     l1 = calibrate_level1(cube_c2, rolled, options=Level1Options(distortion=False), plan=plan)
     ref = calibrate_level1(cube_c2, store, options=NO_GEOMETRY)
     b = l1["brightness"][i].values
-    # the sun centre is the pivot: the pixel there keeps its value
-    assert b[515, 512] == pytest.approx(ref["brightness"][i].values[515, 512], rel=1e-5)
+    # the sun centre is the pivot, behind the occulter: outside the field in both
+    assert np.isnan(b[515, 512]) and l1["quality"][i].values[515, 512] & OUTSIDE
+    assert ref["quality"][i].values[515, 512] & OUTSIDE
+    # a rotation about the pivot keeps each ring about it: the median brightness at 300 px
+    # (in the field) is the same (a wrong pivot moves the ring across the radial profile)
+    y, x = np.mgrid[0:1024, 0:1024]
+    ring = np.abs(np.hypot(x - 512, y - 515) - 300) < 2
+    a_ring, r_ring = b[ring], ref["brightness"][i].values[ring]
+    assert np.isfinite(a_ring).mean() > 0.9 and np.isfinite(r_ring).mean() > 0.9
+    assert np.nanmedian(a_ring) == pytest.approx(np.nanmedian(r_ring), rel=0.01)
     # corners that rotated in from outside the frame are flagged outside
     assert l1["quality"][i].values[0, 1023] & OUTSIDE
 
@@ -416,3 +424,42 @@ def test_out_holds_only_full_frames_whatever_the_selection(lasco_archive, tmp_pa
                             shape=(ny, nx))
     assert Path(chosen.report.store) == tmp_path / "c.zarr"
     assert chosen.dataset.sizes["y"] == ny
+
+
+def test_c2_outside_the_field_is_nan_and_flagged(cube_c2, store):
+    """C2's vignetting correction is 0 behind the occulter and beyond the field stop (IDL's
+    level 1 holds 0 there): those pixels are NaN and ``outside_field``, with or without the
+    distortion correction; no pixel is a bare 0 counted as data (19% of every C2 frame were,
+    before 2026-12-02)."""
+    for options in (Level1Options(), Level1Options(distortion=False)):
+        l1 = calibrate_level1(cube_c2, store, options=options)
+        b, q = l1["brightness"].values, l1["quality"].values
+        ok = l1["frame_status"].values == 0
+        assert ok.any()
+        assert not ((b == 0.0) & (q == 0))[ok].any()
+        assert np.array_equal(np.isnan(b[ok]) & ((q[ok] & MISSING) == 0),
+                              (q[ok] & OUTSIDE) != 0)
+        i = int(np.flatnonzero(ok)[0])
+        sy, sx = (float(l1["crpix2"].values[i]) - 1, float(l1["crpix1"].values[i]) - 1)
+        y, x = np.mgrid[0:b.shape[1], 0:b.shape[2]]
+        scale = 1024 / b.shape[1]
+        near = np.hypot(y - sy, x - sx) * scale < 100  # well behind the occulter (~150 px)
+        assert (q[i][near] & OUTSIDE).all()
+
+
+def test_c2_field_mask_by_hand():
+    """:func:`c2_field_mask`: without the distortion, ``vig > 0``; with it, 1 only where the
+    distortion's bilinear sample sees no zero of the vignetting (a field shrunk by up to a
+    pixel and moved by the warp), never 1 on a zero of a field with no warp at its centre."""
+    from lascoproc.calibrate.level1 import c2_field_mask
+
+    vig = np.ones((64, 64), np.float32)
+    y, x = np.mgrid[0:64, 0:64]
+    vig[np.hypot(x - 32, y - 32) < 10] = 0.0  # the occulter
+    plain = c2_field_mask(vig, occulter_xy=(32.0, 32.0), binning=(16, 16), distortion=False)
+    np.testing.assert_array_equal(plain, (vig > 0).astype(np.float32))
+    warped = c2_field_mask(vig, occulter_xy=(32.0, 32.0), binning=(16, 16))
+    assert set(np.unique(warped)) <= {0.0, 1.0}
+    assert warped[32, 32] == 0.0 and warped[32, 60] == 1.0
+    r = np.hypot(x - 32, y - 32)
+    assert (warped[r < 9.5] == 0).all() and (warped[(r > 14) & (r < 28)] == 1).all()
