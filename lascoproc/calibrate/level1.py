@@ -87,7 +87,10 @@ def _variables(detector: str) -> dict[str, tuple[tuple[str, ...], np.dtype, dict
         "brightness": (("time", "y", "x"), np.dtype(np.float32), {
             "long_name": f"LASCO {detector} level-1 brightness",
             "units": "MSB",
-            "comment": "mean solar brightness; NaN where quality != 0",
+            "comment": "mean solar brightness; NaN where there is no valid datum: quality "
+                       "bit 1 (missing telemetry) or bit 2 (outside the field), except "
+                       "pixels that also have bit 4 (filled by inpainting), which hold the "
+                       "fill",
         }),
         "quality": (("time", "y", "x"), np.dtype(np.uint8), {
             "long_name": "per-pixel quality flags",
