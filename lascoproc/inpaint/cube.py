@@ -140,7 +140,8 @@ def inpaint_cube(ds: xr.Dataset, *, method: str | None = None,
     ----------
     ds
         Level-1 cube with ``variable`` and ``quality`` over ``(time, y, x)``; dask-backed for a
-        lazy result (a numpy-backed cube is filled at once).
+        lazy result (a numpy-backed cube is filled at once; where only one of the two is
+        dask-backed, the other is taken into the graph with the same chunks).
     method
         One of :data:`lascoproc.inpaint.fill.METHODS` (``"fallback"``: ``"biharmonic"``).
         Required, with no default (:data:`lascoproc.inpaint.fill.CHOOSE_METHOD`; it was
@@ -180,18 +181,24 @@ def inpaint_cube(ds: xr.Dataset, *, method: str | None = None,
 
     b = ds[variable].data
     q = ds[quality].data
+    lazy = isinstance(b, da.Array) or isinstance(q, da.Array)
+    if lazy:  # one of them may be in memory (quality loaded, say): chunked as the other
+        if not isinstance(b, da.Array):
+            b = da.from_array(np.asarray(b), chunks=q.chunks)
+        if not isinstance(q, da.Array):
+            q = da.from_array(np.asarray(q), chunks=b.chunks)
     annotate = gpu_resource and uses_network
     if method == "temporal":
         times = ds["time"].values  # an index: in memory
         parts = _group_parts(ds)
-        if not isinstance(b, da.Array) and not isinstance(q, da.Array):
+        if not lazy:
             groups = _join_groups([np.asarray(p) for p in parts])
             filled, used = _temporal(np.asarray(b), np.asarray(q), np.asarray(centers), times,
                                      groups, kwargs)
             new_q = flag_block(filled, q, used)
         else:
             filled, new_q = _lazy_temporal(b, q, centers, times, parts, kwargs, annotate)
-    elif not isinstance(b, da.Array) and not isinstance(q, da.Array):
+    elif not lazy:
         filled = inpaint_block(np.asarray(b), np.asarray(q),
                                None if centers is None else np.asarray(centers), **kwargs)
         new_q = flag_block(filled, q)
@@ -354,6 +361,8 @@ def _lazy_temporal(b: da.Array, q: da.Array, centers, times, parts, kwargs: dict
 
     original = b.chunks
     n = b.shape[0]
+    if n == 0:  # no frame (a time range with nothing observed): nothing to fill or flag
+        return b, q
     depth = int(kwargs["max_frames"])
     # map_overlap needs time chunks of at least `depth` frames (the last one too)
     step = max(depth, 1)

@@ -243,3 +243,23 @@ def test_template_attributes_are_the_filled_cube_s(cube, method, no_compute):
         cube.brightness.attrs["comment"] != described.brightness.attrs["comment"]
     if method == "network":
         assert len(described.attrs["inpaint_weights_sha256"]) == 64
+
+
+@pytest.mark.parametrize("method", ["biharmonic", "temporal"])
+@pytest.mark.parametrize("lazy_variable", ["brightness", "quality"])
+def test_only_one_variable_dask_backed(cube, method, lazy_variable, no_compute):
+    """Brightness chunked with quality in memory (ds.quality.load(), say), or the reverse:
+    lazy out, chunked as the dask-backed one, equal to the numpy result bit for bit (it used
+    to raise AttributeError: no 'rechunk' / 'chunks' on the numpy one)."""
+    mixed = cube.copy()
+    mixed[lazy_variable] = cube[lazy_variable].chunk({"time": (2, 3)})
+    with no_compute():
+        out = inpaint_cube(mixed, method=method)
+    assert isinstance(out.brightness.data, da.Array) and isinstance(out.quality.data, da.Array)
+    assert out.brightness.chunks == out.quality.chunks == mixed[lazy_variable].chunks
+    expected = inpaint_cube(cube, method=method)
+    got = out.compute()
+    assert ((got.quality.values & FILLED) != 0).sum() > 1000
+    np.testing.assert_array_equal(got.brightness.values.view(np.uint32),
+                                  expected.brightness.values.view(np.uint32))
+    np.testing.assert_array_equal(got.quality.values, expected.quality.values)

@@ -325,3 +325,18 @@ def test_an_unknown_time_takes_only_that_frame_out(unknown, expected, no_compute
         assert np.isfinite(out.brightness.values[holes]).all()
     np.testing.assert_array_equal(lazy.brightness.values.view(np.uint32),
                                   numpy_out.brightness.values.view(np.uint32))
+
+
+def test_a_cube_without_frames(no_compute):
+    """A time range with no frame: dask gives an empty cube as numpy does (the lazy temporal
+    path used to raise 'Empty tuples are not allowed in chunks')."""
+    empty = _cube(3, 32).isel(time=slice(0, 0))
+    expected = inpaint_cube(empty, method="temporal")
+    with no_compute():
+        out = inpaint_cube(empty.chunk(), method="temporal")
+    assert out.brightness.shape == out.quality.shape == (0, 32, 32)
+    assert out.brightness.chunks == empty.chunk().brightness.chunks
+    got = out.compute()
+    assert got.brightness.dtype == np.float32 and got.quality.dtype == np.uint8
+    xr.testing.assert_identical(got, expected)
+    assert got.attrs["inpaint_method"] == "temporal"
