@@ -38,7 +38,7 @@ import numpy as np
 from astropy.io import fits
 
 from lascoproc.io import soho_orbit
-from lascoproc.io.fs import get_fs, join
+from lascoproc.io.fs import absolute_location, get_fs, join
 from lascoproc.kernels import lasco_factors, lasco_time
 
 __all__ = [
@@ -477,7 +477,8 @@ class CalibrationStore:
     Parameters
     ----------
     url
-        Directory or fsspec URL playing ``$NRL_LIB`` (the parent of ``lasco/`` or ``idl/``).
+        Directory or fsspec URL playing ``$NRL_LIB`` (the parent of ``lasco/`` or ``idl/``);
+        the ``url`` attribute holds a local path made absolute.
     storage_options
         Passed to fsspec (object stores anonymous by default).
     allow_unverified
@@ -497,7 +498,9 @@ class CalibrationStore:
 
     def __init__(self, url: str, *, storage_options: Mapping[str, Any] | None = None,
                  allow_unverified: bool = False, _expected_manifest: str | None = None):
-        self.url = str(url)
+        # a local path absolute: the store's provenance (``calibration_store``) and a worker
+        # in another directory name the same files
+        self.url = absolute_location(str(url))
         self.storage_options = dict(storage_options or {})
         self.allow_unverified = bool(allow_unverified)
         self._fs, self._root = get_fs(self.url, self.storage_options)

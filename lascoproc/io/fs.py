@@ -8,6 +8,7 @@ SDOML on AWS open data) need none.
 
 from __future__ import annotations
 
+import os
 import posixpath
 from collections.abc import Mapping
 from typing import Any
@@ -18,7 +19,7 @@ from fsspec.core import url_to_fs
 from lascoproc.redaction import redact_text, redact_url
 
 __all__ = ["get_fs", "join", "protocol_of", "redact_url", "redact_text", "write_json_atomic",
-           "EXTRA_FOR_PROTOCOL"]
+           "absolute_location", "provenance_location", "EXTRA_FOR_PROTOCOL"]
 
 #: Which optional extra of lascoproc provides the fsspec driver of a protocol.
 EXTRA_FOR_PROTOCOL = {
@@ -39,6 +40,23 @@ def protocol_of(url: str) -> str:
     if "://" not in str(url):
         return "file"
     return str(url).split("://", 1)[0].lower()
+
+
+def absolute_location(url: str) -> str:
+    """``url`` with a relative local path made absolute (against the current directory), so
+    that it names the same place from any directory; absolute paths and URLs (``file://``
+    included) are returned unchanged, and a trailing ``/`` is kept."""
+    text = str(url)
+    if not text or "://" in text or os.path.isabs(text):
+        return text
+    return os.path.abspath(text) + ("/" if text.endswith(("/", os.sep)) else "")
+
+
+def provenance_location(url: str) -> str:
+    """How a location is recorded in provenance (store attributes, run reports): a local path
+    absolute (:func:`absolute_location`: a store opened from another directory still points at
+    its inputs), a URL without credentials (:func:`redact_url`)."""
+    return redact_url(absolute_location(url))
 
 
 def default_storage_options(url: str, storage_options: Mapping[str, Any] | None) -> dict:

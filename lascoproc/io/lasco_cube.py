@@ -28,7 +28,7 @@ import xarray as xr
 
 import lascoproc
 from lascoproc.io import lasco_header
-from lascoproc.io.fs import get_fs, redact_text, redact_url
+from lascoproc.io.fs import get_fs, provenance_location, redact_text, redact_url
 from lascoproc.io.lasco_archive import LascoIndex, Problem, index_archive, read_frame_header
 from lascoproc.io.retry import TRANSIENT, ReadPolicy, with_retries
 
@@ -542,7 +542,8 @@ def lasco_cube_from_frames(frames: xr.Dataset, *,
         How pixel reads are retried.
     archive
         The archive's URL as given to :func:`open_lasco_frames` (default: the
-        ``source_archive`` attribute, which holds it without credentials or query string).
+        ``source_archive`` attribute, which holds it without credentials or query string, a
+        local path made absolute).
     frames_per_chunk
         Frames per chunk along ``time``, each chunk one read task (the region writers use a
         region's frames: a region's shard is then made by one task, without joining frames).
@@ -682,7 +683,7 @@ def _frames_dataset(root, detector, shape, chosen: list[_Record], problems, size
             "instrument": "LASCO",
             "detector": detector.upper(),
             "level": "0.5",
-            "source_archive": redact_url(str(root)),
+            "source_archive": provenance_location(str(root)),
             "frame_shape": f"{shape[0]}x{shape[1]}",
             "other_shapes": ", ".join(f"{k}: {v} frames" for k, v in other.items()) or "none",
             "rejected": [redact_text(str(p)) for p in problems],

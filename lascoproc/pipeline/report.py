@@ -30,7 +30,13 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from lascoproc.io.fs import get_fs, redact_text, redact_url, write_json_atomic
+from lascoproc.io.fs import (
+    get_fs,
+    provenance_location,
+    redact_text,
+    redact_url,
+    write_json_atomic,
+)
 from lascoproc.io.lasco_archive import Problem
 from lascoproc.io.zarr_store import open_store, template_complete
 
@@ -172,7 +178,9 @@ def build_report(*, run_id: str, product: str, archive: str, started: dt.datetim
     Parameters
     ----------
     run_id, product, archive, started
-        What ran (the archive's URL is recorded without credentials).
+        What ran. The archive and the stores are recorded as
+        :func:`lascoproc.io.fs.provenance_location` gives them: a local path absolute (the
+        report names the same places read from any directory), a URL without credentials.
     problems
         The files left out of every cube, with their reasons.
     written
@@ -203,13 +211,13 @@ def build_report(*, run_id: str, product: str, archive: str, started: dt.datetim
                 reasons = _flag_reasons(row, meanings)
                 reasons.insert(0, failed.get(i, "not_written: region not written yet"))
                 inputs.append(InputFile(redact_url(path), "not_written", reasons,
-                                        redact_url(store)))
+                                        provenance_location(store)))
                 continue
             reasons = _flag_reasons(row, meanings)
             inputs.append(InputFile(redact_url(path), "flagged" if reasons else "used",
-                                    reasons, redact_url(store)))
+                                    reasons, provenance_location(store)))
         stores.append({
-            "store": redact_url(store),
+            "store": provenance_location(store),
             "frame_shape": str(ds.attrs.get("frame_shape", "")) or
             "x".join(str(ds.sizes[d]) for d in ("y", "x") if d in ds.sizes),
             "frames": int(ds.sizes.get("time", 0)),
@@ -219,7 +227,7 @@ def build_report(*, run_id: str, product: str, archive: str, started: dt.datetim
             "complete": bool(getattr(report, "complete", True)),
         })
     inputs.sort(key=lambda i: (_STATUS_ORDER.index(i.status), i.path))
-    return RunReport(run_id=run_id, product=product, archive=redact_url(archive),
+    return RunReport(run_id=run_id, product=product, archive=provenance_location(archive),
                      started=started.isoformat(timespec="seconds"),
                      finished=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
                      stores=stores, inputs=inputs)
@@ -307,7 +315,8 @@ class StoppedRun:
                 except (OSError, ValueError, KeyError):  # not begun, or no finished template
                     pending += [InputFile(redact_url(p), "not_written",
                                           ["not_written: the run stopped before this store "
-                                           "held any region"], redact_url(store))
+                                           "held any region"],
+                                          provenance_location(store))
                                 for p in paths]
                     continue
                 report = self.finished.get(store) or _Unfinished(self.failures.get(store, []))

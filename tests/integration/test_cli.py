@@ -310,3 +310,47 @@ def test_impossible_arguments_are_usage_errors(argv, capsys):
     assert stop.value.code == 2
     err = capsys.readouterr().err
     assert "error:" in err and "Traceback" not in err
+
+
+def test_relative_paths_are_recorded_absolute_and_resume_from_another_directory(
+        lasco_archive, calib_dir, tmp_path, monkeypatch, capsys):
+    """Paths typed relative to the working directory are recorded absolute in the store's
+    provenance (``source_archive``, ``calibration_store``) and the run report (``archive``,
+    ``store``): opened from elsewhere they still point at the inputs. The run definition does
+    not hold them: the same store resumes from another directory, given other relative
+    paths to the same places."""
+    import json
+
+    first, second = tmp_path / "a", tmp_path / "b" / "c"
+    first.mkdir()
+    second.mkdir(parents=True)
+
+    def args(where):
+        rel = [os.path.relpath(p, where) for p in (lasco_archive.root, calib_dir,
+                                                    first / "c3.zarr")]
+        return ["lasco", "calibrate", rel[0], "--detector", "c3", "--calib", rel[1], "--out",
+                rel[2], "--shape", "1024x1024", "--region-frames", "1"]
+
+    monkeypatch.chdir(first)
+    assert main(args(first)) == 0
+    store = first / "c3.zarr"
+    n = xr.open_zarr(store).sizes["time"]
+    assert n >= 2
+    chunks = sorted((store / "frame_written" / "c").iterdir())
+    chunks[0].unlink()  # region 0 no longer marked: a resume writes it again
+    assert int(xr.open_zarr(store)["frame_written"].values.sum()) == n - 1
+    monkeypatch.chdir(second)
+    capsys.readouterr()
+    assert main([*args(second), "--resume"]) == 0
+    assert f"1 processed now, {n - 1} already done" in capsys.readouterr().out
+    real = os.path.realpath
+    attrs = xr.open_zarr(store).attrs
+    assert real(attrs["source_archive"]) == real(lasco_archive.root)
+    assert os.path.isabs(attrs["source_archive"])
+    assert os.path.isabs(attrs["calibration_store"])
+    assert real(attrs["calibration_store"]) == real(calib_dir)
+    report = json.loads(Path(str(store) + ".report.json").read_text())
+    assert os.path.isabs(report["archive"]) and real(report["archive"]) == \
+        real(lasco_archive.root)
+    assert [real(s["store"]) for s in report["stores"]] == [real(store)]
+    assert {real(i["store"]) for i in report["inputs"] if i["store"]} == {real(store)}

@@ -42,3 +42,32 @@ def test_calibration_flags_only_for_frames_calibrated():
     assert _flag_reasons(row, {2: "not_calibrated"}) == [
         "not_calibrated: unknown filter 'Bogus'"]
     assert _flag_reasons({"frame_status": 0, "input_flags": ""}, {}) == []
+
+
+def test_local_locations_are_recorded_absolute_and_urls_without_credentials(tmp_path,
+                                                                             monkeypatch):
+    """A run given relative paths records them absolute (the report read from another
+    directory still names the archive and the stores); URLs stay URLs, without credentials."""
+    import datetime as dt
+
+    import numpy as np
+    import xarray as xr
+
+    from lascoproc.pipeline.report import build_report
+
+    monkeypatch.chdir(tmp_path)
+    ds = xr.Dataset({"frame_written": ("time", np.array([1, 0], np.uint8))},
+                    coords={"path": ("time", ["/data/a.fts", "/data/b.fts"])})
+    started = dt.datetime.now(dt.UTC)
+    report = build_report(run_id="r", product="p", archive="demo/archive", started=started,
+                          problems=[], written=[("demo/c2_l1.zarr", None, ds)])
+    store = str(tmp_path / "demo" / "c2_l1.zarr")
+    assert report.archive == str(tmp_path / "demo" / "archive")
+    assert report.stores[0]["store"] == store
+    assert {item.store for item in report.inputs} == {store}
+    remote = build_report(run_id="r", product="p", started=started, problems=[],
+                          archive="https://user:s3cr3t@host.org/lasco?X-Amz-Signature=s3cr3t",
+                          written=[("s3://bucket/c2_l1.zarr", None, ds)])
+    assert remote.archive == "https://host.org/lasco"
+    assert remote.stores[0]["store"] == "s3://bucket/c2_l1.zarr"
+    assert {item.store for item in remote.inputs} == {"s3://bucket/c2_l1.zarr"}
