@@ -23,7 +23,8 @@ github:RobertJaro/SOHOpy ``references/legacy/lasco_idl/fuzzy/``. Two stages:
      - |theta mod pi/2 - pi/4|))``, origin at the corner given by the quarter of ``t``), and
      along each line the missing cells are interpolated from the present ones by a natural
      cubic spline of their rank on the line (``multi_interp``, ``SPL_INIT``/``SPL_INTERP``;
-     lines with fewer than two present cells are left 0);
+     lines with fewer than two present cells are left 0 in IDL: here the zone is then left
+     unfilled, see below);
    - a smooth surface through the cell values at ``(block/16 + i block/8)`` gives the missing
      pixels (``TRI_SURF``, a quintic on the triangulated cells: here an interpolating bivariate
      quintic spline, scipy ``RectBivariateSpline(kx=ky=5, s=0)``, on the same regular cells);
@@ -58,6 +59,17 @@ to 1 DN; block sizes other than 32 (a multiple of 4) scale the cells and the rad
 spectral regions; the zone merging uses the Chebyshev rule everywhere (IDL clips its zone boxes
 to blocks ``1..n-2``, which merges a little more at the frame edge). Pixels the method leaves
 unfilled (a zone with too few present pixels, more than 100 blocks) are returned NaN.
+
+Two departures made on 2026-12-02, after a review reproduced their failures (a caller's fallback,
+:func:`lascoproc.inpaint.fill.spatial_fill`, fills what is left NaN):
+
+- a zone in which some line of cells has fewer than two present cells is left unfilled. IDL
+  leaves such cells 0 and its quintic surface then overshoots towards them: at a frame corner
+  or edge the fill reached the frame's maximum, 1000-3000 times the truth;
+- for blocks of 8 pixels or fewer the low-frequency region keeps at least the first-order
+  coefficients (radius ``max(4 block/32, 1.5)``, as at block 16). The scaled radius alone is
+  empty there, so the first-order coefficients fell into a wedge that stage 3 sets to 0 and
+  the hole lost its gradient (a smooth ramp in an 8-pixel block: 529% error, 2.5% at 32).
 """
 
 from __future__ import annotations
@@ -252,9 +264,11 @@ def hcie_zone(zone: np.ndarray, missing: np.ndarray, block: int = BLOCK) -> np.n
     cells_present = ~_cell_any(missing, sub)
     ncy, ncx = cells.shape
     line_map = np.rint(grad_map(ncx, ncy, angle))
-    interp = multi_interp(np.where(cells_present, cells, _ABSENT), cells_present, line_map,
+    interp = multi_interp(np.where(cells_present, cells, np.nan), cells_present, line_map,
                           angle)
     ny, nx = zone.shape
+    if np.isnan(interp).any():  # a line with < 2 present cells (module docstring): unfilled
+        return np.where(missing, np.nan, zone)
     yc = sub // 2 + sub * np.arange(ncy, dtype=np.float64)
     xc = sub // 2 + sub * np.arange(ncx, dtype=np.float64)
     ky, kx = min(5, ncy - 1), min(5, ncx - 1)
@@ -280,7 +294,7 @@ def subspectra_mask(block: int = BLOCK) -> np.ndarray:
     mask[np.abs(ky) < np.abs(kx) * half] = _HORIZ
     mask[np.abs(kx) < np.abs(ky) * half] = _VERT
     radius = np.hypot(kx, ky)
-    mask[radius < 4.0 * block / BLOCK] = _LOW
+    mask[radius < max(4.0 * block / BLOCK, 1.5)] = _LOW  # module docstring: small blocks
     mask[radius > block * 0.9] = _HIGH
     mask[0, 0] = _MEAN
     return mask
@@ -386,6 +400,8 @@ def fuzzy_fill(values: np.ndarray, holes: np.ndarray, *, block: int = BLOCK) -> 
         if int((~miss).sum()) <= int(miss.sum()):
             continue  # more missing than present pixels: left unfilled
         zone = hcie_zone(image1[sl], miss, block)
+        if np.isnan(zone[miss]).any():
+            continue  # some missing cells could not be interpolated: left unfilled
         image[sl] = np.where(miss, zone, image[sl])
         filled[bj, bi] = True
     for bj, bi in zip(*np.nonzero(missing_blocks & filled), strict=True):
