@@ -154,8 +154,24 @@ def spatial_fill(y: np.ndarray, holes: np.ndarray, method: str, center, *,
         out[left] = radial_fill(y, left, center)[left]
         left = holes & ~np.isfinite(out)
     if left.any():
-        out[left] = interpolate_holes(y, left, kind=fallback)[left]
+        fill_left(y, out, left, fallback)
     return out
+
+
+def fill_left(y: np.ndarray, out: np.ndarray, left: np.ndarray, kind: str) -> None:
+    """The last fallback: ``out[left]`` by ``kind`` interpolation from the observed pixels of
+    ``y`` (NaN at every hole). ``left`` pixels that no observed pixel connects to, because the
+    other hole pixels around them are NaN in ``y`` (the Sun-centre pixel, which no ray reaches,
+    inside a radially filled hole), would get the frame's median there: they are interpolated
+    instead from the values already in ``out`` around them (the fill of the other hole
+    pixels). ``out`` is changed in place at ``left`` only."""
+    from lascoproc.inpaint.fallback import _orphans
+
+    out[left] = interpolate_holes(y, left, kind=kind)[left]
+    orphans = _orphans(left, np.isfinite(y) & ~left)
+    if orphans.any():
+        around = np.where(orphans, np.nan, out)
+        out[orphans] = interpolate_holes(around, orphans, kind=kind)[orphans]
 
 
 def fill_frames(images: np.ndarray, missing: np.ndarray, *, method: str | None = None,

@@ -184,6 +184,8 @@ def _run_batch(model, group: list[_Job], device: torch.device, dtype):
 
 def _finish(job: _Job, fallback: str) -> np.ndarray:
     """The job's values in normalised units, holes the network left filled classically."""
+    from lascoproc.inpaint.fill import fill_left
+
     values = job.values
     left = ~np.isfinite(values)
     if left.any():
@@ -193,7 +195,11 @@ def _finish(job: _Job, fallback: str) -> np.ndarray:
         filled = radial_fill(job.y, holes, job.center)  # job.y is NaN at every hole
         rest = holes & ~np.isfinite(filled)
         if rest.any():
-            filled[rest] = interpolate_holes(job.y, rest, kind=fallback)[rest]
+            # the network's values around them: a pixel no observed pixel connects to (the
+            # Sun centre) is interpolated from them, not given the window's median
+            filled[job.ys[~left] - job.window[0], job.xs[~left] - job.window[1]] = \
+                values[~left]
+            fill_left(job.y, filled, rest, fallback)
         values = values.copy()
         values[left] = filled[ly, lx]
     lo, hi = np.min(job.y[job.known]), np.max(job.y[job.known])
@@ -264,7 +270,11 @@ def _pconv_fill(model, images, missing, todo, softening, percentile, batch_size,
         hole = missing[i]
         pred, reached = predictions[i]
         if not reached[hole].all():
+            from lascoproc.inpaint.fill import fill_left
+
             unreached = hole & ~reached
-            pred[unreached] = interpolate_holes(y, unreached, kind=fallback)[unreached]
+            around = np.where(hole & reached, pred, y)  # the network's fill, the observed y
+            fill_left(y, around, unreached, fallback)
+            pred[unreached] = around[unreached]
         out[i] = composite_at(images[i], hole, restored(y, pred, hole, norm))
     return out

@@ -310,3 +310,41 @@ def test_classical_methods_need_no_torch():
             "    assert 'classical' in str(e) and \"lascoproc[ml]\" in str(e), e\n"
             "else:\n    raise SystemExit('no ImportError')\n")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_a_hole_pixel_at_the_sun_centre_is_filled_from_its_neighbours():
+    """No ray reaches the pixel at the Sun centre; the last fallback saw the other hole pixels
+    as NaN, took it for cut off and gave it the frame's median (3.6212583 here). Hand case in
+    normalised units: u = 3 + cos(theta) about the centre (5, 5), a 3 x 3 hole around it. Rays
+    are constant, so the one-sided radial fill of the 8 neighbours is exact, and u - 3 is odd
+    under x -> 10 - x, so the biharmonic fill of the centre from them is 3."""
+    from lascoproc.inpaint.fill import spatial_fill
+
+    yy, xx = np.mgrid[0:21, 0:21].astype(float)
+    u = 3.0 + np.cos(np.arctan2(yy - 5.0, xx - 5.0))
+    holes = np.zeros(u.shape, bool)
+    holes[4:7, 4:7] = True
+    y = np.where(holes, np.nan, u)
+    assert np.median(y[~holes]) == pytest.approx(3.6212583, abs=1e-7)  # what it used to get
+    out = spatial_fill(y, holes, "radial", (5.0, 5.0))
+    assert out[5, 5] == pytest.approx(3.0, abs=1e-12)
+    assert out[5, 6] == pytest.approx(4.0, abs=1e-12)
+    assert out[4, 4] == pytest.approx(3.0 - np.sqrt(0.5), abs=1e-12)
+    np.testing.assert_array_equal(out[~holes], y[~holes])
+
+
+@pytest.mark.parametrize("method", ["radial", "network"])
+def test_the_sun_centre_pixel_lies_among_its_filled_neighbours(method):
+    """The review's case: a smooth corona, centre (64, 64) on a pixel, hole 60:68 x 60:68. The
+    centre pixel got 0.046 (radial, the frame's median) and 0.20 (network, the window's), its 8
+    neighbours 4-10."""
+    yy, xx = np.mgrid[0:128, 0:128]
+    r = np.hypot(xx - 64.0, yy - 64.0) + 3
+    image = 1e3 * r ** -2.5 * (1 + 0.3 * np.cos(8 * np.arctan2(yy - 64.0, xx - 64.0)))
+    missing = np.zeros(image.shape, bool)
+    missing[60:68, 60:68] = True
+    out = fill(image, missing, method=method, center=(64.0, 64.0))
+    ring = np.delete(out[63:66, 63:66].ravel(), 4)
+    assert ring.min() > 3.0
+    assert ring.min() <= out[64, 64] <= ring.max() * (1 + 1e-12)
+    np.testing.assert_array_equal(out[~missing], image[~missing])
