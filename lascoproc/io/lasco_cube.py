@@ -662,11 +662,14 @@ def _frames_dataset(root, detector, shape, chosen: list[_Record], problems, size
     values = [lasco_header.frame_coordinates(r.header) for r in chosen]
     for _, name, dtype, _fill in lasco_header.FRAME_COORDS:
         column = [v[name] for v in values]
+        long_name, units = lasco_header.FRAME_COORD_ATTRS[name]
+        attrs = {"long_name": long_name, **({"units": units} if units else {})}
         if dtype.startswith("U"):
-            coords[name] = ("time", np.array(column, dtype=object))
+            coords[name] = ("time", np.array(column, dtype=object), attrs)
         else:
-            coords[name] = ("time", np.array(column, dtype=dtype))
-    coords["path"] = ("time", paths)
+            coords[name] = ("time", np.array(column, dtype=dtype), attrs)
+    coords["path"] = ("time", paths, {"long_name": "the level-0.5 file read (its archive "
+                                                 "path or URL)"})
     if any(r.embed for r in chosen):
         _embedded_coords(coords, chosen)
     coords["data_offset"] = ("time", np.array([r.offset for r in chosen], np.int64),
@@ -690,5 +693,4 @@ def _frames_dataset(root, detector, shape, chosen: list[_Record], problems, size
             "lascoproc_version": lascoproc.__version__,
         },
     )
-    ds["exptime"].attrs["units"] = "s"
     return ds

@@ -41,6 +41,7 @@ from lascoproc.kernels.lasco_factors import parse_offset_bias_history
 __all__ = [
     "REQUIRED_KEYWORDS",
     "FRAME_COORDS",
+    "FRAME_COORD_ATTRS",
     "HeaderError",
     "LascoHeader",
     "read_header_bytes",
@@ -93,6 +94,40 @@ FRAME_COORDS: tuple[tuple[str, str, str, Any], ...] = (
     ("HISTORY", "bias_history", "float64", np.nan),
     ("HISTORY", "bias_history_version", "U8", ""),
 )
+
+
+#: ``(long_name, units)`` of the :data:`FRAME_COORDS` coordinates (LASCO level-0.5 FITS
+#: keywords, as NRL's ``make_fits_hdr.pro`` writes them; ``None``: no unit).
+FRAME_COORD_ATTRS: dict[str, tuple[str, str | None]] = {
+    "filename": ("FILENAME: the level-0.5 file", None),
+    "fileorig": ("FILEORIG: the telemetry file it came from", None),
+    "detector": ("DETECTOR", None),
+    "filter": ("FILTER: filter wheel position", None),
+    "polarizer": ("POLAR: polarizer wheel position", None),
+    "lp_num": ("LP_NUM: LASCO program that took the frame", None),
+    "exptime": ("EXPTIME: exposure time of the level-0.5 header", "s"),
+    "expcmd": ("EXPCMD: commanded exposure time", "s"),
+    "offset": ("OFFSET: camera electronics offset", "count"),
+    "mid_date": ("MID_DATE: MJD of the middle of the exposure (uncorrected)", "d"),
+    "mid_time": ("MID_TIME: time of day of the middle of the exposure (uncorrected)", "s"),
+    "readport": ("READPORT: CCD read-out port", None),
+    "r1col": ("R1COL: first CCD column read (1-based, 20 for a full frame)", "pixel"),
+    "r1row": ("R1ROW: first CCD row read (1-based)", "pixel"),
+    "r2col": ("R2COL: last CCD column read (1-based)", "pixel"),
+    "r2row": ("R2ROW: last CCD row read (1-based)", "pixel"),
+    "sumcol": ("SUMCOL: on-chip summing along columns (0: none)", None),
+    "sumrow": ("SUMROW: on-chip summing along rows (0: none)", None),
+    "lebxsum": ("LEBXSUM: summing along x in the electronics box", None),
+    "lebysum": ("LEBYSUM: summing along y in the electronics box", None),
+    "crpix1": ("CRPIX1 of the level-0.5 header: Sun centre, x (1-based)", "pixel"),
+    "crpix2": ("CRPIX2 of the level-0.5 header: Sun centre, y (1-based)", "pixel"),
+    "crota1": ("CROTA1 of the level-0.5 header: roll", "deg"),
+    "cdelt1": ("CDELT1 of the level-0.5 header: plate scale", "arcsec / pixel"),
+    "os_num": ("OS_NUM: observing sequence number", None),
+    "bias_history": ("bias NRL's offset_bias.pro recorded in the HISTORY (one pixel)",
+                     "count"),
+    "bias_history_version": ("offset_bias.pro version of that HISTORY line", None),
+}
 
 
 class HeaderError(ValueError):

@@ -463,3 +463,17 @@ def test_c2_field_mask_by_hand():
     assert warped[32, 32] == 0.0 and warped[32, 60] == 1.0
     r = np.hypot(x - 32, y - 32)
     assert (warped[r < 9.5] == 0).all() and (warped[(r > 14) & (r < 28)] == 1).all()
+
+
+def test_every_variable_and_coordinate_says_what_it_is(cube_c3, store):
+    """An analyst opening a cube finds a ``long_name`` on every variable and per-frame
+    coordinate of the level-0.5 and level-1 cubes, and ``units`` on the header values that
+    have one (written-out examples)."""
+    l1 = calibrate_level1(cube_c3, store)
+    for ds in (cube_c3, l1):
+        bare = [name for name, v in ds.variables.items() if "long_name" not in v.attrs]
+        assert bare == [], bare
+    assert l1["crpix1_level05"].attrs["units"] == "pixel"
+    assert l1["expcmd"].attrs["units"] == "s"
+    assert l1["exptime_level05"].attrs["units"] == "s" and l1["exptime"].attrs["units"] == "s"
+    assert "units" not in l1["lebxsum"].attrs
