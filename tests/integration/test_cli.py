@@ -354,3 +354,35 @@ def test_relative_paths_are_recorded_absolute_and_resume_from_another_directory(
         real(lasco_archive.root)
     assert [real(s["store"]) for s in report["stores"]] == [real(store)]
     assert {real(i["store"]) for i in report["inputs"] if i["store"]} == {real(store)}
+
+
+def test_demo_names_every_store_it_writes_with_its_frame_count(tmp_path, monkeypatch, capsys):
+    """The demo's summary names every Zarr store written under OUT (the OUT_NYxNX stores of
+    the other frame sizes and aia_degradation_frames.zarr too) with its frame count, and
+    ``demo --help`` lists each of them (a size as NYxNX)."""
+    import re
+
+    pytest.importorskip("torch")
+    pytest.importorskip("matplotlib")
+    import lascoproc.testing.sdoml as sdoml
+
+    real = sdoml.write_sdoml_store
+    # a year of the synthetic SDOML store instead of eleven: the same step, less time
+    monkeypatch.setattr(sdoml, "write_sdoml_store",
+                        lambda path, **kw: real(path, **{**kw, "end": "2010-12-31"}))
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out), "--days", "1", "--frames-per-day", "3"]) == 0
+    text = capsys.readouterr().out
+    stores = sorted(p for p in out.glob("*.zarr") if p.name != "sdoml.zarr")
+    names = {p.name for p in stores}
+    assert {"c2_l1.zarr", "c2_l1_512x512.zarr", "c3_l1_480x640.zarr",
+            "aia_degradation_frames.zarr", "aia_degradation.zarr"} <= names
+    for store in stores:
+        n = xr.open_zarr(store).sizes["time"]
+        assert re.search(rf"\b{n}( level-[0-9.]+ frames?| frames| time bins of \w+)? -> "
+                         rf"{re.escape(str(store))}\b", text), (store.name, n, text)
+    with pytest.raises(SystemExit):
+        main(["demo", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    for name in names:
+        assert re.sub(r"_\d+x\d+\.zarr$", "_NYxNX.zarr", name) in help_text, name
