@@ -156,7 +156,8 @@ def add_parser(commands) -> None:
                           help="seed of the sequences (repeatable; default 11)")
     evaluate.add_argument("--method", action="append", choices=(*METHODS, "fallback"),
                           help="method to score (repeatable; default: every method for scenes "
-                               "and sequences, network, radial and biharmonic for stores)")
+                               "and sequences, network, radial and biharmonic for stores); "
+                               "temporal with --sequences only")
     evaluate.add_argument("--seed", type=int, action="append", default=None,
                           help="seed of the holes (scenes: repeatable, default 0 1 2 3; "
                           "stores: one seed, the first given, default 2024)")
@@ -267,19 +268,28 @@ def run_evaluate(args) -> int:
     from lascoproc.inpaint import evaluate as ev
     from lascoproc.inpaint.fill import SPATIAL_METHODS
 
-    _threads(args.threads)
     if not (args.stores or args.scenes or args.sequences):
         print("lascoproc inpaint evaluate: give STORE..., --scenes or --sequences",
               file=sys.stderr)
         return 2
+    if "temporal" in (args.method or ()) and (args.scenes or args.stores):
+        # refused before any work: it used to be dropped, and the other methods scored instead
+        what = ("--scenes (single images)" if args.scenes else
+                "the STORE evaluation (held-out frames masked one at a time)")
+        rest = "--scenes" if args.scenes else "the stores"
+        print(f"lascoproc inpaint evaluate: --method temporal needs a sequence of frames with a "
+              f"known truth in every lost block, which {what} does not give: score temporal "
+              f"with --sequences, and {rest} without it", file=sys.stderr)
+        return 2
+    _threads(args.threads)
     reports = {}
     if args.scenes:
         from lascoproc.inpaint.scenes import load_scenes
 
         scenes = load_scenes(None if args.scenes == "default" else args.scenes,
                              names=args.scene)
-        methods = [m for m in (args.method or SPATIAL_METHODS) if m != "temporal"]
-        report = ev.evaluate_scenes(scenes, methods=methods, weights=args.weights,
+        report = ev.evaluate_scenes(scenes, methods=args.method or SPATIAL_METHODS,
+                                    weights=args.weights,
                                     sha256=args.sha256, device=args.device,
                                     seeds=args.seed or ev.SCENE_SEEDS)
         print(report.table())
@@ -306,9 +316,8 @@ def run_evaluate(args) -> int:
         print(f"load average: {report.load}")
         reports["sequences"] = report.to_dict()
     if args.stores:
-        methods = tuple(m for m in (args.method or ("network", "radial", "biharmonic"))
-                        if m != "temporal")
-        report = ev.evaluate(args.stores, frames=args.frames, methods=methods,
+        report = ev.evaluate(args.stores, frames=args.frames,
+                             methods=args.method or ("network", "radial", "biharmonic"),
                              weights=args.weights, sha256=args.sha256,
                              seed=(args.seed or [2024])[0], device=args.device, amp=args.amp)
         print(report.table())

@@ -73,6 +73,17 @@ class EvaluationReport(_JsonReport):
 
 
 
+def _methods(methods: Sequence[str]) -> list[str]:
+    """The methods to score, aliases resolved; ``ValueError`` for none (an empty list used to
+    score every method, or none, without a word)."""
+    if isinstance(methods, str):
+        methods = [methods]
+    out = [canonical_method(m) for m in methods]
+    if not out:
+        raise ValueError("methods is empty: name at least one method to score")
+    return out
+
+
 def evaluate(stores: Sequence[str | os.PathLike | xr.Dataset], *, frames: int = 16,
              methods: Sequence[str] = ("network", "radial", "biharmonic"),
              weights: str | os.PathLike | None = None,
@@ -80,7 +91,7 @@ def evaluate(stores: Sequence[str | os.PathLike | xr.Dataset], *, frames: int = 
              device: str | None = None, batch_size: int | None = None,
              amp: str | None = None) -> EvaluationReport:
     """Score the methods on held-out level-1 frames (module docstring)."""
-    methods = [canonical_method(m) for m in methods]
+    methods = _methods(methods)
     if "temporal" in methods:
         raise ValueError("'temporal' is evaluated on sequences (evaluate_sequences)")
     source = LevelOneFrames(stores, cache_frames=1)
@@ -267,10 +278,10 @@ def evaluate_scenes(scenes, *, methods: Sequence[str] | None = None,
     """Score ``methods`` (default: every spatial method) on real scenes (module docstring of
     :mod:`lascoproc.inpaint.scenes`). Timings: wall and CPU time of the fill of one scene,
     after one untimed warm-up fill per scene and method (the network's weights load)."""
-    from lascoproc.inpaint.fill import SPATIAL_METHODS, canonical_method
+    from lascoproc.inpaint.fill import SPATIAL_METHODS
     from lascoproc.inpaint.scenes import BLOCKS, Score, protocol_holes, score
 
-    methods = [canonical_method(m) for m in (methods or SPATIAL_METHODS)]
+    methods = _methods(SPATIAL_METHODS if methods is None else methods)
     if "temporal" in methods:
         raise ValueError("'temporal' needs a sequence of frames; scenes are single images")
     weights_info: dict[str, str] = {}
@@ -385,7 +396,7 @@ def evaluate_sequences(sequences, *, methods: Sequence[str] | None = None,
     from lascoproc.inpaint.fill import METHODS, canonical_method
     from lascoproc.inpaint.temporal import temporal_frames
 
-    methods = [canonical_method(m) for m in (methods or METHODS)]
+    methods = _methods(METHODS if methods is None else methods)
     weights_info: dict[str, str] = {}
     if "network" in methods or canonical_method(spatial) == "network":
         from lascoproc.inpaint.model_registry import resolve_weights

@@ -115,3 +115,19 @@ def test_the_held_out_lasco_c3_2013_scene():
     rows, cols = np.nonzero(occulter)
     assert abs(cols.mean() - 51.17) < 0.2 and abs(rows.mean() - 48.41) < 0.2
     assert len(sc.candidate_blocks(c3)) == 255
+
+
+def test_no_method_to_score_is_refused(shared):
+    """An empty list used to mean every spatial method (scenes, sequences) or an empty table
+    (stores), without a word."""
+    from lascoproc.inpaint.evaluate import evaluate, evaluate_scenes, evaluate_sequences
+
+    message = "methods is empty: name at least one method to score"
+    with pytest.raises(ValueError, match=message):
+        evaluate_scenes([shared[KCOR]], methods=[], seeds=(0,))
+    with pytest.raises(ValueError, match=message):
+        evaluate_sequences([], methods=[])
+    with pytest.raises(ValueError, match=message):
+        evaluate(["no-such-store.zarr"], methods=())
+    with pytest.raises(ValueError, match="'temporal' needs a sequence of frames"):
+        evaluate_scenes([shared[KCOR]], methods=["temporal"], seeds=(0,))
