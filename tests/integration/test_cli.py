@@ -386,3 +386,24 @@ def test_demo_names_every_store_it_writes_with_its_frame_count(tmp_path, monkeyp
     help_text = " ".join(capsys.readouterr().out.split())
     for name in names:
         assert re.sub(r"_\d+x\d+\.zarr$", "_NYxNX.zarr", name) in help_text, name
+
+
+def test_demo_lists_frames_not_calibrated_in_every_level1_store(tmp_path):
+    """``Level1Result.flagged`` covers the first store; the demo names those of the OUT_NYxNX
+    stores too."""
+    import warnings
+    from types import SimpleNamespace
+
+    from lascoproc_cli.demo import not_calibrated
+
+    other = tmp_path / "c2_l1_512x512.zarr"
+    names = np.array(["a.fts", "b.fts"], dtype=object)
+    reasons = np.array(["", "unknown filter 'Bogus'"], dtype=object)
+    with warnings.catch_warnings():  # consolidated metadata, as lascoproc's stores have
+        warnings.simplefilter("ignore")
+        xr.Dataset(coords={"filename": ("time", names),
+                           "frame_status_reason": ("time", reasons)}
+                   ).to_zarr(other, zarr_format=3, consolidated=True)
+    result = SimpleNamespace(flagged=["c.fts: no data"],
+                             others={"512x512": (str(other), None)})
+    assert not_calibrated(result) == ["c.fts: no data", "b.fts: unknown filter 'Bogus'"]
