@@ -382,19 +382,47 @@ def write_store(ds: xr.Dataset, store: str, *, region_frames: int, resume: bool 
                       progress=progress)
 
 
-def _estimates_template(ds: xr.Dataset, region_frames: int) -> xr.Dataset:
-    """The per-frame store's template: every frame's coordinates, placeholder estimates."""
+#: ``long_name`` and ``units`` of the per-frame store's variables and coordinates.
+_FRAME_ATTRS = {
+    "degradation": {"units": "1", "long_name": "estimated degradation factor of the frame "
+                                               "(ensemble mean; NaN: non-finite pixel sum)"},
+    "member_spread": {"units": "1", "long_name": "standard deviation of the ensemble members' "
+                                                 "estimates"},
+    "pixels_finite": {"long_name": "every pixel of the frame's channel image is finite"},
+    "degradation_uncertainty": {"units": "1", "long_name": (
+        "per-frame uncertainty: ensemble spread and the model's relative error on its test "
+        "months, in quadrature")},
+    "time": {"long_name": "observation time of the frame (SDOML index)"},
+    "channel": {"units": "angstrom", "long_name": "AIA EUV channel (wavelength)"},
+    "t_obs": {"long_name": "T_OBS of the channel's image (SDOML)"},
+    "exptime": {"units": "s", "long_name": "EXPTIME of the channel's image (SDOML)"},
+    "deg_cor": {"units": "1", "long_name": "DEG_COR the SDOML image was divided by (undone "
+                                           "before estimating)"},
+    "quality": {"long_name": "QUALITY word of the channel's image (SDOML)"},
+    "storage_chunk": {"long_name": "SDOML storage chunk the image was read from (year * 1e7 + "
+                                   "its number in the year's array)"},
+}
+
+
+def _estimates_template(ds: xr.Dataset, region_frames: int,
+                        attrs: Mapping[str, Any] | None = None) -> xr.Dataset:
+    """The per-frame store's template: every frame's coordinates, placeholder estimates, what
+    each is (:data:`_FRAME_ATTRS`) and the store's ``attrs`` (provenance)."""
     n, c = ds.sizes["time"], ds.sizes["channel"]
     chunks = (min(region_frames, max(n, 1)), c)
-    coords = {name: ds[name] for name in ("time", "channel", "t_obs", "exptime", "deg_cor",
-                                          "quality") if name in ds.coords}
-    return xr.Dataset(
+    coords = {name: ds[name].copy() for name in ("time", "channel", "t_obs", "exptime",
+                                                 "deg_cor", "quality") if name in ds.coords}
+    template = xr.Dataset(
         {"degradation": (("time", "channel"), da.zeros((n, c), dtype=np.float32, chunks=chunks)),
          "member_spread": (("time", "channel"), da.zeros((n, c), dtype=np.float32, chunks=chunks)),
          "pixels_finite": (("time", "channel"), da.zeros((n, c), dtype=bool, chunks=chunks)),
          "degradation_uncertainty": (("time", "channel"),
                                      da.zeros((n, c), dtype=np.float32, chunks=chunks))},
-        coords=coords)
+        coords=coords, attrs=dict(attrs or {}))
+    for name, described in _FRAME_ATTRS.items():
+        if name in template.variables:
+            template[name].attrs = {**template[name].attrs, **described}
+    return template
 
 
 def degradation_series(
@@ -493,7 +521,10 @@ def degradation_series(
 
     report = None
     if out is not None:
-        template = _estimates_template(ds, region_frames)
+        template = _estimates_template(ds, region_frames, attrs={
+            "title": "SDO/AIA per-frame degradation estimates by CNN auto-calibration",
+            "sdoml_url": str(url), "sample_every": str(sample_every or ""),
+            "lascoproc_version": lascoproc.__version__, **loaded.provenance()})
         definition = {"model_sha256": loaded.sha256, "sdoml_url": str(url),
                       "sample_every": sample_every}
         report = write_store(template, frames_out, region_frames=region_frames, resume=resume,

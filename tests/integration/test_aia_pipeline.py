@@ -170,6 +170,14 @@ def test_series_files_refusal_and_resume(store, model, tmp_path, capsys):
     assert series.attrs["response_table_sha256"].startswith("0a3f2db3")
     frames = xr.open_zarr(tmp_path / "series_frames.zarr")
     assert frames.sizes["time"] == int(series["n_frames"].sum())
+    # both stores say what they hold and what made them; the series' bins are written
+    assert frames.attrs["model_sha256"] == series.attrs["model_sha256"]
+    assert frames.attrs["lascoproc_version"] and frames.attrs["title"]
+    for ds in (series, frames):
+        bare = [n for n, v in ds.variables.items() if "long_name" not in v.attrs]
+        assert bare == [], bare
+    assert (series["time_bin_start"].values < series["time"].values).all()
+    assert (series["time_bin_end"].values > series["time"].values).all()
     csv = (tmp_path / "series.csv").read_text().splitlines()
     assert csv[0] == ("time,channel,n_frames,degradation,degradation_uncertainty,"
                       "degradation_spread,degradation_v10,ratio_to_v10")
