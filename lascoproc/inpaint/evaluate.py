@@ -84,6 +84,20 @@ def _methods(methods: Sequence[str]) -> list[str]:
     return out
 
 
+def _network_weights(methods: list[str], weights, sha256):
+    """``(provenance, weights, sha256)``: the network's weights resolved and verified once, and
+    recorded, where a method may run the network (``network``; ``auto``, whose candidates
+    include it, as :func:`~lascoproc.inpaint.cube.inpaint_cube` records them); else
+    ``({}, weights, sha256)``."""
+    if not any(m in ("network", "auto") for m in methods):
+        return {}, weights, sha256
+    from lascoproc.inpaint.model_registry import resolve_weights
+
+    resolved = resolve_weights(weights, sha256=sha256)
+    return (resolved.provenance(), resolved.path if not resolved.shipped else resolved.name,
+            resolved.sha256)
+
+
 def evaluate(stores: Sequence[str | os.PathLike | xr.Dataset], *, frames: int = 16,
              methods: Sequence[str] = ("network", "radial", "biharmonic"),
              weights: str | os.PathLike | None = None,
@@ -101,14 +115,7 @@ def evaluate(stores: Sequence[str | os.PathLike | xr.Dataset], *, frames: int = 
     seconds = dict.fromkeys(methods, 0.0)
     total_holes = 0
     used = 0
-    weights_info: dict[str, str] = {}
-    if "network" in methods:
-        from lascoproc.inpaint.model_registry import resolve_weights
-
-        resolved = resolve_weights(weights, sha256=sha256)
-        weights_info = resolved.provenance()
-        weights = resolved.path if not resolved.shipped else resolved.name
-        sha256 = resolved.sha256
+    weights_info, weights, sha256 = _network_weights(methods, weights, sha256)
     for k in chosen:
         truth, quality = source.raw(int(k))
         observed = np.isfinite(truth) & (quality == 0)
@@ -284,14 +291,7 @@ def evaluate_scenes(scenes, *, methods: Sequence[str] | None = None,
     methods = _methods(SPATIAL_METHODS if methods is None else methods)
     if "temporal" in methods:
         raise ValueError("'temporal' needs a sequence of frames; scenes are single images")
-    weights_info: dict[str, str] = {}
-    if "network" in methods:
-        from lascoproc.inpaint.model_registry import resolve_weights
-
-        resolved = resolve_weights(weights, sha256=sha256)
-        weights_info = resolved.provenance()
-        weights = resolved.path if not resolved.shipped else resolved.name
-        sha256 = resolved.sha256
+    weights_info, weights, sha256 = _network_weights(methods, weights, sha256)
     scores: dict[str, dict[str, dict[str, float]]] = {}
     per_seed: dict[str, dict[str, list[float]]] = {}
     info: dict[str, dict[str, object]] = {}
@@ -393,18 +393,13 @@ def evaluate_sequences(sequences, *, methods: Sequence[str] | None = None,
     C2 at 12 and 24 min, :data:`SEQUENCE_SPECS`). Each spatial method fills every frame alone;
     ``temporal`` uses the neighbours (``max_frames``, ``max_minutes``), ``spatial`` and
     ``temporal_offset`` (:func:`~lascoproc.inpaint.temporal.temporal_frames`' ``offset``)."""
-    from lascoproc.inpaint.fill import METHODS, canonical_method
-    from lascoproc.inpaint.temporal import temporal_frames
+    from lascoproc.inpaint.fill import METHODS
+    from lascoproc.inpaint.temporal import check_spatial, temporal_frames
 
     methods = _methods(METHODS if methods is None else methods)
-    weights_info: dict[str, str] = {}
-    if "network" in methods or canonical_method(spatial) == "network":
-        from lascoproc.inpaint.model_registry import resolve_weights
-
-        resolved = resolve_weights(weights, sha256=sha256)
-        weights_info = resolved.provenance()
-        weights = resolved.path if not resolved.shipped else resolved.name
-        sha256 = resolved.sha256
+    spatial = check_spatial(spatial)
+    weights_info, weights, sha256 = _network_weights(
+        methods + ([spatial] if "temporal" in methods else []), weights, sha256)
     scores: dict[str, dict[str, dict[str, float]]] = {}
     lost_pixels: dict[str, int] = {}
     frames = size = 0

@@ -77,3 +77,19 @@ def test_temporal_on_sequences_is_scored(capsys):
     assert rc == 0
     text = capsys.readouterr().out
     assert "| temporal (" in text and "| radial |" in text
+
+
+def test_auto_records_the_network_weights(tmp_path, capsys):
+    """auto runs the network among its candidates: the report names the weights (it used to
+    give 'weights: {}')."""
+    from lascoproc.inpaint.model_registry import DEFAULT_WEIGHTS, REGISTRY
+
+    store = _store(tmp_path / "cube.zarr")
+    out_json = tmp_path / "report.json"
+    rc = main(["inpaint", "evaluate", store, "--method", "auto", "--frames", "1", "--threads",
+               "1", "--device", "cpu", "--json", str(out_json)])
+    assert rc == 0
+    assert "weights: {" in capsys.readouterr().out
+    weights = json.loads(out_json.read_text())["weights"]
+    assert weights["inpaint_weights"] == REGISTRY[DEFAULT_WEIGHTS].name
+    assert weights["inpaint_weights_sha256"] == REGISTRY[DEFAULT_WEIGHTS].sha256

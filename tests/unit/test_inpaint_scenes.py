@@ -131,3 +131,17 @@ def test_no_method_to_score_is_refused(shared):
         evaluate(["no-such-store.zarr"], methods=())
     with pytest.raises(ValueError, match="'temporal' needs a sequence of frames"):
         evaluate_scenes([shared[KCOR]], methods=["temporal"], seeds=(0,))
+
+
+def test_scenes_and_sequences_record_the_weights_auto_may_run(shared):
+    from lascoproc.inpaint.evaluate import evaluate_scenes, evaluate_sequences
+    from lascoproc.inpaint.model_registry import DEFAULT_WEIGHTS, REGISTRY
+
+    sha256 = REGISTRY[DEFAULT_WEIGHTS].sha256
+    report = evaluate_scenes([shared[KCOR]], methods=["auto"], seeds=(0,), examples=0)
+    assert report.weights["inpaint_weights_sha256"] == sha256
+    assert evaluate_sequences([], methods=["temporal"], spatial="auto").weights[
+        "inpaint_weights_sha256"] == sha256
+    assert evaluate_sequences([], methods=["radial"], spatial="auto").weights == {}
+    with pytest.raises(ValueError, match="spatial must be one of"):
+        evaluate_sequences([], methods=["temporal"], spatial="temporal")
