@@ -211,12 +211,17 @@ def add_parser(commands) -> None:
                      help="keep one time per INTERVAL (e.g. 6h) of the dense real archive, "
                           "with the frames of its store chunk")
     run = train.add_argument_group("run")
-    run.add_argument("--batch-size", type=positive_int, default=None)
-    run.add_argument("--learning-rate", type=float, default=None)
+    run.add_argument("--batch-size", type=positive_int, default=None,
+                     help="frames per optimiser step (default: the preset's, fast 16, "
+                          "paper 64)")
+    run.add_argument("--learning-rate", type=float, default=None,
+                     help="Adam learning rate (default: the preset's, 1e-3)")
     run.add_argument("--lr-schedule", choices=("constant", "cosine"), default=None,
                      help="constant (the paper) or cosine decay to 1%% over the run")
-    run.add_argument("--weight-decay", type=float, default=None)
-    run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--weight-decay", type=float, default=None,
+                     help="Adam weight decay (default: the preset's, 0)")
+    run.add_argument("--seed", type=int, default=0,
+                     help="seed of the initial weights and of every draw (default 0)")
     run.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")
     run.add_argument("--resume", action="store_true", help="continue from MODEL.pt.ckpt")
     run.add_argument("--overwrite", action="store_true",
@@ -284,7 +289,9 @@ def add_parser(commands) -> None:
                         help="synthetic stores of lascoproc.testing.sdoml_family: add the "
                              "member's injected degradation (degradation_injected)")
     series.add_argument("--device", default="cpu", help="cpu, cuda or auto (default cpu)")
-    series.add_argument("--batch-size", type=positive_int, default=64)
+    series.add_argument("--batch-size", type=positive_int, default=64,
+                        help="frames the model estimates at once (default 64): more needs "
+                             "more memory")
     _add_index_option(series)
     add_storage_option(series)
     add_out_storage_option(series)

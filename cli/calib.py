@@ -53,7 +53,12 @@ def add_parser(commands) -> None:
     fetch.add_argument("--end", help="last day of per-day files (YYYY-MM-DD)")
     fetch.set_defaults(run=run_fetch)
 
-    listing = sub.add_parser("list", help="list the calibration files the chain reads")
+    listing = sub.add_parser(
+        "list", help="list the calibration files the chain reads",
+        description="List the SolarSoft calibration files the level-1 chain reads (the "
+                    "catalogue, not the contents of a store): name, detector, format, "
+                    "validity, path below $NRL_LIB, what it is for and which routine reads "
+                    "it.")
     listing.set_defaults(run=run_list)
 
     manifest = sub.add_parser("manifest", help="write MANIFEST.json for a trusted tree",

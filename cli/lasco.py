@@ -55,7 +55,8 @@ def add_parser(commands) -> None:
                             description=INGEST_HELP,
                             formatter_class=argparse.RawDescriptionHelpFormatter)
     ingest.add_argument("archive", help="archive root (level_05 or its parent), path or URL")
-    ingest.add_argument("--detector", choices=("c2", "c3"), required=True)
+    ingest.add_argument("--detector", choices=("c2", "c3"), required=True,
+                        help="the detector whose frames are written (required)")
     ingest.add_argument("--out", required=True, help="output Zarr store (path or URL)")
     add_time_range(ingest)
     ingest.add_argument("--shape", default=None, metavar="NYxNX",
@@ -77,7 +78,8 @@ def add_parser(commands) -> None:
                                description=CALIBRATE_HELP,
                                formatter_class=argparse.RawDescriptionHelpFormatter)
     calibrate.add_argument("archive", help="archive root (level_05 or its parent), path or URL")
-    calibrate.add_argument("--detector", choices=("c2", "c3"), required=True)
+    calibrate.add_argument("--detector", choices=("c2", "c3"), required=True,
+                           help="the detector whose frames are calibrated (required)")
     calibrate.add_argument("--calib", required=True, metavar="STORE",
                            help="calibration store laid out as SolarSoft's $NRL_LIB "
                                 "(see 'lascoproc calib fetch')")

@@ -32,7 +32,7 @@ examples:
   lascoproc synth lasco /tmp/archive        # write a synthetic level-0.5 archive
   lascoproc lasco index /tmp/archive --detector c3
   lascoproc lasco ingest /tmp/archive --detector c2 --out c2_l05.zarr
-  lascoproc synth calib /tmp/calib
+  lascoproc synth calib /tmp/calib --archive /tmp/archive
   lascoproc lasco calibrate /tmp/archive --detector c3 --calib /tmp/calib --out c3_l1.zarr
   lascoproc calib fetch /data/solarsoft-lasco --start 2002-05-21 --end 2002-05-22
   lascoproc lasco calibrate /data --detector c2 --calib /data/calib --out c2.zarr \\

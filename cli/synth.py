@@ -28,22 +28,33 @@ def add_parser(commands) -> None:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = synth.add_subparsers(dest="synth_command", metavar="KIND", required=True)
 
-    lasco = sub.add_parser("lasco", help="a LASCO level-0.5 archive")
-    lasco.add_argument("directory")
+    lasco = sub.add_parser("lasco", help="a LASCO level-0.5 archive",
+                           description="Write a synthetic LASCO level-0.5 archive, NRL's "
+                                       "level_05/YYMMDD/c2|c3/ tree with img_hdr.txt per day.")
+    lasco.add_argument("directory", help="where to write level_05/ (created if needed)")
     lasco.add_argument("--start", default="2002-05-21", help="first day (default 2002-05-21)")
     lasco.add_argument("--days", type=int, default=2, help="number of days (default 2)")
     lasco.add_argument("--frames-per-day", type=int, default=6,
-                       help="full frames per day and detector (default 6)")
+                       help="frames per day and detector, all listed in img_hdr.txt "
+                            "(default 6): one a 512x512 2x2-binned frame, one (from 2 up) a "
+                            "subfield around the Sun (C2 512x512, C3 480x640), the others "
+                            "full 1024x1024 frames, so below 3 none is full; --bad-files adds "
+                            "its files to these")
     lasco.add_argument("--bad-files", action="store_true",
                        help="also write one truncated, non-FITS, incomplete and wrong-size file")
-    lasco.add_argument("--seed", type=int, default=0)
+    lasco.add_argument("--seed", type=int, default=0,
+                       help="the same seed and options write the same bytes (default 0)")
     lasco.set_defaults(run=run_lasco)
 
-    calib = sub.add_parser("calib", help="SolarSoft LASCO calibration files")
-    calib.add_argument("directory")
+    calib = sub.add_parser("calib", help="SolarSoft LASCO calibration files",
+                           description="Write synthetic SolarSoft LASCO calibration files "
+                                       "(laid out as $NRL_LIB), SOHO orbit files and "
+                                       "MANIFEST.json.")
+    calib.add_argument("directory", help="calibration store to write (created if needed)")
     calib.add_argument("--start", default="2002-05-21", help="first day (default 2002-05-21)")
     calib.add_argument("--days", type=int, default=2, help="number of days (default 2)")
-    calib.add_argument("--seed", type=int, default=0)
+    calib.add_argument("--seed", type=int, default=0,
+                       help="the same seed and options write the same bytes (default 0)")
     calib.add_argument("--archive", default=None, metavar="DIR",
                        help="a synthetic archive (synth lasco) whose frames the exposure-factor "
                             "tables list, with their bias and exposure factor, as NRL's do; "
@@ -51,8 +62,10 @@ def add_parser(commands) -> None:
                             "the bias ports and an exposure factor of 1 (stated per frame)")
     calib.set_defaults(run=run_calib)
 
-    aia = sub.add_parser("aia", help="an SDOML v2-format AIA store")
-    aia.add_argument("directory")
+    aia = sub.add_parser("aia", help="an SDOML v2-format AIA store",
+                         description="Write a synthetic SDOML v2-format AIA Zarr store with "
+                                     "a known per-channel degradation injected.")
+    aia.add_argument("directory", help="Zarr store to write (e.g. sdoml.zarr)")
     aia.add_argument("--start", type=timestamp, default=timestamp("2010-05-13"),
                      help="first frame (default 2010-05-13)")
     aia.add_argument("--end", type=timestamp, default=timestamp("2020-12-31"),
@@ -60,7 +73,8 @@ def add_parser(commands) -> None:
     aia.add_argument("--cadence", type=positive_interval, default="30D",
                      help="time between frames (default 30D)")
     aia.add_argument("--size", type=positive_int, default=512, help="image size (default 512)")
-    aia.add_argument("--seed", type=int, default=0)
+    aia.add_argument("--seed", type=int, default=0,
+                     help="the same seed and options write the same bytes (default 0)")
     aia.add_argument("--activity", choices=("stationary", "cycle24"), default="stationary",
                      help="stationary: active regions and coronal holes with the same "
                           "statistics every year, so the injected degradation can be told "
