@@ -183,6 +183,15 @@ def frame_uncertainty(estimates: xr.Dataset, calibration: dict | None) -> xr.Dat
     return np.sqrt(spread.astype(np.float64) ** 2 + (rel * value.astype(np.float64)) ** 2)
 
 
+def _median_ns(times: np.ndarray) -> np.int64:
+    """The median of datetime64[ns] values in integer nanoseconds (``np.median`` goes through
+    float64, which holds ~16 digits: 2010-05-13T00:00:02.27 came back as ...270000128); of an
+    even count, the lower middle plus half the gap, rounded down."""
+    ns = np.sort(np.asarray(times).astype("datetime64[ns]").astype(np.int64))
+    lo, hi = ns[(ns.size - 1) // 2], ns[ns.size // 2]
+    return np.int64(lo + (hi - lo) // 2)
+
+
 def bin_estimates(estimates, *, start, end, cadence: str, aggregate: str = "median",
                   calibration: dict | None = None, reference_error: float = 0.0,
                   ) -> xr.Dataset:
@@ -255,7 +264,7 @@ def bin_estimates(estimates, *, start, end, cadence: str, aggregate: str = "medi
                                                  aggregate)
         systematic = np.sqrt(np.median(spread[members], axis=0) ** 2
                              + (rel_model * estimate) ** 2 + (reference_error * estimate) ** 2)
-        rows.append((np.int64(np.median(times[members].astype(np.int64))), edges[b],
+        rows.append((_median_ns(times[members]), edges[b],
                      edges[b + 1], estimate, np.hypot(stat, systematic),
                      values[members].std(axis=0), int(members.sum()),
                      int((inside & ~usable & (which == b)).sum())))

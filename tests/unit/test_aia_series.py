@@ -161,3 +161,17 @@ def test_add_reference_ratio():
     np.testing.assert_allclose(out["ratio_to_v10"].values,
                                out["degradation"].values / out["degradation_v10"].values)
     assert np.all(np.isfinite(out["degradation_v10"].values))
+
+
+def test_bin_time_is_the_median_to_the_nanosecond():
+    """The median of frame times in integer nanoseconds: float64 gave ...02.270000128."""
+    from lascoproc.degradation.series import _median_ns
+
+    t = np.array(["2010-05-13T00:00:02.270", "2010-05-13T00:06:02.270",
+                  "2010-05-13T00:12:02.270"], dtype="datetime64[ns]")
+    def median(x):
+        return np.array(_median_ns(x)).astype("datetime64[ns]")
+
+    assert median(t) == np.datetime64("2010-05-13T00:06:02.270")
+    assert median(t[:2]) == np.datetime64("2010-05-13T00:03:02.270")
+    assert median(t[[2, 0]]) == np.datetime64("2010-05-13T00:06:02.270")
