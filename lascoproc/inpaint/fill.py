@@ -32,7 +32,8 @@ Per image:
    **only** at the missing pixels: every other pixel, NaNs included, is the input's bit for
    bit. Integer images get rounded, clipped fills in their own dtype.
 
-torch is imported only for ``method="network"``.
+torch is imported only for ``method="network"`` and ``"auto"`` (and ``"temporal"`` with one of
+them as ``spatial``); without it they raise ``ImportError`` before any work.
 """
 
 from __future__ import annotations
@@ -222,19 +223,13 @@ def fill_frames(images: np.ndarray, missing: np.ndarray, *, method: str | None =
     if method == "auto":
         from lascoproc.inpaint.select import auto_fill
 
+        _network_fill("method='auto'", "for its network candidate; ")  # torch, or say so now
         out, _ = auto_fill(images, missing, todo, centers=centers, weights=weights,
                            sha256=sha256, batch_size=batch_size, device=device, amp=amp,
                            fallback=fallback, block=block)
         return out
     if method == "network":
-        try:
-            from lascoproc.inpaint.network_fill import network_fill
-        except ImportError as err:
-            message = explain(err, "method='network'")
-            if message is None:
-                raise
-            raise ImportError(f"{message} (the classical methods work without it)",
-                              name=err.name) from err
+        network_fill = _network_fill("method='network'")
         return network_fill(images, missing, todo, centers=centers, weights=weights,
                             sha256=sha256, batch_size=batch_size, device=device, amp=amp,
                             fallback=fallback)
@@ -246,6 +241,20 @@ def fill_frames(images: np.ndarray, missing: np.ndarray, *, method: str | None =
         pred = spatial_fill(y, hole, method, centers[i], fallback=fallback, block=block)
         out[i] = composite_at(images[i], hole, restored(y, pred, hole, norm))
     return out
+
+
+def _network_fill(purpose: str, why: str = ""):
+    """:func:`lascoproc.inpaint.network_fill.network_fill`, or an ``ImportError`` saying that
+    ``purpose`` needs torch (``why``) and which extra installs it."""
+    try:
+        from lascoproc.inpaint.network_fill import network_fill
+    except ImportError as err:
+        message = explain(err, purpose)
+        if message is None:
+            raise
+        raise ImportError(f"{message} ({why}the classical methods radial, fuzzy and biharmonic "
+                          "work without it)", name=err.name) from err
+    return network_fill
 
 
 def fill(image: np.ndarray, missing: np.ndarray, *, method: str | None = None,

@@ -24,6 +24,11 @@ reference scene.
 A frame with fewer than :data:`MIN_PSEUDO` pseudo-hole pixels, or without a finite Sun centre,
 gets the biharmonic fill, the best single fill on three of the five real scenes of section 9.
 The cost is that of every candidate on each frame, plus one more fill.
+
+``"auto"`` needs torch for its network candidate. Without it, :func:`lascoproc.inpaint.fill.
+fill_frames` raises ``ImportError`` before any work (naming ``auto`` and the extra to install)
+rather than choosing among the classical candidates alone: the same frame would otherwise get
+a different fill depending on what is installed.
 """
 
 from __future__ import annotations

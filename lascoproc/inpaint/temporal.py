@@ -188,6 +188,11 @@ def temporal_frames(images: np.ndarray, missing: np.ndarray, *, centers: np.ndar
         raise ValueError(f"groups must have one key per frame ({n})")
     todo = [i for i in (range(n) if targets is None else _check_targets(targets, n))
             if missing[i].any()]
+    if todo and spatial in ("network", "auto"):  # torch, or say so before any work
+        from lascoproc.inpaint.fill import _network_fill
+
+        _network_fill(f"spatial={spatial!r}",
+                      "for its network candidate; " if spatial == "auto" else "")
     out = images.copy()
     used_all = np.zeros(images.shape, bool)
     for i in todo:

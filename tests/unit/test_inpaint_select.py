@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from scipy import ndimage
@@ -80,3 +83,26 @@ def test_auto_through_fill_keeps_observed_pixels_and_falls_back():
     assert chosen == ["biharmonic"]
     with pytest.raises(ValueError, match="Sun centre"):
         fill(rays, holes, method="auto")
+
+
+def test_auto_without_torch_says_it_needs_torch_for_its_network_candidate():
+    """It used to raise "method='network' needs torch" though the user asked for auto."""
+    code = (
+        "import sys; sys.modules['torch'] = None\n"
+        "import numpy as np, lascoproc.inpaint as ip\n"
+        "a = np.arange(64 * 64, dtype=np.float32).reshape(64, 64) + 1\n"
+        "m = np.zeros(a.shape, bool); m[8:16, 40:48] = True\n"
+        "tail = (\" needs torch: pip install 'lascoproc[ml]' (for its network candidate; the \"\n"
+        "        'classical methods radial, fuzzy and biharmonic work without it)')\n"
+        "calls = [(\"method='auto'\", lambda: ip.fill(a, m, method='auto', center=(32, 32))),\n"
+        "         (\"spatial='auto'\", lambda: ip.fill_frames(\n"
+        "             np.stack([a] * 3), np.stack([m] * 3), method='temporal', centers=(32, 32),\n"
+        "             spatial='auto'))]\n"
+        "for what, call in calls:\n"
+        "    try:\n        call()\n"
+        "    except ImportError as e:\n"
+        "        assert str(e) == what + tail, str(e)\n"
+        "    else:\n        raise SystemExit('no ImportError: ' + what)\n"
+        "out = ip.fill(a, np.zeros(a.shape, bool), method='auto', center=(32, 32))\n"
+        "assert (out == a).all()  # nothing to fill: nothing needed\n")
+    subprocess.run([sys.executable, "-c", code], check=True)
