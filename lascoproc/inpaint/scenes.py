@@ -59,6 +59,9 @@ class Scene:
         """``R``: max - min of the data over the annulus (module docstring)."""
         r = self.radius()
         sel = self.valid & (r >= self.annulus[0]) & (r <= self.annulus[1])
+        if not sel.any():
+            raise ValueError(f"scene {self.name}: no data pixel lies in the annulus "
+                             f"{self.annulus} around the centre {self.center}")
         values = self.image[sel].astype(np.float64)
         return float(values.max() - values.min())
 

@@ -145,3 +145,24 @@ def test_scenes_and_sequences_record_the_weights_auto_may_run(shared):
     assert evaluate_sequences([], methods=["radial"], spatial="auto").weights == {}
     with pytest.raises(ValueError, match="spatial must be one of"):
         evaluate_sequences([], methods=["temporal"], spatial="temporal")
+
+
+@pytest.mark.parametrize("center, annulus", [((8.0, 8.0), (100.0, 200.0)),
+                                             ((float("nan"), 8.0), (2.0, 6.0))])
+def test_a_scene_with_no_data_in_its_annulus_is_refused_in_one_line(center, annulus):
+    """It used to fail with 'zero-size array to reduction operation maximum ...'."""
+    image = np.arange(256.0).reshape(16, 16)
+    scene = sc.Scene(name="empty", image=image, valid=np.ones(image.shape, bool),
+                     center=center, annulus=annulus, block=4)
+    with pytest.raises(ValueError, match=r"^scene empty: no data pixel lies in the annulus "
+                       + rf"\({annulus[0]}, {annulus[1]}\) around the centre "):
+        scene.data_range()
+    from lascoproc.inpaint.evaluate import evaluate_scenes
+
+    with pytest.raises(ValueError, match="scene empty: no data pixel lies in the annulus"):
+        evaluate_scenes([scene], methods=["biharmonic"], seeds=(0,))
+    # with data: the pixels at r = 2 from (x, y) = (8, 8) are (8, 6), (8, 10), (6, 8), (10, 8),
+    # whose values 16 y + x are 104, 168, 134, 138
+    ok = sc.Scene(name="ok", image=image, valid=np.ones(image.shape, bool), center=(8.0, 8.0),
+                  annulus=(2.0, 2.0), block=4)
+    assert ok.data_range() == 168.0 - 104.0
