@@ -461,3 +461,29 @@ def test_synth_lasco_frames_per_day_help_says_what_is_written(tmp_path, capsys):
     frames = index_archive(str(tmp_path / "lasco")).frames
     assert len(frames) == 4
     assert not ((frames["naxis1"] == 1024) & (frames["naxis2"] == 1024)).any()
+
+
+def test_lasco_notebook_runs_on_a_store_without_two_frames_to_difference(
+        lasco_archive, calib_dir, tmp_path, monkeypatch):
+    """notebooks/lasco_level1.ipynb on a one-frame store (LASCOPROC_L1_ZARR invites any
+    store): the running-difference cell says there is nothing to difference instead of
+    failing in plt.subplots(1, 0). (Beside test_notebook_lasco.py, which runs it on a store
+    with a CME sequence.)"""
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    from lascoproc.pipeline.level1 import run_level1
+
+    notebook = Path(__file__).parents[2] / "notebooks" / "lasco_level1.ipynb"
+    first = min((f for f in lasco_archive.good("C3") if f.shape == (1024, 1024)),
+                key=lambda f: f.time)
+    store = tmp_path / "one.zarr"
+    run_level1(str(lasco_archive.root), detector="c3", calib=str(calib_dir), out=str(store),
+               start=str(first.time), end=str(first.time))
+    assert xr.open_zarr(store).sizes["time"] == 1
+    monkeypatch.setenv("LASCOPROC_L1_ZARR", str(store))
+    nb = nbformat.read(notebook, as_version=4)
+    nbclient.NotebookClient(nb, timeout=300, kernel_name="python3",
+                            resources={"metadata": {"path": str(tmp_path)}}).execute()
+    outputs = [o for cell in nb.cells for o in cell.get("outputs", [])]
+    assert [o for o in outputs if o.get("output_type") == "error"] == []
+    assert any("No running difference" in o.get("text", "") for o in outputs)
