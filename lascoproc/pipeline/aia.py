@@ -24,7 +24,7 @@ import xarray as xr
 import lascoproc
 from lascoproc.degradation.config import EUV_CHANNELS, ModelConfig
 from lascoproc.io.aia_response import read_response_table
-from lascoproc.io.fs import get_fs, protocol_of
+from lascoproc.io.fs import get_fs, protocol_of, provenance_location
 from lascoproc.io.sdoml import list_channels, list_years, open_sdoml
 from lascoproc.io.zarr_store import open_store
 
@@ -249,7 +249,7 @@ def train_model(
                            max_seconds=budget, seed=seed, device=str(resolved),
                            checkpoint_seconds=checkpoint_seconds)
     provenance = {
-        "sdoml": str(url), "lascoproc_version": lascoproc.__version__,
+        "sdoml": provenance_location(str(url)), "lascoproc_version": lascoproc.__version__,
         "preset": name, "preset_reason": reason,
         "train_frames": len(train), "test_frames": len(test),
         "frames_left_out": frames["left_out"],
@@ -329,7 +329,8 @@ def evaluate_models(url: str, models: Mapping[str, Any], *, draws: int = 20, see
     baseline = QuietSunBaseline.fit(train.load(), prep)
     result = evaluate(loaded, test, baseline, prep, draws=draws, seed=seed, device=device)
     result.attrs.update({
-        "sdoml": str(url), "test_frames": len(test), "train_frames": len(train),
+        "sdoml": provenance_location(str(url)), "test_frames": len(test),
+        "train_frames": len(train),
         "models": [f"{label}: {m.name} ({m.sha256})" for label, m in loaded.items()],
         "frames_left_out": str(frames["left_out"]),
     })
@@ -523,9 +524,9 @@ def degradation_series(
     if out is not None:
         template = _estimates_template(ds, region_frames, attrs={
             "title": "SDO/AIA per-frame degradation estimates by CNN auto-calibration",
-            "sdoml_url": str(url), "sample_every": str(sample_every or ""),
+            "sdoml_url": provenance_location(str(url)), "sample_every": str(sample_every or ""),
             "lascoproc_version": lascoproc.__version__, **loaded.provenance()})
-        definition = {"model_sha256": loaded.sha256, "sdoml_url": str(url),
+        definition = {"model_sha256": loaded.sha256, "sdoml_url": provenance_location(str(url)),
                       "sample_every": sample_every}
         report = write_store(template, frames_out, region_frames=region_frames, resume=resume,
                              overwrite=overwrite, definition=definition,
@@ -566,7 +567,7 @@ def degradation_series(
                    f"with the archive's DEG_COR undone (data * DEG_COR); {aggregate} per time "
                    "bin"),
         "reference_period": f"{loaded.config.split.start} .. {loaded.config.split.end}",
-        "sdoml_url": str(url),
+        "sdoml_url": provenance_location(str(url)),
         "frames_used": int(series["n_frames"].sum()),
         "frames_left_out": ", ".join(f"{k}: {v}" for k, v in left.items()),
         "reference_normalised": int(recipe.normalise_reference),

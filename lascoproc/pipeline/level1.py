@@ -107,8 +107,8 @@ def open_level1(archive: str, *, detector: str, calib: str | CalibrationStore, s
     """The lazy level-1 cube of an archive (one frame size), and the level-0.5 cube it comes
     from. ``frames_per_chunk``: frames per dask chunk (and per task) of both, 1 by default
     (one frame computed when one is read); a few for computations over many frames, with
-    fewer tasks per frame (docs/benchmarks.md, 2026-12-02 06:10 UTC: the cube costs 1.02 of a
-    plain read-and-calibrate loop at 4, 1.23 at 1)."""
+    fewer tasks per frame (docs/benchmarks.md, 2026-12-02 08:55 UTC: the cube costs 1.06 of a
+    plain read-and-calibrate loop at 4, 1.21 at 1)."""
     store = _store(calib, calib_storage_options)
     level05 = open_lasco_cube(archive, detector=detector, start=start, end=end, shape=shape,
                               storage_options=storage_options, progress=progress,
