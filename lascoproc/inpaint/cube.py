@@ -65,9 +65,9 @@ _DESCRIPTIONS = {
                   "frames",
     "auto": "per frame, the best of network, radial and biharmonic on pseudo-holes cut from "
             "the frame's own observed pixels (lascoproc.inpaint.select)",
-    "temporal": "from neighbouring frames of the same detector, filter, polarizer and size, "
-                "scaled by the observed ring around each hole, spatial fill where they cannot "
-                "help (lascoproc.kernels.temporal_fill)",
+    "temporal": "from neighbouring frames of the same detector, filter, polarizer, size, "
+                "summing and read-out window, scaled by the observed ring around each hole, "
+                "spatial fill where they cannot help (lascoproc.kernels.temporal_fill)",
 }
 
 
@@ -110,11 +110,19 @@ def frame_centers(ds: xr.Dataset):
                     axis=1)
 
 
+#: Per-frame coordinates that must agree for two frames of a cube to fill each other by the
+#: temporal fill: the optics (detector, filter, polarizer) and the pixel grid (summing and
+#: read-out window, level-1 or level-0.5 names): a 512 x 512 subfield and a 2 x 2-binned full
+#: frame have one size but not one grid (a store of one size may hold both).
+GROUP_COORDS = ("detector", "filter", "polarizer", "xsum", "ysum", "lebxsum", "lebysum",
+                "sumcol", "sumrow", "r1col", "r1row", "r2col", "r2row")
+
+
 def _group_parts(ds: xr.Dataset) -> list:
-    """Per-frame keys of the group (detector, filter, polarizer; numpy or dask)."""
+    """Per-frame keys of the group (:data:`GROUP_COORDS` that ``ds`` has; numpy or dask)."""
     n = ds.sizes["time"]
     parts = []
-    for name in ("detector", "filter", "polarizer"):
+    for name in GROUP_COORDS:
         if name in ds.coords and ds[name].dims == ("time",):
             parts.append(ds[name].data)
         elif name == "detector":

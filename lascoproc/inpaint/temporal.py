@@ -1,13 +1,14 @@
 """``method="temporal"``: fill a frame's holes from its neighbours in time (numpy).
 
 :func:`temporal_frames` chooses, for every target frame, the neighbours that may fill it (same
-group: detector, filter, polarizer and size; at most ``max_frames`` frames and ``max_minutes``
-minutes away; nearest in time first), normalises them with the *target's* normaliser (so that
-a difference of normalised values is a brightness ratio), makes the spatial fill of the holes
-(``spatial``, default ``"radial"``) and the radial fill of the ring around them that the
-neighbours must beat, and calls :func:`lascoproc.kernels.temporal_fill.temporal_fill`.
-Observed pixels are returned bit for bit; the second output says which pixels came from
-neighbouring frames (quality bit ``filled_temporal``, :mod:`lascoproc.kernels.quality`).
+group: detector, filter, polarizer, size, summing and read-out window; at most ``max_frames``
+frames and ``max_minutes`` minutes away; nearest in time first), normalises them with the
+*target's* normaliser (so that a difference of normalised values is a brightness ratio), makes
+the spatial fill of the holes (``spatial``, default ``"radial"``) and the radial fill of the
+ring around them that the neighbours must beat, and calls
+:func:`lascoproc.kernels.temporal_fill.temporal_fill`. Observed pixels are returned bit for
+bit; the second output says which pixels came from neighbouring frames (quality bit
+``filled_temporal``, :mod:`lascoproc.kernels.quality`).
 """
 
 from __future__ import annotations

@@ -1,10 +1,11 @@
 """Filling holes from neighbouring frames of a sequence (numpy).
 
 A lost block of one frame was usually observed in the frames just before and after it: level-1
-frames of one detector, filter, polarizer and size share the north-up geometry, so a pixel of
-a neighbour is the same point of the sky. Between frames the corona brightens or dims (exposure,
-stray light, slow evolution) and parts of it move (CME fronts, 10-40 pixels per 12 minutes in
-C2). Per hole region (8-connected hole pixels) of the target frame ``t``:
+frames of one detector, filter, polarizer, size, summing and read-out window share the north-up
+geometry, so a pixel of a neighbour is the same point of the sky. Between frames the corona
+brightens or dims (exposure, stray light, slow evolution) and parts of it move (CME fronts,
+10-40 pixels per 12 minutes in C2). Per hole region (8-connected hole pixels) of the target
+frame ``t``:
 
 1. ``ring`` = the target's observed pixels within ``ring_width`` pixels of the region;
 2. for each neighbour ``s`` observed on at least ``min_ring`` ring pixels: the offset
@@ -27,9 +28,10 @@ C2). Per hole region (8-connected hole pixels) of the target frame ``t``:
 5. each hole pixel gets the mean over those neighbours that observed it; pixels none of them
    observed (lost there too, outside its field) keep the spatial fill.
 
-The choice of frames (same detector, filter, polarizer and size, within ``+-N`` frames and
-``+-T`` minutes) and the normalisation (all frames by the target's normaliser, so that offsets
-are brightness ratios) are made by the caller (:mod:`lascoproc.inpaint.temporal`).
+The choice of frames (same detector, filter, polarizer, size, summing and window, within
+``+-N`` frames and ``+-T`` minutes) and the normalisation (all frames by the target's
+normaliser, so that offsets are brightness ratios) are made by the caller
+(:mod:`lascoproc.inpaint.temporal`).
 """
 
 from __future__ import annotations

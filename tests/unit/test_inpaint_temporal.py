@@ -340,3 +340,27 @@ def test_a_cube_without_frames(no_compute):
     assert got.brightness.dtype == np.float32 and got.quality.dtype == np.uint8
     xr.testing.assert_identical(got, expected)
     assert got.attrs["inpaint_method"] == "temporal"
+
+
+def test_frames_of_one_size_but_another_grid_do_not_fill_each_other():
+    """A 512 x 512 subfield and a 2 x 2-binned full frame have one size, not one grid: frames
+    whose summing or read-out window differ are not neighbours (written out: frame 2 has
+    another window, so it takes nothing from frames 1 and 3 and gives them nothing)."""
+    ds = _cube(5, 64)
+    same = inpaint_cube(ds, method="temporal", max_frames=2)
+    r1col = np.full(5, 20, np.int16)
+    r1col[2] = 276
+    moved = inpaint_cube(ds.assign_coords(r1col=("time", r1col)), method="temporal",
+                         max_frames=2)
+    used = [int(((q & FILLED_TEMPORAL) != 0).sum()) for q in moved.quality.values]
+    assert used[2] == 0 and int(((same.quality.values[2] & FILLED_TEMPORAL) != 0).sum()) > 0
+    xsum = np.ones(5, np.int16)
+    xsum[[0, 1]] = 2
+    summed = inpaint_cube(ds.assign_coords(xsum=("time", xsum)), method="temporal",
+                          max_frames=2)
+    q = summed.quality.values
+    # frames 0 and 1 have only each other; 2, 3 and 4 only each other
+    base = inpaint_cube(ds.isel(time=[0, 1]), method="temporal", max_frames=2).quality.values
+    np.testing.assert_array_equal(q[:2], base)
+    rest = inpaint_cube(ds.isel(time=[2, 3, 4]), method="temporal", max_frames=2).quality.values
+    np.testing.assert_array_equal(q[2:], rest)
