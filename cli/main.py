@@ -82,7 +82,10 @@ def main(argv: list[str] | None = None) -> int:
         from lascoproc.extras import explain
         from lascoproc.io.fs import redact_text
 
-        text = (explain(err) if isinstance(err, ImportError) else None) or str(err)
+        text = str(err)
+        if isinstance(err, ImportError) and "pip install 'lascoproc[" not in text:
+            text = explain(err) or text  # a bare missing module: name the extra
+        # (a message that names its extra already says what needed it: kept as it is)
         message = textwrap.shorten(redact_text(text), width=400, placeholder=" ...")
         print(f"lascoproc: error: {message}", file=sys.stderr)
         return 1

@@ -57,6 +57,18 @@ def test_the_network_without_torch_names_the_extra(lasco_archive, calib_dir, tmp
     assert "Traceback" not in done.stderr
 
 
+def test_auto_without_torch_says_auto_needs_it(lasco_archive, calib_dir, tmp_path):
+    """--inpaint auto without torch: the message the library gives (auto needs torch for its
+    network candidate), not the bare 'torch is not installed' the command line used to put in
+    its place."""
+    done = run_blocked("lasco", "calibrate", str(lasco_archive.root), "--detector", "c2",
+                       "--calib", str(calib_dir), "--out", str(tmp_path / "out.zarr"),
+                       "--shape", "1024x1024", "--inpaint", "auto")
+    assert done.returncode == 1, done.stderr[-2000:]
+    assert "method='auto' needs torch" in done.stderr, done.stderr[-2000:]
+    assert "pip install 'lascoproc[ml]'" in done.stderr and "Traceback" not in done.stderr
+
+
 def test_aia_train_without_torch_names_the_extra(tmp_path):
     """aia train without torch: one line naming the extra, no traceback."""
     done = run_blocked("aia", "train", str(tmp_path / "absent.zarr"), "--out",
