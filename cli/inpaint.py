@@ -84,7 +84,9 @@ def add_parser(commands) -> None:
     syn.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
     syn.add_argument("--workers", type=int, default=0,
                      help="processes drawing the samples (default 0: in the main process)")
-    syn.add_argument("--seed", type=int, default=0)
+    syn.add_argument("--seed", type=int, default=0,
+                     help="seed of the weights and the drawn scenes (sample k of step s is a "
+                          "function of (seed, s, k); default 0, as for the shipped weights)")
     syn.add_argument("--checkpoint-every", type=int, default=50,
                      help="steps between checkpoints (default 50)")
     syn.add_argument("--max-minutes", type=float, default=None,
@@ -124,7 +126,9 @@ def add_parser(commands) -> None:
     train.add_argument("--device", default=None, help="cuda, cpu, cuda:1 ... (default: the "
                        "GPU if there is one)")
     train.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
-    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--seed", type=int, default=0,
+                       help="seed of the initial weights and of each batch (batch s is a "
+                            "function of (seed, s); default 0)")
     train.add_argument("--checkpoint-every", type=int, default=100,
                        help="steps between checkpoints (default 100)")
     train.add_argument("--max-minutes", type=float, default=None,
@@ -168,7 +172,8 @@ def add_parser(commands) -> None:
     evaluate.add_argument("--sha256", default=None, help="expected SHA-256 of --weights")
     evaluate.add_argument("--spatial", default="radial", choices=("network", "radial", "fuzzy",
                                                                   "biharmonic"),
-                          help="temporal: the spatial method where neighbours cannot help")
+                          help="temporal: the spatial method where neighbours cannot help "
+                               "(default radial)")
     evaluate.add_argument("--max-frames", type=int, default=None,
                           help="temporal: neighbours on each side (default 2)")
     evaluate.add_argument("--max-minutes", type=float, default=None,
