@@ -111,6 +111,19 @@ class _StopAfter:
         pass
 
 
+def _ingest_stopped_after_two_regions(lasco_archive, out: str) -> dict:
+    """A C3 ingest of one-frame regions stopped by an exception after two regions; the report
+    it leaves (checked to say so)."""
+    from lascoproc.pipeline.ingest import ingest_level05
+
+    with pytest.raises(RuntimeError, match="stopped by the test"):
+        ingest_level05(lasco_archive.root, detector="c3", out=out, region_frames=1,
+                       progress=_StopAfter(1))
+    report = json.loads(pathlib.Path(report_path(out)).read_text())
+    assert report["stopped"] == "RuntimeError: stopped by the test"
+    return report
+
+
 def test_a_run_that_stops_before_its_first_region_removes_the_old_report(
         lasco_archive, tmp_path, monkeypatch):
     """--overwrite replaces the store (its template written), then the run stops before any
@@ -146,11 +159,7 @@ def test_a_run_that_stops_partway_leaves_a_report_saying_so(lasco_archive, tmp_p
     from lascoproc.pipeline.ingest import ingest_level05
 
     out = str(tmp_path / "l05.zarr")
-    with pytest.raises(RuntimeError, match="stopped by the test"):
-        ingest_level05(lasco_archive.root, detector="c3", out=out, region_frames=1,
-                       progress=_StopAfter(1))
-    report = json.loads(pathlib.Path(report_path(out)).read_text())
-    assert report["stopped"] == "RuntimeError: stopped by the test"
+    report = _ingest_stopped_after_two_regions(lasco_archive, out)
     status = report["by_status"]
     assert status["used"] + status["flagged"] == 2  # regions 0 and 1 were marked
     assert status["not_written"] >= 2
@@ -182,7 +191,6 @@ def test_a_stopped_runs_report_names_the_regions_that_failed_before(lasco_archiv
     import dask
 
     import lascoproc.pipeline.regions as regions
-    from lascoproc.pipeline.ingest import ingest_level05
 
     real = regions.write_region
 
@@ -194,12 +202,7 @@ def test_a_stopped_runs_report_names_the_regions_that_failed_before(lasco_archiv
         return real(part, store, region, **kwargs)
 
     monkeypatch.setattr(regions, "write_region", failing_first)
-    out = str(tmp_path / "l05.zarr")
-    with pytest.raises(RuntimeError, match="stopped by the test"):
-        ingest_level05(lasco_archive.root, detector="c3", out=out, region_frames=1,
-                       progress=_StopAfter(1))
-    report = json.loads(pathlib.Path(report_path(out)).read_text())
-    assert report["stopped"] == "RuntimeError: stopped by the test"
+    report = _ingest_stopped_after_two_regions(lasco_archive, str(tmp_path / "l05.zarr"))
     failed = [item for item in report["inputs"]
               if "region_failed: OSError: the object store stopped answering" in item["reasons"]]
     assert len(failed) == 1 and failed[0]["status"] == "not_written"
