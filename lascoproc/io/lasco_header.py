@@ -90,6 +90,7 @@ FRAME_COORDS: tuple[tuple[str, str, str, Any], ...] = (
     ("CROTA1", "crota1", "float64", np.nan),
     ("CDELT1", "cdelt1", "float64", np.nan),
     ("OS_NUM", "os_num", "int32", -1),
+    ("COMPRSSN", "comprssn", "U8", ""),
     # from the HISTORY card of offset_bias.pro (NRL's bias of this frame; NaN/"" when absent)
     ("HISTORY", "bias_history", "float64", np.nan),
     ("HISTORY", "bias_history_version", "U8", ""),
@@ -124,6 +125,7 @@ FRAME_COORD_ATTRS: dict[str, tuple[str, str | None]] = {
     "crota1": ("CROTA1 of the level-0.5 header: roll", "deg"),
     "cdelt1": ("CDELT1 of the level-0.5 header: plate scale", "arcsec / pixel"),
     "os_num": ("OS_NUM: observing sequence number", None),
+    "comprssn": ("COMPRSSN: on-board compression (NRL copies it to level 1)", None),
     "bias_history": ("bias NRL's offset_bias.pro recorded in the HISTORY (one pixel)",
                      "count"),
     "bias_history_version": ("offset_bias.pro version of that HISTORY line", None),

@@ -447,6 +447,7 @@ def _history(frame, when: ObservationTime, source_name: str, header_name: str,
     if _finite(frame.get("bias")):
         lines.append(f"Bias ({float(frame['bias']):.3f}) from "
                      f"{_text(frame.get('bias_source', '')) or 'unknown'}")
+    lines += _factor_history(frame)
     pointing = _text(frame.get("pointing_source", ""))
     if pointing:
         lines.append(f"sun centre and roll from {pointing}")
@@ -454,14 +455,37 @@ def _history(frame, when: ObservationTime, source_name: str, header_name: str,
     lines.append(f"observer (DSUN_OBS, HGLN_OBS, HGLT_OBS): {observer}" if observer else
                  "observer: HGLN_OBS = 0 and DSUN_OBS = 0.99 x Earth-Sun distance "
                  "(approximation; no SOHO orbit file used)")
+    keyhole = bool(frame.get("keyhole", False))
+    if keyhole:
+        lines.append("Image rotated 180 degrees.")  # reduce_level_1.pro 1.68, |CROTA1| > 170
     if _finite(frame.get("rotation")) and float(frame["rotation"]) != 0.0:
         lines.append(f"Applied rotation of {float(frame['rotation']):.4f} deg CCW about the "
                      "sun centre after rectification.")
-    else:
+    elif not keyhole:
         lines.append("No roll correction applied.")
     reason = _text(frame.get("frame_status_reason", ""))
     if reason:
         lines.append(f"frame_status_reason: {reason}")
+    return lines
+
+
+def _factor_history(frame) -> list[str]:
+    """The factors NRL's level-1 HISTORY carries (``get_exp_factor.pro`` and
+    ``c2/c3_calfactor.pro`` lines: 1.00108 and 6.26831e-12 in the real C2 frame 25299383), the
+    level-0.5 exposure time they apply to, and ``c2/c3_calibrate.pro``'s warning when the
+    day has no exposure-factor table."""
+    lines = []
+    if _finite(frame.get("expfac")):
+        table = _text(frame.get("expfactor_file", ""))
+        lines.append(f"get_exp_factor: {float(frame['expfac']):.5f} "
+                     + (f"from {posixpath.basename(table)}" if table else
+                        "(no table for the day)"))
+        if not table:
+            lines.append(" WARNING: No exposure correction found.")
+    if _finite(frame.get("exptime_level05")):
+        lines.append(f"level-0.5 EXPTIME {float(frame['exptime_level05']):.6g} s")
+    if _finite(frame.get("calfac")):
+        lines.append(f"calfactor: {float(frame['calfac']):.6g}")
     return lines
 
 

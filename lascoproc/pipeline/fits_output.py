@@ -26,8 +26,9 @@ from lascoproc.io.level1_fits import (
 )
 from lascoproc.kernels import level1_header as lh
 from lascoproc.kernels.missing_blocks import missing_block_numbers
+from lascoproc.kernels.quality import FILLED
 
-__all__ = ["write_level1_fits", "frame_pixel_keywords"]
+__all__ = ["write_level1_fits", "frame_pixel_keywords", "run_history", "run_comments"]
 
 
 def frame_pixel_keywords(brightness: np.ndarray, counts: np.ndarray, frame: Mapping[str, Any],
@@ -44,11 +45,19 @@ def frame_pixel_keywords(brightness: np.ndarray, counts: np.ndarray, frame: Mapp
     det = str(detector).strip().upper()
     image = lh.idl_image(brightness)
     history = []
+    r1col, r1row = int(frame["r1col"]), int(frame["r1row"])
+    if "subfield_r1col" in frame and int(frame.get("stored_ny", -1)) >= 0:
+        # a subfield placed into a full frame (embed_subfields): its blocks are those of its
+        # read-out window, counted in the stored data (the rest of the frame was never read)
+        y0, x0 = int(frame["stored_y0"]), int(frame["stored_x0"])
+        counts = np.asarray(counts)[y0:y0 + int(frame["stored_ny"]),
+                                    x0:x0 + int(frame["stored_nx"])]
+        r1col, r1row = int(frame["subfield_r1col"]), int(frame["subfield_r1row"])
     try:
         blocks = missing_block_numbers(
             counts, sumcol=int(frame["sumcol"]), sumrow=int(frame["sumrow"]),
             lebxsum=int(frame["lebxsum"]), lebysum=int(frame["lebysum"]),
-            r1col=int(frame["r1col"]), r1row=int(frame["r1row"]))
+            r1col=r1col, r1row=r1row)
         xsum = max(int(frame["sumcol"]), 1) * max(int(frame["lebxsum"]), 1)
         ysum = max(int(frame["sumrow"]), 1) * max(int(frame["lebysum"]), 1)
         if det == "C2":
@@ -64,6 +73,37 @@ def frame_pixel_keywords(brightness: np.ndarray, counts: np.ndarray, frame: Mapp
     data = scaled.data if scaled is not None else np.asarray(brightness, dtype=np.float32)
     cards = pixel_cards(missing=missing, statistics=statistics, scaled=scaled) + history
     return data, cards
+
+
+def run_history(attrs: Mapping[str, Any]) -> list[str]:
+    """HISTORY lines of a run that a Zarr store keeps in its attributes: the level-1 options
+    that depart from ``reduce_level_1.pro``'s defaults and a calibration store used without
+    its manifest (``calibration_integrity`` "UNVERIFIED ...")."""
+    lines = []
+    departures = {"roll_correction": "no north-up rotation (/NOROLL_CORRECTION)",
+                  "time_correction": "no DATE-OBS time correction",
+                  "orbit": "no SOHO orbit file (observer approximated)",
+                  "bias_history": "level-0.5 HISTORY bias not used",
+                  "table_bias_lebsum": "table bias not scaled by the LEB summing"}
+    for key, text in departures.items():
+        value = attrs.get(f"level1_option_{key}")
+        if value is not None and not int(value):
+            lines.append(f"option: {text}")
+    for key in ("bias_version", "pointing_fallback"):
+        value = attrs.get(f"level1_option_{key}")
+        if value not in (None, "latest", "idl"):
+            lines.append(f"option: {key} = {value}")
+    integrity = str(attrs.get("calibration_integrity", ""))
+    if integrity.upper().startswith("UNVERIFIED"):
+        lines.append(f"calibration store {integrity}")
+    return lines
+
+
+def run_comments(attrs: Mapping[str, Any]) -> list[tuple[str, str, str]]:
+    """COMMENT cards IDL writes for a run option: ``/NOWARP applied`` (``reduce_level_1.pro``
+    1.68, C2 and C3 branches) when the distortion was not corrected."""
+    value = attrs.get("level1_option_distortion")
+    return [("COMMENT", "/NOWARP applied", "")] if value is not None and not int(value) else []
 
 
 def _c2_null_blocks(level1: xr.Dataset, calib) -> list[int]:
@@ -107,7 +147,9 @@ def write_level1_fits(level1: xr.Dataset, level05: xr.Dataset, out: str, *, batc
     nominal = _c2_null_blocks(level1, calib) if detector == "C2" else []
     history = [f"lascoproc {level1.attrs.get('lascoproc_version', '')}: "
                f"{level1.attrs.get('method', '')}"]
+    history += run_history(level1.attrs)
     history += [f"calib {line}" for line in level1.attrs.get("calibration_files", [])]
+    comments = run_comments(level1.attrs)
     flags = level1["quality"].attrs
     flag_comment = "bits: " + ", ".join(
         f"{int(m)} {name}" for m, name in zip(np.atleast_1d(flags.get("flag_masks", [])),
@@ -132,6 +174,12 @@ def write_level1_fits(level1: xr.Dataset, level05: xr.Dataset, out: str, *, batc
                                                   c2_null_blocks=nominal,
                                                   nrl_scaling=nrl_scaling)
             extra = list(history)
+            keywords = keywords + comments
+            filled = int(np.count_nonzero(np.asarray(q[k]) & FILLED))
+            if filled:
+                extra.append(f"{filled} missing pixels filled by inpainting "
+                             f"({level1.attrs.get('inpaint_method', '')}; quality bit 4 in the "
+                             "QUALITY extension)")
             if data.dtype == np.int16:
                 extra.append("stored as NRL's C3 Clear int16 (reduce_level_1.pro 1.68 scaling)")
             cards = level1_cards(frame, shape=b[k].shape, detector=detector,

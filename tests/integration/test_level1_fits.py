@@ -22,12 +22,6 @@ from lascoproc.pipeline.level1 import open_level1, run_level1
 REAL_L1 = pathlib.Path(__file__).parents[1] / "data" / "lasco_c2_25299383_s.fts"
 STRUCTURAL = {"SIMPLE", "BITPIX", "NAXIS", "NAXIS1", "NAXIS2", "EXTEND", "COMMENT", "HISTORY",
               ""}
-#: NRL keywords we cannot write, and why (docs/level1_parity.md).
-EXCEPTIONS = {
-    "COMPRSSN": "level-0.5 compression keyword: not among the cube's per-frame coordinates "
-                "(lascoproc.io.lasco_header.FRAME_COORDS); written when a 'comprssn' "
-                "coordinate exists",
-}
 
 
 @pytest.fixture(scope="module")
@@ -114,12 +108,15 @@ def c2_files(c2, calib_dir, tmp_path_factory):
 
 
 def test_every_keyword_of_the_real_nrl_file(c2, c2_files):
+    """Every keyword of NRL's file is in ours (COMPRSSN too since 2026-12-02: the cube carries
+    it from the level-0.5 header)."""
     nrl = set(fits.getheader(REAL_L1)) - STRUCTURAL
     l1, _ = c2
+    assert "comprssn" in l1.coords
     for path in c2_files:
-        ours = set(fits.getheader(path))
-        expected = set(EXCEPTIONS) if "comprssn" not in l1.coords else set()
-        assert nrl - ours == expected
+        header = fits.getheader(path)
+        assert nrl - set(header) == set()
+        assert header["COMPRSSN"] == str(l1["comprssn"].values[0]).strip()
 
 
 def test_statistics_of_the_written_frame(c2, c2_files):
@@ -326,3 +323,46 @@ def test_incomplete_calibration_store_flags_the_frames_it_left_short(
     written = [item for item in report["inputs"] if item["status"] in ("used", "flagged")]
     assert written and all([r.split(":")[0] for r in item["reasons"]] ==
                            ["time_uncorrected", "no_exposure_factor"] for item in written)
+
+
+def test_inpainted_frames_say_so_in_the_header(c2, calib_dir, tmp_path):
+    """A frame with pixels filled by inpainting says how many and by what in its HISTORY (an
+    IDL reader of the primary image alone could not tell before 2026-12-02)."""
+    from lascoproc.inpaint import inpaint_cube
+
+    l1, l05 = c2
+    filled = inpaint_cube(l1, method="biharmonic")
+    paths = write_level1_fits(filled, l05, str(tmp_path / "ip"), calib=str(calib_dir))
+    counts = []
+    for path in paths:
+        history = _history(fits.getheader(path))
+        count = int(np.count_nonzero(read_level1_quality(path) & 4))
+        assert (f"{count} missing pixels filled by inpainting (biharmonic" in history) == (
+            count > 0)
+        counts.append(count)
+    assert max(counts) > 0
+
+
+def test_embedded_subfields_count_only_their_window_as_missing(lasco_archive, calib_dir,
+                                                               tmp_path):
+    """--embed-subfields: NMISSING counts the lost blocks of the read-out window, not the
+    rest of the full frame the subfield was placed into (589 instead of 1 before
+    2026-12-02): the same as the subfield's file without embedding."""
+    kwargs = {"detector": "c3", "calib": str(calib_dir), "output_format": "fits"}
+    plain = run_level1(str(lasco_archive.root), out=str(tmp_path / "plain"), **kwargs)
+    embedded = run_level1(str(lasco_archive.root), out=str(tmp_path / "embedded"),
+                          embed_subfields=True, **kwargs)
+    assert plain and embedded
+    by_name = {pathlib.Path(p).name: fits.getheader(p) for p in _fits_files(tmp_path / "plain")}
+    compared = 0
+    for path in _fits_files(tmp_path / "embedded"):
+        header = fits.getheader(path)
+        other = by_name[pathlib.Path(path).name]
+        if (header["NAXIS1"], header["NAXIS2"]) != (other["NAXIS1"], other["NAXIS2"]):
+            assert header["NMISSING"] == other["NMISSING"], path
+            compared += 1
+    assert compared >= 1
+
+
+def _fits_files(root):
+    return sorted(str(p) for p in pathlib.Path(root).rglob("*.fts"))

@@ -364,6 +364,52 @@ def test_rotated_frame_comments():
     assert comments["CRPIX1"] == " sun center pixel (X), WARNING: Interim value "
 
 
+def _history_lines(frame):
+    return [v for k, v, _ in l1f.level1_cards(frame, shape=(8, 8), detector="C2")
+            if k == "HISTORY"]
+
+
+def test_history_carries_the_factors_nrl_writes():
+    """NRL's HISTORY of 25299383 carries get_exp_factor's 1.00108 and c2_calfactor's
+    6.26831e-12: ours too, with the level-0.5 exposure time they apply to (25.0991 s); a day
+    without a table gets c2_calibrate.pro's warning."""
+    frame = real_frame(expfac=1.00108, calfac=6.26831e-12, exptime_level05=25.0991,
+                       expfactor_file="lasco/expfac/data/0902/c2_expfactor_090228.dat")
+    lines = _history_lines(frame)
+    assert "get_exp_factor: 1.00108 from c2_expfactor_090228.dat" in lines
+    assert "calfactor: 6.26831e-12" in lines
+    assert "level-0.5 EXPTIME 25.0991 s" in lines
+    assert " WARNING: No exposure correction found." not in lines
+    lines = _history_lines(real_frame(expfac=1.0, expfactor_file=""))
+    assert "get_exp_factor: 1.00000 (no table for the day)" in lines
+    assert " WARNING: No exposure correction found." in lines
+
+
+def test_keyhole_frame_says_it_was_turned():
+    """reduce_level_1.pro 1.68: 'Image rotated 180 degrees.' for |CROTA1| > 170 (it said 'No
+    roll correction applied.' before 2026-12-02)."""
+    lines = _history_lines(real_frame(keyhole=True, rectify=180.0))
+    assert "Image rotated 180 degrees." in lines and "No roll correction applied." not in lines
+    assert "No roll correction applied." in _history_lines(real_frame())
+
+
+def test_run_options_and_an_unverified_store_are_written():
+    """What a Zarr store keeps in its attributes goes into the FITS header too: IDL's COMMENT
+    '/NOWARP applied', the options departing from IDL's defaults, an unverified store."""
+    from lascoproc.pipeline.fits_output import run_comments, run_history
+
+    attrs = {"level1_option_distortion": 0, "level1_option_roll_correction": 1,
+             "level1_option_time_correction": 0, "level1_option_bias_version": "1.26",
+             "calibration_integrity": "UNVERIFIED: no MANIFEST.json"}
+    assert run_comments(attrs) == [("COMMENT", "/NOWARP applied", "")]
+    assert run_history(attrs) == ["option: no DATE-OBS time correction",
+                                  "option: bias_version = 1.26",
+                                  "calibration store UNVERIFIED: no MANIFEST.json"]
+    defaults = {"level1_option_distortion": 1, "level1_option_bias_version": "latest",
+                "calibration_integrity": "verified: MANIFEST.json sha256 ..."}
+    assert run_comments(defaults) == [] and run_history(defaults) == []
+
+
 # --------------------------------------------------------------------------------------------
 # Files: targets, atomic writes, the QUALITY table, sunpy
 # --------------------------------------------------------------------------------------------
