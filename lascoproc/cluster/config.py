@@ -183,6 +183,18 @@ def format_resources(pairs: _Resources) -> str:
 _NOT_HONOURED = {"scheduler": ("n_workers", "threads_per_worker", "memory_limit"),
                  "threads": ("memory_limit",)}
 
+#: Fields an earlier layer's values of which a later layer's switch to this backend drops
+#: (:func:`_layered`), with the value they get: besides :data:`_NOT_HONOURED`, what only a
+#: backend that starts workers uses (GPU worker groups, adaptive scaling, TLS credentials it
+#: generates), e.g. a SLURM site file under ``--scheduler``. Given with the backend, they are
+#: still errors (:meth:`ClusterConfig._check_backend`).
+_STARTED_ONLY = {"gpu_workers": 0, "adaptive_min": None, "adaptive_max": None, "tls": None,
+                 "tls_directory": None}
+_DROPPED_ON_SWITCH = {
+    "scheduler": {**dict.fromkeys(_NOT_HONOURED["scheduler"]), **_STARTED_ONLY},
+    "threads": {**dict.fromkeys(_NOT_HONOURED["threads"]), **_STARTED_ONLY},
+}
+
 
 @dataclasses.dataclass(frozen=True)
 class ClusterConfig:
@@ -219,8 +231,9 @@ class ClusterConfig:
         it (local, kubernetes through the operator's autoscaler, slurm, pbs); both ``None``:
         a fixed ``n_workers``.
     dashboard_address
-        Dashboard of a scheduler this process starts (local, slurm, pbs); ``":0"`` picks a
-        free port.
+        Dashboard of a scheduler this process starts (local, slurm, pbs): loopback by default
+        (``127.0.0.1:8787``; plain HTTP, so not on every interface: ``:8787`` did that until
+        2026-12-02); ``"127.0.0.1:0"`` picks a free port.
     timeout
         Seconds to wait for a scheduler to answer.
     dask_config
@@ -267,7 +280,7 @@ class ClusterConfig:
     gpu_resources: _Resources = (("GPU", 1.0),)
     adaptive_min: int | None = None
     adaptive_max: int | None = None
-    dashboard_address: str = ":8787"
+    dashboard_address: str = "127.0.0.1:8787"
     timeout: float = 60.0
     dask_config: str | None = None
     # kubernetes
@@ -580,7 +593,7 @@ def _layered(base: ClusterConfig, *layers: Mapping[str, Any]) -> ClusterConfig:
         return base
     backend = values.get("backend", base.backend)
     chosen_in = origin.get("backend", 0)
-    for field in _NOT_HONOURED.get(backend, ()):
+    for field, reset in _DROPPED_ON_SWITCH.get(backend, {}).items():
         if origin.get(field, 0) < chosen_in:
-            values[field] = None
+            values[field] = reset
     return base.replace(values, source="environment and options")

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -43,6 +44,8 @@ __all__ = [
     "worker_command",
     "container_resources",
     "kube_cluster",
+    "run_named",
+    "adapt_bounds",
     "SCHEDULER_COMMAND",
     "DEFAULT_CPU_WORKERS",
 ]
@@ -176,24 +179,64 @@ def gpu_worker_group(config: ClusterConfig) -> dict[str, Any]:
     }
 
 
+def adapt_bounds(config: ClusterConfig) -> tuple[int, int]:
+    """``(minimum, maximum)`` CPU replicas of the operator's autoscaler, both integers as its
+    ``DaskAutoscaler`` resource requires (one bound given used to send ``null`` for the other,
+    which the API server refuses): minimum ``adaptive_min`` or 0; maximum ``adaptive_max``,
+    else the larger of the minimum and ``n_workers`` (default :data:`DEFAULT_CPU_WORKERS`)."""
+    lo = int(config.adaptive_min or 0)
+    hi = config.adaptive_max
+    fixed = DEFAULT_CPU_WORKERS if config.n_workers is None else int(config.n_workers)
+    return lo, int(hi) if hi is not None else max(lo, fixed)
+
+
+def run_named(config: ClusterConfig, spec: dict, run: str) -> tuple[ClusterConfig, dict]:
+    """``config`` and its cluster ``spec`` renamed ``<name>-<run>`` for one run: its metadata
+    name and every ``dask.org/cluster-name`` label or selector, so that the run creates its
+    own ``DaskCluster`` and deletes only that one on exit. (With the manifests' fixed name and
+    dask-kubernetes' defaults, create-or-connect and shut down on close, a run connected to a
+    cluster of that name, a long-lived one or another run's, and deleted it at its end.)"""
+    old, new = config.name, f"{config.name}-{run}"
+
+    def renamed(node):
+        if isinstance(node, dict):
+            return {k: (new if k == "dask.org/cluster-name" and v == old else renamed(v))
+                    for k, v in node.items()}
+        if isinstance(node, list):
+            return [renamed(v) for v in node]
+        return node
+
+    spec = renamed(copy.deepcopy(spec))
+    spec.setdefault("metadata", {})["name"] = new
+    return config.replace({"name": new}, source="run"), spec
+
+
 @contextlib.contextmanager
 def kube_cluster(config: ClusterConfig) -> Iterator[Any]:
-    """Start (or connect to) the ``DaskCluster`` of ``config``; delete it on exit.
+    """Start a ``DaskCluster`` of ``config`` for this run (named ``<name>-<8 hex digits>``,
+    :func:`run_named`; never an existing cluster: ``CREATE_ONLY``); delete it on exit.
 
     Needs the operator in the Kubernetes cluster and a kubeconfig (or in-cluster service
     account) allowed to create its resources.
     """
     operator = _operator()
-    spec = cluster_spec(config)
+    config, spec = run_named(config, cluster_spec(config), uuid.uuid4().hex[:8])
+    options = {}
+    try:
+        from dask_kubernetes.operator.kubecluster.kubecluster import CreateMode
+
+        options["create_mode"] = CreateMode.CREATE_ONLY
+    except ImportError:  # pragma: no cover - another layout: the unique name suffices
+        pass
     cluster = operator.KubeCluster(custom_cluster_spec=spec, namespace=config.namespace,
-                                   resource_timeout=int(config.timeout))
+                                   resource_timeout=int(config.timeout), **options)
     try:
         if config.gpu_workers or config.gpu_worker_spec:
             group = gpu_worker_group(config)
             suffix = group["metadata"]["name"].removeprefix(f"{cluster.name}-")
             cluster.add_worker_group(suffix, custom_spec=group["spec"]["worker"])
         if config.adaptive:
-            cluster.adapt(minimum=config.adaptive_min, maximum=config.adaptive_max)
+            cluster.adapt(*adapt_bounds(config))
         yield cluster
     finally:
         cluster.close()

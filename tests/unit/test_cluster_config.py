@@ -214,3 +214,33 @@ def test_layers_are_merged_before_the_backend_rules_apply(tmp_path):
     with pytest.raises(ValueError, match=r"memory_limit \(3GiB\): this process's threads"):
         load_cluster_config(environ={"LASCOPROC_CLUSTER_BACKEND": "threads"},
                             memory_limit="3GiB")
+
+
+def test_a_scheduler_over_a_batch_site_file_drops_what_only_started_workers_use():
+    """--scheduler over the shipped SLURM site file (GPU workers, adaptive scaling, generated
+    TLS credentials) or the Kubernetes one: those values of the file are dropped with the old
+    backend, as deploy/README says (the run was refused with 'gpu_workers: the scheduler
+    backend starts no GPU worker group' before 2026-12-02); given with the scheduler itself
+    they are still errors."""
+    from pathlib import Path
+
+    deploy = Path(__file__).parents[2] / "deploy"
+    for site in (deploy / "hpc" / "slurm.yaml", deploy / "kubernetes" / "cluster.yaml"):
+        config = load_cluster_config(site, environ={}, address="tcp://127.0.0.1:8786",
+                                     backend="scheduler")
+        assert (config.backend, config.address, config.gpu_workers, config.adaptive) == (
+            "scheduler", "tcp://127.0.0.1:8786", 0, False), site
+        assert config.tls is None and config.n_workers is None
+        threads = load_cluster_config(site, environ={}, backend="threads")
+        assert (threads.backend, threads.gpu_workers, threads.adaptive) == ("threads", 0, False)
+    with pytest.raises(ValueError, match="starts no GPU worker group"):
+        ClusterConfig(backend="scheduler", address="tcp://h:1", gpu_workers=1)
+
+
+def test_the_dashboard_listens_on_loopback_by_default():
+    """Plain HTTP: this machine only, as deploy/README says (':8787' bound every interface)."""
+    from pathlib import Path
+
+    assert ClusterConfig().dashboard_address == "127.0.0.1:8787"
+    local = Path(__file__).parents[2] / "deploy" / "local.yaml"
+    assert ClusterConfig.from_yaml(local).dashboard_address.startswith("127.0.0.1:")

@@ -52,7 +52,13 @@ def test_slurm_cluster_from_the_site_sections_alone():
             assert f"#SBATCH -p {partition}\n" in script
             assert ("--gres=gpu:1" in script) == (name == "slurm-gpu")
             assert ("--resources GPU=1" in script) == (name == "slurm-gpu")
-            assert "--lifetime 230m" in script
+            # CPU jobs retire before their wall time and are replaced; GPU jobs are not
+            # replaced, so they run for the whole wall time
+            assert ("--lifetime 230m" in script) == (name == "slurm")
+            # an unset TMPDIR on the node must not drop the argument (the worker then failed
+            # on "unexpected extra argument (230m)")
+            assert "--local-directory ${TMPDIR:-/tmp}" in script
+            assert "\npython -m distributed.cli.dask_worker" in script  # the prologue's env
 
 
 def _loopback_scheduler():
@@ -91,7 +97,7 @@ def test_lascoproc_slurm_jobs(slurm):
     for script in (cpu, gpu):
         assert "--protocol tls://" in script and "--tls-key " in script
     assert "#SBATCH --cpus-per-task=8" in gpu and "#SBATCH --mem=64G" in gpu
-    assert "#SBATCH -t 04:00:00" in gpu  # taken from the gpu section
+    assert "#SBATCH -t 24:00:00" in gpu  # taken from the gpu section: the whole run
     assert "source $HOME/lascoproc/.venv/bin/activate" in gpu  # inherited from `slurm`
     assert "--nthreads 4" in cpu and "--memory-limit 16.00GiB" in cpu
 
@@ -145,6 +151,16 @@ def test_pbs_jobs():
     assert "#PBS -q workq" in cpu and "#PBS -l select=1:ncpus=4:mem=16GB" in cpu
     assert "#PBS -q gpu" in gpu and "ngpus=1" in gpu and "--resources GPU=1" in gpu
     assert config.uses_tls and "--protocol tls://" in cpu and "tls://<scheduler-address>" in cpu
+    # --threads-per-worker and --memory-limit reach the job's request, not only the worker
+    # (the section's fixed resource-spec asked for 4 CPUs / 16 GB under an 8-thread, 32 GiB
+    # worker before 2026-12-02)
+    import dataclasses
+
+    bigger = dataclasses.replace(config, threads_per_worker=8, memory_limit="32GiB")
+    with dask_config_file(config.dask_config):
+        cpu = jobqueue.cpu_job(bigger).job_script()
+    assert "#PBS -l select=1:ncpus=8:mem=32GB" in cpu  # PBS counts GB in 1024^3 bytes
+    assert "--nthreads 8" in cpu and "--memory-limit 32.00GiB" in cpu
 
 
 def test_not_a_jobqueue_backend():

@@ -296,3 +296,41 @@ def test_kubernetes_backend_refuses_tls_and_points_at_the_policy():
     with pytest.raises(ValueError, match=r"networkpolicy\.yaml"):
         ClusterConfig.from_mapping({"backend": "kubernetes", "tls": True})
     assert not ClusterConfig.from_yaml(DEPLOY / "cluster.yaml").uses_tls
+
+
+def test_each_run_creates_and_deletes_a_cluster_of_its_own():
+    """A run's DaskCluster is ``<name>-<run>``, its labels and selectors renamed with it, and
+    the GPU group points at it: the shipped manifest's fixed name made a run connect to a
+    cluster of that name (a long-lived one, another run's) and delete it on exit."""
+    config = ClusterConfig.from_yaml(DEPLOY / "cluster.yaml")
+    spec = k8s.cluster_spec(config)
+    run_config, run_spec = k8s.run_named(config, spec, "3f2a9c1b")
+    assert run_spec["metadata"]["name"] == run_config.name == f"{config.name}-3f2a9c1b"
+    validate(run_spec, "daskcluster.yaml")
+    text = yaml.safe_dump(run_spec)
+    assert f"dask.org/cluster-name: {config.name}\n" not in text
+    assert f"dask.org/cluster-name: {config.name}-3f2a9c1b" in text
+    group = k8s.gpu_worker_group(run_config)
+    assert group["spec"]["cluster"] == run_config.name
+    assert group["metadata"]["name"] == f"{run_config.name}-gpu"
+    assert spec["metadata"]["name"] == config.name  # the given spec is left as it was
+
+
+@pytest.mark.parametrize("fields, bounds", [
+    ({"adaptive_max": 32}, (0, 32)),
+    ({"adaptive_min": 3}, (3, 3)),
+    ({"adaptive_min": 1}, (1, 2)),
+    ({"adaptive_min": 3, "n_workers": 6}, (3, 6)),
+    ({"adaptive_min": 1, "adaptive_max": 8}, (1, 8)),
+])
+def test_adaptive_bounds_are_both_integers(fields, bounds):
+    """One bound given sent null for the other, which the DaskAutoscaler schema refuses."""
+    config = ClusterConfig(backend="kubernetes", **fields)
+    assert k8s.adapt_bounds(config) == bounds
+    lo, hi = bounds
+    (version,) = [v for v in _crd("daskautoscaler.yaml")["spec"]["versions"]
+                  if v.get("served", True)]
+    schema = version["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    jsonschema.validate({"cluster": "lascoproc-x", "minimum": lo, "maximum": hi}, schema)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({"cluster": "lascoproc-x", "minimum": None, "maximum": hi}, schema)
