@@ -202,7 +202,7 @@ class Level1Ranges:
         return level1.isel(time=slice(start - wide.start, stop - wide.start))
 
     def direct_writer(self, store: str, storage_options: Mapping[str, Any] | None,
-                      region_frames: int, names) -> Any:
+                      region_frames: int, names, client: Any = None) -> Any:
         """The region scheduler's direct path for this run into ``store``
         (:func:`lascoproc.pipeline.level1_shards.region_writer`), or ``None`` where it does
         not apply: with inpainting, or a store it does not write exactly."""
@@ -216,7 +216,7 @@ class Level1Ranges:
                              distortion=bool(self.options.distortion), archive=self.archive,
                              storage_options=self.storage_options, policy=self.policy,
                              store=store, out_storage_options=storage_options,
-                             region_frames=region_frames, names=names)
+                             region_frames=region_frames, names=names, client=client)
 
     def definition(self, template: xr.Dataset) -> dict[str, Any]:
         """What defines this run's values besides the frames (for the store's fingerprint):
@@ -306,13 +306,13 @@ def _fits_frames(run: Level1Ranges, computed: list[int]) -> xr.Dataset:
 
 
 def _direct(run: Level1Ranges, target: str, storage_options, region_frames: int,
-            template: xr.Dataset):
+            template: xr.Dataset, client: Any = None):
     """The region scheduler's ``direct_writer`` for a run (``LASCOPROC_DIRECT_WRITE=0``
     turns it off: every region then goes through zarr-python)."""
     if os.environ.get("LASCOPROC_DIRECT_WRITE", "1") == "0":
         return None
     names = [n for n, v in template.data_vars.items() if "time" in v.dims]
-    return lambda: run.direct_writer(target, storage_options, region_frames, names)
+    return lambda: run.direct_writer(target, storage_options, region_frames, names, client)
 
 
 def is_main(size: tuple[int, int], shape) -> bool:
@@ -419,7 +419,7 @@ def run_level1(archive: str | LascoIndex, *, detector: str, calib: str | Calibra
                     progress=progress, client=client, run_id=run_id,
                     on_start=partial(stopped.begin, target),
                     on_failure=partial(stopped.region_failed, target), direct_writer=_direct(
-                        run, target, out_storage_options, region_frames, template))
+                        run, target, out_storage_options, region_frames, template, client))
             stopped.finish(target, report)
             written[size] = (target, report)
     main_store, main_report = next(iter(written.values()))

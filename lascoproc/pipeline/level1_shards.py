@@ -93,7 +93,8 @@ class RegionWriter:
     :meth:`range_inputs` has what the range's region tasks share."""
 
     def __init__(self, frames, plan, calib, *, detector, distortion, archive, storage_options,
-                 policy, target, layouts, region_frames):
+                 policy, target, layouts, region_frames, client=None):
+        self.client = client  # the distributed.Client the regions are computed on, or None
         self.frames, self.plan, self.calib = frames, plan, calib
         self.detector, self.distortion = detector, distortion
         self.archive, self.storage_options, self.policy = archive, storage_options, policy
@@ -116,9 +117,14 @@ class RegionWriter:
     def __call__(self, rng: slice) -> Callable[[slice], Any]:
         inputs = self.range_inputs(rng)
         specs, rows = inputs.pop("specs"), inputs.pop("rows")
-        # the images enter each region's graph once, as one key
-        inputs["images"] = dask.delayed(inputs["images"], pure=True)
-        inputs["cells"] = dask.delayed(inputs["cells"], pure=True)
+        client = self.client
+        for name in ("images", "cells"):
+            if client is not None:
+                # sent to the cluster once per time range, as a future every region's task
+                # names: in each region's graph they were 10-15 MiB sent again per region
+                inputs[name] = client.scatter(inputs[name], hash=False)
+            else:  # the images enter each region's graph once, as one key
+                inputs[name] = dask.delayed(inputs[name], pure=True)
         task = dask.delayed(write_level1_region, pure=False)
 
         def write(region: slice):
@@ -133,12 +139,13 @@ def region_writer(frames: xr.Dataset, plan: xr.Dataset, calib, *, detector: str,
                   distortion: bool, archive: str | None,
                   storage_options: Mapping[str, Any] | None, policy: ReadPolicy,
                   store: str, out_storage_options: Mapping[str, Any] | None,
-                  region_frames: int, names) -> RegionWriter | None:
+                  region_frames: int, names, client: Any = None) -> RegionWriter | None:
     """The region scheduler's direct path for a run into ``store``
     (:func:`lascoproc.pipeline.regions.write_cube`'s ``direct_writer``): a
     :class:`RegionWriter`, or ``None`` when the store is not one this path writes exactly
     (other variables, Zarr format 2, other codecs, regions that are not shards): the default
-    path is then used."""
+    path is then used. ``client``: the ``distributed.Client`` the regions are computed on
+    (the calibration images are then scattered to it once per time range)."""
     if set(names) != set(LEVEL1_VARIABLES):
         return None
     layouts = array_layouts(store, LEVEL1_VARIABLES, out_storage_options)
@@ -147,4 +154,4 @@ def region_writer(frames: xr.Dataset, plan: xr.Dataset, calib, *, detector: str,
     return RegionWriter(frames, plan, calib, detector=detector, distortion=distortion,
                         archive=archive, storage_options=storage_options, policy=policy,
                         target=get_fs(store, out_storage_options), layouts=layouts,
-                        region_frames=region_frames)
+                        region_frames=region_frames, client=client)

@@ -372,3 +372,32 @@ def test_gpu_resource_without_gpu_workers_is_refused(loopback, lasco_archive, ca
         assert has_gpu_workers(client, ClusterConfig(backend="local",
                                                      worker_resources=(("GPU", 1.0),)))
     assert not has_gpu_workers(None, ClusterConfig(worker_resources=(("GPU", 1.0),)))
+
+
+def test_level1_on_a_cluster_sends_the_calibration_images_once_per_range(
+        lasco_archive, calib_dir, tmp_path):
+    """The direct level-1 path on a distributed client: the calibration images are scattered
+    once per time range, not put into every region's graph (10-15 MiB sent per region, with
+    distributed's 'Sending large graph' warning, before 2026-12-02); the store equals the
+    threaded run's."""
+    import warnings
+
+    from distributed import Client, LocalCluster
+
+    from lascoproc.pipeline.level1 import run_level1
+
+    kwargs = {"detector": "c3", "calib": str(calib_dir), "shape": (1024, 1024),
+              "region_frames": 2}
+    run_level1(str(lasco_archive.root), out=str(tmp_path / "threads.zarr"), **kwargs)
+    with LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
+                      dashboard_address=None) as cluster, Client(cluster) as client:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            run_level1(str(lasco_archive.root), out=str(tmp_path / "cluster.zarr"),
+                       client=client, **kwargs)
+    large = [w for w in caught if "Sending large graph" in str(w.message)]
+    assert large == []
+    a = xr.open_zarr(tmp_path / "threads.zarr")
+    b = xr.open_zarr(tmp_path / "cluster.zarr")
+    for name in ("brightness", "quality", "nmissing", "frame_status"):
+        xr.testing.assert_identical(a[name], b[name])
