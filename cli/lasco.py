@@ -290,6 +290,8 @@ def _run_on_cluster(args, run, desc):
         print(f"running on {engine}", file=sys.stderr)
         progress = RunProgress(client=client, desc=desc)
         result = run(progress, client, config)
+        if client is not None:  # the workers that did the work (they join as jobs start)
+            engine = describe(client, config)
     stores = [(result.report.store, result.report), *result.others.values()]
     out_options = optional_storage_options(getattr(args, "out_storage_option", None),
                                            "--out-storage-option")

@@ -206,6 +206,9 @@ def describe(client: Client | None, config: ClusterConfig | None = None) -> str:
             resources[key] = resources.get(key, 0) + amount
     text = (f"dask.distributed scheduler {info.get('address', client.scheduler.address)}: "
             f"{len(workers)} workers, {threads} threads")
+    if not workers and config is not None and config.backend in ("kubernetes", "slurm",
+                                                                    "pbs", "local"):
+        text += " so far (workers are still starting: pods or batch jobs join as they run)"
     if memory:
         text += f", {format_bytes(memory)} memory"
     if resources:

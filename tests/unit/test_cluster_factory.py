@@ -159,3 +159,16 @@ def test_summary_text():
     estimated = summarize_run(report)
     assert (estimated.frames_processed, estimated.frames_skipped) == (4, 2)
     assert "no frames flagged" in estimated.format()
+
+
+def test_a_cluster_whose_workers_have_not_joined_says_so():
+    """Batch jobs and pods join after the client connects: 'no workers' is said to be so far,
+    not as if the run had none (the SLURM runs' summary said '0 workers, 0 threads')."""
+    from distributed import Client, LocalCluster
+
+    with LocalCluster(n_workers=0, processes=False, dashboard_address=None) as cluster, \
+            Client(cluster) as client:
+        text = describe(client, ClusterConfig(backend="slurm"))
+        assert "0 workers, 0 threads so far (workers are still starting" in text
+        assert "so far" not in describe(client, ClusterConfig(backend="scheduler",
+                                                              address="tcp://h:1"))
