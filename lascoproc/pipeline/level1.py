@@ -400,20 +400,24 @@ def run_level1(archive: str | LascoIndex, *, detector: str, calib: str | Calibra
                          storage_options=storage_options, policy=policy, inpaint=inpaint,
                          gpu_resource=gpu, chunk_frames=region_frames) for size in sizes]
     templates = [run.template() for run in runs]
-    for target, size, run, template in zip(targets, sizes, runs, templates, strict=True):
+    # made once (an unverified store's calibration digest reads the files' bytes)
+    definitions = [run.definition(t) for run, t in zip(runs, templates, strict=True)]
+    for target, size, template, definition in zip(targets, sizes, templates, definitions,
+                                                  strict=True):
         stopped.plan(target, groups[size]["path"].values)
         check_output(target, resume=resume, overwrite=overwrite,  # all before the first
                      storage_options=out_storage_options, template=template,
-                     definition=run.definition(template), region_frames=region_frames)
+                     definition=definition, region_frames=region_frames)
     written: dict[tuple[int, int], tuple[str, WriteReport]] = {}
     with stopped:  # a run stopped by an exception still writes its report
-        for target, size, run, template in zip(targets, sizes, runs, templates, strict=True):
+        for target, size, run, template, definition in zip(targets, sizes, runs, templates,
+                                                           definitions, strict=True):
             # dask drops layer annotations when it fuses tasks: keep the GPU tasks apart
             unfused = (dask.config.set({"optimization.fuse.active": False}) if gpu
                        else contextlib.nullcontext())
             with unfused:
                 report = write_cube(
-                    target, template, run.open_range, definition=run.definition(template),
+                    target, template, run.open_range, definition=definition,
                     region_frames=region_frames, range_frames=range_frames, resume=resume,
                     overwrite=overwrite, storage_options=out_storage_options,
                     progress=progress, client=client, run_id=run_id,
