@@ -98,14 +98,14 @@ def run(args) -> int:
             print(f"  not calibrated: {line}")
         opened = l1.report.store
     from lascoproc.io.zarr_store import open_store
-    from lascoproc.pipeline.aia import _sibling, run_demo
+    from lascoproc.pipeline.aia import run_demo
     from lascoproc.testing.sdoml import write_sdoml_store
 
     sdoml = out / "sdoml.zarr"
     synth = write_sdoml_store(str(sdoml), size=128, cadence="30D", seed=args.seed)
     print(f"wrote a synthetic SDOML v2 store to {sdoml}")
     summary = run_demo(str(sdoml), out, truth=synth.degradation)
-    frames_store = _sibling(summary["store"], "_frames.zarr")
+    frames_store = summary["frames_store"]
     series = open_store(summary["store"])
     print(f"AIA: {open_store(frames_store).sizes['time']} frames -> {frames_store} "
           f"(per-frame estimates); {series.sizes['time']} time bins of "

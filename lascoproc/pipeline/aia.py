@@ -632,7 +632,7 @@ def run_demo(sdoml_path, out_dir, *, model=None,
              cadence: str = "30D") -> dict[str, Any]:
     """The demo's AIA step: the degradation series of a synthetic SDOML store.
 
-    Writes ``OUT_DIR/aia_degradation.zarr`` (and ``_frames.zarr``), ``.csv``,
+    Writes ``OUT_DIR/aia_degradation.zarr`` (and ``_frames.zarr``: ``frames_store``), ``.csv``,
     ``_<wavelength>.png`` and ``.png`` with the shipped model over the whole store (replacing
     an earlier demo's). Pass the store's ``SynthSDOML.degradation`` as ``truth`` to draw the
     injected curves. Returns a summary: paths, frames, seconds and, with ``truth``, the share of
@@ -648,7 +648,8 @@ def run_demo(sdoml_path, out_dir, *, model=None,
                                 end=f"{max(years)}-12-31T23:59:59", cadence=cadence,
                                 out=str(out_dir / "aia_degradation.zarr"), overwrite=True,
                                 truth=truth)
-    summary: dict[str, Any] = {"store": result.store, "csv": result.csv, "plots": result.plots,
+    summary: dict[str, Any] = {"store": result.store, "frames_store": result.frames_store,
+                               "csv": result.csv, "plots": result.plots,
                                "frames": result.frames, "seconds": round(result.seconds, 1)}
     if truth is not None:
         error = np.abs(result.dataset["degradation"] - result.dataset["degradation_injected"])
